@@ -1,0 +1,167 @@
+//! The server: binds the listener, opens and migrates the store, starts the
+//! group-commit writer and serves HTTP until told to stop.
+//!
+//! `Application::build` binds before anything is spawned (port 0 works, and
+//! [`Application::addr`] tells the real port), so a caller can start talking to it
+//! as soon as `build` returns.
+
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::http::health;
+use crate::store::Store;
+use crate::store::writer::Writer;
+use crate::webhooks::{self, WebhookState};
+use anyhow::Context;
+use axum::Router;
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::get;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    store: Store,
+    writer_task: JoinHandle<()>,
+    grace: Duration,
+}
+
+impl Application {
+    /// Builds the server from settings, on the system clock, binding `server.listen`.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with(settings, Clock::System, None).await
+    }
+
+    /// Like [`Application::build`], with an injected clock and optionally a listener
+    /// the caller bound already (tests bind `127.0.0.1:0`).
+    pub async fn build_with(
+        settings: Settings,
+        clock: Clock,
+        listener: Option<TcpListener>,
+    ) -> anyhow::Result<Self> {
+        let listener = match listener {
+            Some(l) => l,
+            None => TcpListener::bind(settings.server.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", settings.server.listen))?,
+        };
+        let addr = listener.local_addr()?;
+        refuse_open_unauthenticated(&settings, addr)?;
+
+        let store = Store::connect(
+            settings.database.url.expose(),
+            settings.database.max_connections,
+        )
+        .await?;
+        store.migrate().await?;
+        let (writer, writer_task) =
+            Writer::spawn(store.clone(), settings.database.group_commit_max);
+        let webhook_state = WebhookState::new(&settings, writer, clock)?;
+
+        let router = Router::new()
+            .route("/healthz", get(health::healthz))
+            .route("/readyz", get(health::readyz))
+            .with_state(store.clone())
+            .merge(webhooks::router(webhook_state))
+            .layer(middleware::from_fn(log_request));
+
+        Ok(Self {
+            listener,
+            router,
+            store,
+            writer_task,
+            grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+        })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, lets in-flight
+    /// requests finish (up to `server.shutdown_grace_secs`), commits what the writer
+    /// holds and closes the database.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let stop = CancellationToken::new();
+        let mut server = tokio::spawn(
+            axum::serve(self.listener, self.router)
+                .with_graceful_shutdown(stop.clone().cancelled_owned())
+                .into_future(),
+        );
+        let ended_by_itself = tokio::select! {
+            () = shutdown => None,
+            finished = &mut server => Some(finished),
+        };
+        match ended_by_itself {
+            Some(finished) => finished.context("the HTTP server panicked")??,
+            None => {
+                stop.cancel();
+                match tokio::time::timeout(self.grace, &mut server).await {
+                    Ok(finished) => finished.context("the HTTP server panicked")??,
+                    Err(_) => {
+                        tracing::warn!(
+                            grace_secs = self.grace.as_secs(),
+                            "In-flight requests did not finish in time; closing them"
+                        );
+                        server.abort();
+                    }
+                }
+            }
+        }
+        // The router held the last writer handles; the writer now drains and ends.
+        self.writer_task
+            .await
+            .context("the event writer panicked")?;
+        self.store.close().await;
+        tracing::info!("Starling stopped");
+        Ok(())
+    }
+}
+
+/// An open port with no webhook authentication lets anyone inject events.
+fn refuse_open_unauthenticated(settings: &Settings, addr: SocketAddr) -> anyhow::Result<()> {
+    let authenticated = settings.webhooks.scrapely.is_authenticated();
+    if !addr.ip().is_loopback() && !authenticated && !settings.webhooks.allow_unauthenticated {
+        anyhow::bail!(
+            "refusing to listen on {addr} with unauthenticated webhooks: set webhooks.scrapely.token \
+             (or webhooks.scrapely.signing_secret), listen on a loopback address, or set \
+             webhooks.allow_unauthenticated = true"
+        );
+    }
+    Ok(())
+}
+
+/// Logs each request by its route pattern, never its URI (webhook URIs hold tokens).
+async fn log_request(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "<unmatched>".into());
+    let method = request.method().clone();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    tracing::debug!(
+        %method,
+        route,
+        status = response.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "Request served"
+    );
+    response
+}

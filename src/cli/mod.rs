@@ -1,0 +1,3 @@
+//! Subcommands of the `starling` binary other than `serve`.
+
+pub mod audit;

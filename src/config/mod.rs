@@ -1,0 +1,330 @@
+//! Layered settings: built-in defaults (`default.toml`, embedded) → an optional
+//! TOML file (`starling serve --config FILE`) → environment variables
+//! `STARLING__SECTION__KEY` (e.g. `STARLING__DATABASE__URL`,
+//! `STARLING__WEBHOOKS__SCRAPELY__TOKEN`).
+//!
+//! Every struct denies unknown keys, and a bad value is reported with its key
+//! path ("server.max_body_bytes: invalid type …"), so a typo stops start-up
+//! instead of being ignored. Secrets are [`Secret`]s and never print.
+
+use crate::secret::{Secret, redact_url};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+const DEFAULTS: &str = include_str!("default.toml");
+
+/// Why the settings could not be loaded. The message names the key and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("configuration key `{key}`: {message}")]
+    Key { key: String, message: String },
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseSettings,
+    pub server: ServerSettings,
+    pub rules: RulesSettings,
+    pub webhooks: WebhooksSettings,
+    pub scrapely: ScrapelySettings,
+    pub slack: SlackSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `sqlite://PATH` (created if missing) or `postgres://…`.
+    pub url: Secret,
+    /// Pool size (SQLite readers and the writer; PostgreSQL connections).
+    pub max_connections: u32,
+    /// Most events committed in one transaction by the group-commit writer.
+    pub group_commit_max: usize,
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &redact_url(self.url.expose()))
+            .field("max_connections", &self.max_connections)
+            .field("group_commit_max", &self.group_commit_max)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    /// Address the HTTP server binds (webhooks, health, readiness).
+    pub listen: SocketAddr,
+    /// Largest webhook body accepted; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// How long shutdown waits for in-flight requests before exiting.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RulesSettings {
+    /// Directory of rule files.
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksSettings {
+    /// Allow listening on a non-loopback address with no webhook authentication.
+    pub allow_unauthenticated: bool,
+    /// Standard Webhooks: how far `webhook-timestamp` may be from now, in seconds.
+    pub timestamp_tolerance_secs: u64,
+    pub scrapely: WebhookAuthSettings,
+}
+
+/// How one vendor's webhooks are authenticated.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookAuthSettings {
+    /// Secret path segment: the webhook URL is `/webhooks/<vendor>/<token>`.
+    pub token: Option<Secret>,
+    /// Standard Webhooks secret (`whsec_…`); when set, signatures are required.
+    pub signing_secret: Option<Secret>,
+}
+
+impl WebhookAuthSettings {
+    pub fn is_authenticated(&self) -> bool {
+        self.token.is_some() || self.signing_secret.is_some()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScrapelySettings {
+    /// Scrapely API key (`x-api-key`), used by actions.
+    pub api_key: Option<Secret>,
+    /// Scrapely API base URL; override for tests and proxies.
+    pub base_url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlackSettings {
+    /// Slack incoming-webhook URL (the URL is the credential).
+    pub webhook_url: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// `tracing` filter, e.g. `info` or `starling=debug,info`; `RUST_LOG` overrides it.
+    pub filter: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Settings {
+    /// Defaults → `file` (if given) → the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with_env(file, None)
+    }
+
+    /// Like [`Settings::load`], reading `STARLING__…` variables from `env` instead of
+    /// the process environment (tests, and checking a compose file's variables).
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: Option<HashMap<String, String>>,
+    ) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULTS, config::FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.exists() {
+                return Err(ConfigError::File {
+                    path: path.to_owned(),
+                    message: "no such file".into(),
+                });
+            }
+            builder = builder
+                .add_source(config::File::from(path.to_owned()).format(config::FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("STARLING")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .source(env),
+        );
+        let merged = builder.build().map_err(|e| match file {
+            Some(path) => ConfigError::File {
+                path: path.to_owned(),
+                message: e.to_string(),
+            },
+            None => ConfigError::Invalid(e.to_string()),
+        })?;
+        let settings: Settings =
+            serde_path_to_error::deserialize(merged).map_err(|e| ConfigError::Key {
+                key: e.path().to_string(),
+                message: e.into_inner().to_string(),
+            })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks that serde cannot express.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let url = self.database.url.expose();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Key {
+                key: "database.url".into(),
+                message: format!(
+                    "expected `sqlite://PATH` or `postgres://…`, got `{}`",
+                    redact_url(url)
+                ),
+            });
+        }
+        if self.server.max_body_bytes == 0 {
+            return Err(key_error(
+                "server.max_body_bytes",
+                "expected a positive number of bytes",
+            ));
+        }
+        if self.database.group_commit_max == 0 {
+            return Err(key_error(
+                "database.group_commit_max",
+                "expected at least 1",
+            ));
+        }
+        if self.database.max_connections < 2 {
+            return Err(key_error(
+                "database.max_connections",
+                "expected at least 2 (one writer, one reader)",
+            ));
+        }
+        for (key, secret) in [
+            ("webhooks.scrapely.token", &self.webhooks.scrapely.token),
+            (
+                "webhooks.scrapely.signing_secret",
+                &self.webhooks.scrapely.signing_secret,
+            ),
+        ] {
+            if secret.as_ref().is_some_and(|s| s.expose().is_empty()) {
+                return Err(key_error(
+                    key,
+                    "expected a non-empty value, or leave the key unset",
+                ));
+            }
+        }
+        if let Some(token) = &self.webhooks.scrapely.token
+            && !token
+                .expose()
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c))
+        {
+            return Err(key_error(
+                "webhooks.scrapely.token",
+                "expected URL-safe characters only (A-Z a-z 0-9 - _ . ~)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn key_error(key: &str, message: &str) -> ConfigError {
+    ConfigError::Key {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Option<HashMap<String, String>> {
+        Some(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let s = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(s.database.url.expose(), "sqlite://starling.db");
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.server.max_body_bytes, 1024 * 1024);
+        assert_eq!(s.rules.dir, PathBuf::from("rules"));
+        assert_eq!(s.scrapely.base_url, "https://app.scrapely.co/api/v1");
+        assert!(s.webhooks.scrapely.token.is_none());
+    }
+
+    #[test]
+    fn environment_overrides_nested_keys() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("STARLING__SERVER__MAX_BODY_BYTES", "2048"),
+                ("STARLING__WEBHOOKS__SCRAPELY__TOKEN", "abc123"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.max_body_bytes, 2048);
+        assert_eq!(s.webhooks.scrapely.token.unwrap().expose(), "abc123");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Settings::load_with_env(None, env(&[("STARLING__SERVER__LISTNE", "x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server"), "{err}");
+        assert!(err.contains("listne"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_names_key_and_expectation() {
+        let err = Settings::load_with_env(None, env(&[("STARLING__SERVER__LISTEN", "nowhere")]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("server.listen"), "{err}");
+        let err = Settings::load_with_env(None, env(&[("STARLING__DATABASE__URL", "mysql://x")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("database.url") && err.contains("expected"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("STARLING__WEBHOOKS__SCRAPELY__TOKEN", "tok-SEKRET"),
+                ("STARLING__DATABASE__URL", "postgres://u:pw-SEKRET@h/db"),
+                ("STARLING__SCRAPELY__API_KEY", "key-SEKRET"),
+            ]),
+        )
+        .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("SEKRET"), "{shown}");
+    }
+}

@@ -1,0 +1,62 @@
+//! The normalized event every source produces before it is stored.
+//!
+//! An event is identified by its dedupe key: a second delivery of the same
+//! vendor event (a webhook retry, the same tweet on another channel) maps to the
+//! same key and becomes a *sighting* of the stored event, never a new one.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+/// Over which channel an event arrived; recorded per sighting.
+pub const CHANNEL_WEBHOOK: &str = "webhook";
+
+/// An event ready to be committed by the store's writer.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    /// Vendor: `scrapely`, `scrapest`, `scrapebadger`.
+    pub source: &'static str,
+    /// `<source>.<vendor event type>`, e.g. `scrapely.new_reply`.
+    pub kind: String,
+    /// Unique across all events; see the source module for how it is derived.
+    pub dedupe_key: String,
+    /// The vendor's own timestamp for the event, when it gives one.
+    pub vendor_ts: Option<OffsetDateTime>,
+    /// When we received this sighting.
+    pub received_at: OffsetDateTime,
+    /// Channel of this sighting, e.g. [`CHANNEL_WEBHOOK`].
+    pub channel: &'static str,
+    /// The vendor's payload as received (parsed JSON).
+    pub payload: Value,
+}
+
+/// What committing an event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Committed {
+    pub event_id: i64,
+    /// False when the dedupe key was already stored: this was another sighting.
+    pub created: bool,
+}
+
+/// SHA-256 (hex) of the canonical JSON form of `value`: object keys sorted,
+/// no insignificant whitespace. Used as a dedupe key when a payload carries no id.
+pub fn canonical_sha256(value: &Value) -> String {
+    // serde_json's map is a BTreeMap (the `preserve_order` feature is off), so
+    // serializing a Value already sorts keys at every level.
+    let canonical = serde_json::to_vec(value).expect("a JSON value always serializes");
+    hex::encode(Sha256::digest(&canonical))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn canonical_hash_ignores_key_order_and_whitespace() {
+        let a: Value = serde_json::from_str(r#"{"b": 1, "a": {"y": [1,2], "x": null}}"#).unwrap();
+        let b: Value = serde_json::from_str(r#"{"a":{"x":null,"y":[1,2]},"b":1}"#).unwrap();
+        assert_eq!(canonical_sha256(&a), canonical_sha256(&b));
+        assert_ne!(canonical_sha256(&a), canonical_sha256(&json!({"b": 2})));
+    }
+}

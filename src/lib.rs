@@ -1,0 +1,29 @@
+//! Starling: a self-hosted automation worker for X/Twitter outreach.
+//!
+//! The pipeline, and where each stage lives:
+//!
+//! ```text
+//!  sources ──► store ──► rules ──► queue ──► actions
+//!  webhooks/   store/    (next)    (next)    (next)
+//! ```
+//!
+//! - [`webhooks`] receives vendor webhooks over HTTP (axum), authenticates them
+//!   (URL token, Standard Webhooks signatures) and turns them into [`event::NewEvent`]s.
+//! - [`store`] owns the database (SQLite or PostgreSQL): migrations, the group-commit
+//!   [`store::writer::Writer`] that makes every event durable before it is acknowledged,
+//!   the quarantine of authentic-but-malformed payloads, and read-only audit queries.
+//! - [`http`] holds the operational endpoints (`/healthz`, `/readyz`) and the JSON error type.
+//! - [`app`] wires everything into one server with one shutdown token.
+//! - [`config`] loads layered settings (defaults → TOML file → `STARLING__…` environment).
+//! - [`cli`] implements the subcommands of the `starling` binary other than `serve`.
+
+pub mod app;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod event;
+pub mod http;
+pub mod secret;
+pub mod store;
+pub mod telemetry;
+pub mod webhooks;

@@ -1,0 +1,92 @@
+//! The `starling` command line. Thin: each subcommand loads settings and calls the library.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use starling::app::Application;
+use starling::cli::audit;
+use starling::config::Settings;
+use starling::store::Store;
+use std::path::PathBuf;
+
+/// Starling: X/Twitter outreach automation — vendor streams and webhooks in, rules and actions out.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// TOML configuration file (defaults apply without one; STARLING__SECTION__KEY variables override both).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server: webhooks, health and readiness endpoints.
+    Serve,
+    /// Apply database migrations (Starling's and the job queue's) and exit.
+    Migrate,
+    /// Run read-only SQL on the database and print the result (latest events without SQL).
+    Audit {
+        /// A SELECT (or other read-only statement); writes are refused by the database.
+        sql: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: audit::Format,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Runtime::new().expect("cannot start the tokio runtime");
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    starling::telemetry::init(&settings.log);
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            let store = Store::connect(settings.database.url.expose(), 2).await?;
+            store.migrate().await?;
+            println!("Migrations applied.");
+            Ok(())
+        }
+        Command::Audit { sql, format } => {
+            let out = audit::run(settings.database.url.expose(), sql.as_deref(), format).await?;
+            print!("{out}");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings.clone()).await?;
+    let addr = app.addr();
+    tracing::info!(%addr, database = app.store().backend_name(), "Starling is listening");
+    let path = if settings.webhooks.scrapely.token.is_some() {
+        "/webhooks/scrapely/<webhooks.scrapely.token>"
+    } else {
+        "/webhooks/scrapely"
+    };
+    tracing::info!("Scrapely webhook URL: http://{addr}{path}");
+    app.run_until_stopped(shutdown_signal())
+        .await
+        .context("server failed")
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("cannot listen for SIGTERM");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("Shutdown requested: no new requests; committing what was accepted");
+}

@@ -1,0 +1,150 @@
+//! The database: one [`Store`] over SQLite (the embedded default) or PostgreSQL.
+//!
+//! - [`Store::connect`] opens the pool (SQLite in WAL with `synchronous=FULL` and a
+//!   busy timeout on *every* connection, set in the connect options rather than by
+//!   one-off `PRAGMA`s so no pooled connection escapes them).
+//! - [`Store::migrate`] applies Starling's migrations (`migrations/{sqlite,postgres}`,
+//!   history in `starling_migrations`) and apalis's queue migrations (history in its
+//!   own table), so the two never clash (see `shared/APALIS.md` §1).
+//! - [`writer`] commits events in groups; [`events`] and [`quarantine`] hold the SQL;
+//!   [`audit`] runs users' read-only queries.
+
+pub mod audit;
+pub mod events;
+pub mod quarantine;
+pub mod writer;
+
+use crate::secret::redact_url;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Name of Starling's own migration history table (apalis keeps `_sqlx_migrations`).
+pub const MIGRATIONS_TABLE: &str = "starling_migrations";
+
+/// How long a SQLite connection waits for a lock before failing with `SQLITE_BUSY`.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open database {url}: {source}")]
+    Connect { url: String, source: sqlx::Error },
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("the event writer has stopped")]
+    WriterClosed,
+}
+
+/// The database, whichever backend the URL names. Cheap to clone.
+#[derive(Debug, Clone)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Store {
+    /// Opens a pool for `url` (`sqlite://PATH` or `postgres://…`).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let connect_err = |source| StoreError::Connect {
+            url: redact_url(url),
+            source,
+        };
+        if url.starts_with("sqlite:") {
+            let options = sqlite_options(url).map_err(connect_err)?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .connect_with(options)
+                .await
+                .map_err(connect_err)?;
+            Ok(Store::Sqlite(pool))
+        } else {
+            let options = PgConnectOptions::from_str(url).map_err(connect_err)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await
+                .map_err(connect_err)?;
+            Ok(Store::Postgres(pool))
+        }
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Store::Sqlite(_) => "sqlite",
+            Store::Postgres(_) => "postgres",
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Sqlite(_) => Backend::Sqlite,
+            Store::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies Starling's and apalis's migrations; safe to run on every start and
+    /// from several replicas at once (the migrators take a lock).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(pool) => {
+                own_migrator(sqlx::migrate!("./migrations/sqlite"))
+                    .run(pool)
+                    .await?;
+                // Not `SqliteStorage::setup()`: it turns `synchronous` OFF on one pooled connection.
+                apalis_sqlite::SqliteStorage::migrations().run(pool).await?;
+            }
+            Store::Postgres(pool) => {
+                own_migrator(sqlx::migrate!("./migrations/postgres"))
+                    .run(pool)
+                    .await?;
+                apalis_postgres::PostgresStorage::migrations()
+                    .run(pool)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Readiness probe: a round trip to the database.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Sqlite(pool) => drop(sqlx::query("SELECT 1").execute(pool).await?),
+            Store::Postgres(pool) => drop(sqlx::query("SELECT 1").execute(pool).await?),
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite(pool) => pool.close().await,
+            Store::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+fn own_migrator(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
+    migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+    migrator
+}
+
+/// Connect options applied to every SQLite connection the pool opens.
+pub fn sqlite_options(url: &str) -> Result<SqliteConnectOptions, sqlx::Error> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .foreign_keys(true))
+}

@@ -1,0 +1,153 @@
+//! The group-commit writer: the one path by which ingested data reaches the database.
+//!
+//! Request handlers and stream readers send items over a channel and wait for the
+//! outcome; one task drains the channel and commits whatever has queued up in a
+//! single transaction, then answers every waiter. Durability (an fsync per commit)
+//! is paid once per group instead of once per event, so throughput grows with
+//! concurrency instead of collapsing under it. A caller hears "committed" only after
+//! the transaction is durable: a webhook's 2xx is sent after that.
+//!
+//! If a group fails as a whole, its items are retried one by one so that one bad
+//! item cannot fail its neighbours.
+
+use super::{Store, StoreError, events, quarantine};
+use crate::event::{Committed, NewEvent};
+use quarantine::QuarantinedPayload;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Something to be made durable.
+#[derive(Debug, Clone)]
+pub enum WriteItem {
+    Event(NewEvent),
+    Quarantine(QuarantinedPayload),
+}
+
+/// What a committed [`WriteItem`] became.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Event(Committed),
+    Quarantined { id: i64 },
+}
+
+struct Request {
+    item: WriteItem,
+    reply: oneshot::Sender<Result<WriteOutcome, StoreError>>,
+}
+
+/// Handle to the writer task. Cheap to clone; the task ends when every handle is dropped,
+/// after committing what was already sent.
+#[derive(Clone)]
+pub struct Writer {
+    requests: mpsc::Sender<Request>,
+}
+
+impl Writer {
+    /// Starts the writer task. `max_group` bounds the items in one transaction.
+    pub fn spawn(store: Store, max_group: usize) -> (Writer, JoinHandle<()>) {
+        let (requests, rx) = mpsc::channel(max_group.saturating_mul(4).max(64));
+        let task = tokio::spawn(run(store, rx, max_group));
+        (Writer { requests }, task)
+    }
+
+    /// Commits `item` (grouped with concurrent items) and returns once it is durable.
+    pub async fn write(&self, item: WriteItem) -> Result<WriteOutcome, StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        self.requests
+            .send(Request { item, reply })
+            .await
+            .map_err(|_| StoreError::WriterClosed)?;
+        outcome.await.map_err(|_| StoreError::WriterClosed)?
+    }
+
+    pub async fn commit_event(&self, event: NewEvent) -> Result<Committed, StoreError> {
+        match self.write(WriteItem::Event(event)).await? {
+            WriteOutcome::Event(committed) => Ok(committed),
+            WriteOutcome::Quarantined { .. } => unreachable!("an event is never quarantined"),
+        }
+    }
+
+    pub async fn quarantine(&self, payload: QuarantinedPayload) -> Result<i64, StoreError> {
+        match self.write(WriteItem::Quarantine(payload)).await? {
+            WriteOutcome::Quarantined { id } => Ok(id),
+            WriteOutcome::Event(_) => unreachable!("a quarantined payload is never an event"),
+        }
+    }
+}
+
+async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize) {
+    let mut group = Vec::with_capacity(max_group);
+    while rx.recv_many(&mut group, max_group).await > 0 {
+        let items: Vec<&WriteItem> = group.iter().map(|r| &r.item).collect();
+        match commit_group(&store, &items).await {
+            Ok(outcomes) => {
+                for (request, outcome) in group.drain(..).zip(outcomes) {
+                    let _ = request.reply.send(Ok(outcome));
+                }
+            }
+            Err(error) if group.len() == 1 => {
+                tracing::error!(%error, "Could not commit an ingested item");
+                let request = group.pop().expect("group has one item");
+                let _ = request.reply.send(Err(error.into()));
+            }
+            Err(error) => {
+                tracing::warn!(%error, size = group.len(), "Group commit failed; committing items one by one");
+                for request in group.drain(..) {
+                    let result = commit_group(&store, &[&request.item])
+                        .await
+                        .map(|mut o| o.remove(0))
+                        .map_err(StoreError::from);
+                    if let Err(error) = &result {
+                        tracing::error!(%error, "Could not commit an ingested item");
+                    }
+                    let _ = request.reply.send(result);
+                }
+            }
+        }
+    }
+    tracing::debug!("Event writer stopped: all senders are gone");
+}
+
+/// Commits `items` in one transaction, returning one outcome per item, in order.
+///
+/// This is the outbox seam: rule matches and action jobs for each new event are
+/// to be written here, inside the same transaction.
+async fn commit_group(
+    store: &Store,
+    items: &[&WriteItem],
+) -> Result<Vec<WriteOutcome>, sqlx::Error> {
+    let mut outcomes = Vec::with_capacity(items.len());
+    match store {
+        Store::Sqlite(pool) => {
+            // IMMEDIATE takes the write lock up front, so the group never fails
+            // half-way on a lock upgrade.
+            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            for item in items {
+                outcomes.push(match item {
+                    WriteItem::Event(e) => {
+                        WriteOutcome::Event(events::upsert_sqlite(&mut tx, e).await?)
+                    }
+                    WriteItem::Quarantine(q) => WriteOutcome::Quarantined {
+                        id: quarantine::insert_sqlite(&mut tx, q).await?,
+                    },
+                });
+            }
+            tx.commit().await?;
+        }
+        Store::Postgres(pool) => {
+            let mut tx = pool.begin().await?;
+            for item in items {
+                outcomes.push(match item {
+                    WriteItem::Event(e) => {
+                        WriteOutcome::Event(events::upsert_postgres(&mut tx, e).await?)
+                    }
+                    WriteItem::Quarantine(q) => WriteOutcome::Quarantined {
+                        id: quarantine::insert_postgres(&mut tx, q).await?,
+                    },
+                });
+            }
+            tx.commit().await?;
+        }
+    }
+    Ok(outcomes)
+}

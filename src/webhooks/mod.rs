@@ -1,0 +1,272 @@
+//! Inbound webhooks: authenticate, read (size-limited), normalize, commit, answer.
+//!
+//! The order is deliberate: the URL token is checked before the body is read; the
+//! signature (when a signing secret is configured) before the body is parsed; and
+//! the 2xx is sent only after the writer has committed the event. A body that is
+//! authentic but cannot be understood is kept in the `quarantine` table and
+//! answered 400/422 with what was wrong and what was expected.
+//!
+//! One module per vendor protocol holds its `normalize()`; this module holds the
+//! flow they share.
+
+pub mod scrapely;
+pub mod signature;
+
+use crate::clock::Clock;
+use crate::config::{Settings, WebhookAuthSettings};
+use crate::event::{CHANNEL_WEBHOOK, NewEvent};
+use crate::http::ApiError;
+use crate::secret::Secret;
+use crate::store::quarantine::QuarantinedPayload;
+use crate::store::writer::Writer;
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, header};
+use axum::routing::post;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use serde::Serialize;
+use signature::SigningKey;
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+use time::OffsetDateTime;
+
+/// Why a body was refused after authentication; both kinds are quarantined.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    /// Not JSON at all (400).
+    NotJson(String),
+    /// JSON, but not the documented shape (422); names the field path.
+    Malformed(String),
+}
+
+/// The 2xx answer: whether this delivery created the event or was another sighting.
+#[derive(Debug, Serialize)]
+pub struct Ack {
+    pub status: &'static str,
+    pub event_id: i64,
+}
+
+/// How one vendor's deliveries are authenticated.
+#[derive(Debug, Clone)]
+pub struct VendorAuth {
+    token: Option<Secret>,
+    signing_key: Option<SigningKey>,
+}
+
+impl VendorAuth {
+    /// Builds from settings; `key` names the settings section in errors.
+    pub fn from_settings(settings: &WebhookAuthSettings, key: &str) -> anyhow::Result<Self> {
+        let signing_key = match &settings.signing_secret {
+            Some(secret) => Some(SigningKey::parse(secret.expose()).map_err(|why| {
+                anyhow::anyhow!("configuration key `{key}.signing_secret`: {why}")
+            })?),
+            None => None,
+        };
+        Ok(Self {
+            token: settings.token.clone(),
+            signing_key,
+        })
+    }
+
+    fn check_token(&self, given: Option<&str>) -> Result<(), ApiError> {
+        match (&self.token, given) {
+            (Some(expected), Some(given))
+                if bool::from(expected.expose().as_bytes().ct_eq(given.as_bytes())) =>
+            {
+                Ok(())
+            }
+            (Some(_), _) => Err(ApiError::unauthorized(
+                "unknown or missing webhook token; expected the URL /webhooks/<vendor>/<token> with the configured token",
+            )),
+            (None, Some(_)) => Err(ApiError::unauthorized(
+                "no webhook token is configured for this vendor; expected the URL without a token",
+            )),
+            (None, None) => Ok(()),
+        }
+    }
+}
+
+struct Shared {
+    writer: Writer,
+    clock: Clock,
+    max_body_bytes: usize,
+    tolerance_secs: u64,
+    scrapely: VendorAuth,
+}
+
+#[derive(Clone)]
+pub struct WebhookState(Arc<Shared>);
+
+impl WebhookState {
+    pub fn new(settings: &Settings, writer: Writer, clock: Clock) -> anyhow::Result<Self> {
+        Ok(Self(Arc::new(Shared {
+            writer,
+            clock,
+            max_body_bytes: settings.server.max_body_bytes,
+            tolerance_secs: settings.webhooks.timestamp_tolerance_secs,
+            scrapely: VendorAuth::from_settings(&settings.webhooks.scrapely, "webhooks.scrapely")?,
+        })))
+    }
+}
+
+pub fn router(state: WebhookState) -> Router {
+    Router::new()
+        .route("/webhooks/scrapely", post(scrapely_without_token))
+        .route("/webhooks/scrapely/{token}", post(scrapely_with_token))
+        .with_state(state)
+}
+
+async fn scrapely_without_token(
+    State(state): State<WebhookState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Ack>, ApiError> {
+    receive(
+        &state,
+        &state.0.scrapely,
+        None,
+        &headers,
+        body,
+        scrapely::SOURCE,
+        scrapely::normalize,
+    )
+    .await
+}
+
+async fn scrapely_with_token(
+    State(state): State<WebhookState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<Ack>, ApiError> {
+    let auth = &state.0.scrapely;
+    receive(
+        &state,
+        auth,
+        Some(&token),
+        &headers,
+        body,
+        scrapely::SOURCE,
+        scrapely::normalize,
+    )
+    .await
+}
+
+type Normalize = fn(&[u8], OffsetDateTime) -> Result<NewEvent, Rejection>;
+
+async fn receive(
+    state: &WebhookState,
+    auth: &VendorAuth,
+    token: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+    source: &'static str,
+    normalize: Normalize,
+) -> Result<Json<Ack>, ApiError> {
+    let shared = &state.0;
+    auth.check_token(token).inspect_err(|_| {
+        tracing::warn!(source, "Refused a webhook: bad or missing URL token");
+    })?;
+    let bytes = read_body(body, headers, shared.max_body_bytes).await?;
+    let received_at = shared.clock.now();
+    if let Some(key) = &auth.signing_key {
+        key.verify(headers, &bytes, received_at, shared.tolerance_secs)
+            .map_err(|why| {
+                tracing::warn!(source, %why, "Refused a webhook: bad signature");
+                ApiError::unauthorized(why.to_string())
+            })?;
+    }
+    match normalize(&bytes, received_at) {
+        Ok(event) => {
+            let committed = shared.writer.commit_event(event).await.map_err(|error| {
+                tracing::error!(source, %error, "Could not store a webhook event; answered 503");
+                ApiError::unavailable()
+            })?;
+            let status = if committed.created {
+                "created"
+            } else {
+                "duplicate"
+            };
+            tracing::debug!(
+                source,
+                event_id = committed.event_id,
+                status,
+                "Webhook event committed"
+            );
+            Ok(Json(Ack {
+                status,
+                event_id: committed.event_id,
+            }))
+        }
+        Err(rejection) => Err(quarantine(
+            shared,
+            source,
+            headers,
+            bytes.to_vec(),
+            received_at,
+            rejection,
+        )
+        .await),
+    }
+}
+
+async fn quarantine(
+    shared: &Shared,
+    source: &'static str,
+    headers: &HeaderMap,
+    body: Vec<u8>,
+    received_at: OffsetDateTime,
+    rejection: Rejection,
+) -> ApiError {
+    let (reason, to_error): (String, fn(String) -> ApiError) = match rejection {
+        Rejection::NotJson(d) => (d, ApiError::not_json),
+        Rejection::Malformed(d) => (d, ApiError::invalid_payload),
+    };
+    let payload = QuarantinedPayload {
+        source,
+        channel: CHANNEL_WEBHOOK,
+        received_at,
+        reason: reason.clone(),
+        content_type: headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        body,
+    };
+    match shared.writer.quarantine(payload).await {
+        Ok(id) => {
+            tracing::warn!(source, quarantine_id = id, %reason, "Quarantined a malformed webhook payload");
+            to_error(format!("{reason} (kept as quarantine #{id})"))
+        }
+        Err(error) => {
+            tracing::error!(source, %error, "Could not quarantine a malformed payload; answered 503");
+            ApiError::unavailable()
+        }
+    }
+}
+
+/// Reads at most `limit` bytes; a larger body is refused with 413 without reading it all.
+async fn read_body(
+    body: Body,
+    headers: &HeaderMap,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(ApiError::payload_too_large(limit));
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => {
+            Err(ApiError::payload_too_large(limit))
+        }
+        Err(e) => Err(ApiError::not_json(format!(
+            "the body could not be read: {e}"
+        ))),
+    }
+}

@@ -1,0 +1,274 @@
+//! Scrapely's outbound webhooks (seed `004`, "Webhooks"): the envelope
+//! `{event, timestamp, data}` with events `new_reply`, `account_paused` and
+//! `leads_exhausted`. Scrapely does not sign its webhooks and retries a failed
+//! delivery up to 3 times, so the dedupe key is derived from the payload:
+//!
+//! | event | dedupe key |
+//! |---|---|
+//! | `new_reply` | `scrapely:new_reply:<data.message.id>` |
+//! | `account_paused` | `scrapely:account_paused:<data.account_id>:<timestamp>` |
+//! | `leads_exhausted` | `scrapely:leads_exhausted:<data.campaign_id>:<timestamp>` |
+//! | anything else | `scrapely:sha256:<SHA-256 of the canonical JSON body>` |
+//!
+//! An event type Starling does not know is stored as `scrapely.<event>` (a new
+//! vendor event must not be lost), and logged as a warning.
+
+use super::Rejection;
+use crate::clock::format_utc;
+use crate::event::{CHANNEL_WEBHOOK, NewEvent, canonical_sha256};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+pub const SOURCE: &str = "scrapely";
+
+#[derive(Deserialize)]
+struct Envelope {
+    event: String,
+    timestamp: String,
+    data: serde_json::Map<String, Value>,
+}
+
+// The fields below are the ones Starling relies on; others the vendor sends are kept
+// in the stored payload untouched.
+#[derive(Deserialize)]
+#[allow(dead_code)] // fields are checked for presence and type, then read from the payload
+struct NewReply {
+    conversation_id: String,
+    account_handle: Option<String>,
+    receiver: Option<Receiver>,
+    message: Message,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Receiver {
+    screen_name: String,
+    name: Option<String>,
+    profile_image_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Message {
+    id: String,
+    text: String,
+    created_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct AccountPaused {
+    account_id: String,
+    account_handle: Option<String>,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct LeadsExhausted {
+    campaign_id: String,
+    campaign_name: Option<String>,
+    account_handle: Option<String>,
+    total_sent: Option<u64>,
+}
+
+/// Turns a webhook body into an event, or says precisely what is wrong with it.
+pub fn normalize(body: &[u8], received_at: OffsetDateTime) -> Result<NewEvent, Rejection> {
+    let payload: Value = serde_json::from_slice(body).map_err(|e| {
+        Rejection::NotJson(format!("the body is not valid JSON ({e}); expected a JSON object {{\"event\", \"timestamp\", \"data\"}}"))
+    })?;
+    if !payload.is_object() {
+        return Err(Rejection::Malformed(
+            "the body is JSON but not an object; expected {\"event\": string, \"timestamp\": string, \"data\": object}".into(),
+        ));
+    }
+    let envelope: Envelope = typed(&payload, "")?;
+    let vendor_ts = OffsetDateTime::parse(&envelope.timestamp, &Rfc3339).map_err(|_| {
+        Rejection::Malformed(format!(
+            "timestamp: `{}` is not a date-time; expected RFC 3339 such as 2024-02-28T12:00:00.000Z",
+            envelope.timestamp
+        ))
+    })?;
+    if !valid_event_name(&envelope.event) {
+        return Err(Rejection::Malformed(
+            "event: expected a non-empty name of letters, digits, `_`, `.` or `-` (at most 64)"
+                .into(),
+        ));
+    }
+    let data = Value::Object(envelope.data);
+    let ts = format_utc(vendor_ts);
+    let dedupe_key = match envelope.event.as_str() {
+        "new_reply" => {
+            let reply: NewReply = typed(&data, "data")?;
+            format!("scrapely:new_reply:{}", reply.message.id)
+        }
+        "account_paused" => {
+            let paused: AccountPaused = typed(&data, "data")?;
+            format!("scrapely:account_paused:{}:{ts}", paused.account_id)
+        }
+        "leads_exhausted" => {
+            let exhausted: LeadsExhausted = typed(&data, "data")?;
+            format!("scrapely:leads_exhausted:{}:{ts}", exhausted.campaign_id)
+        }
+        other => {
+            tracing::warn!(
+                event = other,
+                "Unknown Scrapely webhook event type; storing it as is"
+            );
+            format!("scrapely:sha256:{}", canonical_sha256(&payload))
+        }
+    };
+    Ok(NewEvent {
+        source: SOURCE,
+        kind: format!("scrapely.{}", envelope.event),
+        dedupe_key,
+        vendor_ts: Some(vendor_ts),
+        received_at,
+        channel: CHANNEL_WEBHOOK,
+        payload,
+    })
+}
+
+fn valid_event_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+/// Deserializes `value` as `T`, naming the full path of the first bad field.
+fn typed<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, Rejection> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let mut path = e.path().to_string();
+        let message = e.inner().to_string();
+        // serde reports a missing field at its parent; name the field itself.
+        if let Some(field) = message
+            .strip_prefix("missing field `")
+            .and_then(|rest| rest.split('`').next())
+        {
+            path = if path == "." {
+                field.to_string()
+            } else {
+                format!("{path}.{field}")
+            };
+        }
+        let full = match (prefix, path.as_str()) {
+            ("", p) => p.to_string(),
+            (pre, ".") => pre.to_string(),
+            (pre, p) => format!("{pre}.{p}"),
+        };
+        Rejection::Malformed(format!("{full}: {message}"))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!(
+            "{}/tests/fixtures/scrapely/{name}.json",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap()
+    }
+
+    fn now() -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
+
+    #[test]
+    fn seed_payloads_get_their_kind_and_key() {
+        let cases = [
+            (
+                "new_reply",
+                "scrapely.new_reply",
+                "scrapely:new_reply:1234567890123456789",
+            ),
+            (
+                "account_paused",
+                "scrapely.account_paused",
+                "scrapely:account_paused:550e8400-e29b-41d4-a716-446655440000:2024-02-28T12:00:00.000Z",
+            ),
+            (
+                "leads_exhausted",
+                "scrapely.leads_exhausted",
+                "scrapely:leads_exhausted:camp_abc123:2024-02-28T12:00:00.000Z",
+            ),
+        ];
+        for (file, kind, key) in cases {
+            let event = normalize(&fixture(file), now()).unwrap();
+            assert_eq!(event.kind, kind);
+            assert_eq!(event.dedupe_key, key);
+            assert_eq!(event.source, "scrapely");
+        }
+    }
+
+    #[test]
+    fn unknown_event_is_kept_with_a_content_hash_key() {
+        let event = normalize(&fixture("unknown_event"), now()).unwrap();
+        assert_eq!(event.kind, "scrapely.campaign_finished");
+        assert!(event.dedupe_key.starts_with("scrapely:sha256:"));
+        assert_eq!(event.dedupe_key.len(), "scrapely:sha256:".len() + 64);
+    }
+
+    #[test]
+    fn missing_field_is_named_by_its_full_path() {
+        let Err(Rejection::Malformed(detail)) =
+            normalize(&fixture("new_reply_missing_message_id"), now())
+        else {
+            panic!("expected a malformed rejection");
+        };
+        assert!(
+            detail.starts_with("data.message.id: missing field"),
+            "{detail}"
+        );
+    }
+
+    #[test]
+    fn mistyped_envelope_fields_are_named() {
+        let cases = [
+            (
+                r#"{"event": 5, "timestamp": "2024-02-28T12:00:00Z", "data": {}}"#,
+                "event: invalid type",
+            ),
+            (r#"{"event": "x", "data": {}}"#, "timestamp: missing field"),
+            (
+                r#"{"event": "x", "timestamp": "yesterday", "data": {}}"#,
+                "timestamp: `yesterday`",
+            ),
+            (
+                r#"{"event": "x", "timestamp": "2024-02-28T12:00:00Z", "data": []}"#,
+                "data: invalid type",
+            ),
+            (
+                r#"{"event": "new_reply", "timestamp": "2024-02-28T12:00:00Z", "data": {"conversation_id": "c", "message": {"id": 7, "text": "t"}}}"#,
+                "data.message.id: invalid type: integer `7`, expected a string",
+            ),
+        ];
+        for (body, expected) in cases {
+            match normalize(body.as_bytes(), now()) {
+                Err(Rejection::Malformed(detail)) => {
+                    assert!(detail.starts_with(expected), "{detail}")
+                }
+                _ => panic!("{body} should be malformed"),
+            }
+        }
+    }
+
+    #[test]
+    fn non_json_is_told_apart_from_malformed() {
+        assert!(matches!(
+            normalize(b"event=new_reply", now()),
+            Err(Rejection::NotJson(_))
+        ));
+        assert!(matches!(
+            normalize(b"[1,2]", now()),
+            Err(Rejection::Malformed(_))
+        ));
+    }
+}
