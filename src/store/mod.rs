@@ -120,8 +120,8 @@ impl Store {
     /// Readiness probe: a round trip to the database.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(pool) => drop(sqlx::query("SELECT 1").execute(pool).await?),
-            Store::Postgres(pool) => drop(sqlx::query("SELECT 1").execute(pool).await?),
+            Store::Sqlite(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ())?,
+            Store::Postgres(pool) => sqlx::query("SELECT 1").execute(pool).await.map(|_| ())?,
         }
         Ok(())
     }

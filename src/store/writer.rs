@@ -79,8 +79,14 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize) {
     let mut group = Vec::with_capacity(max_group);
     while rx.recv_many(&mut group, max_group).await > 0 {
         let items: Vec<&WriteItem> = group.iter().map(|r| &r.item).collect();
+        let started = std::time::Instant::now();
         match commit_group(&store, &items).await {
             Ok(outcomes) => {
+                tracing::trace!(
+                    size = outcomes.len(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "Committed a group"
+                );
                 for (request, outcome) in group.drain(..).zip(outcomes) {
                     let _ = request.reply.send(Ok(outcome));
                 }

@@ -1,0 +1,161 @@
+//! Deployment files that cannot run here (no Docker engine) are still checked:
+//! every setting the compose file and the env example pass is a real config key,
+//! and the example config and README document every key.
+
+use starling::config::Settings;
+use std::collections::{BTreeSet, HashMap};
+
+fn root(path: &str) -> String {
+    format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
+}
+
+fn read(path: &str) -> String {
+    std::fs::read_to_string(root(path)).unwrap()
+}
+
+/// Every dotted key in the embedded defaults plus the optional (secret) keys.
+fn all_keys() -> BTreeSet<String> {
+    let defaults: toml::Table = read("src/config/default.toml").parse().unwrap();
+    let mut keys = BTreeSet::new();
+    flatten("", &toml::Value::Table(defaults), &mut keys);
+    for optional in [
+        "webhooks.scrapely.token",
+        "webhooks.scrapely.signing_secret",
+        "scrapely.api_key",
+        "slack.webhook_url",
+    ] {
+        keys.insert(optional.to_string());
+    }
+    keys
+}
+
+fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeSet<String>) {
+    match value {
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten(&key, v, out);
+            }
+        }
+        _ => {
+            out.insert(prefix.to_string());
+        }
+    }
+}
+
+/// Resolves `${VAR:-default}` the way compose does, using the default.
+fn compose_value(raw: &str) -> String {
+    let mut out = String::new();
+    let mut rest = raw;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').unwrap() + start;
+        let expr = &rest[start + 2..end];
+        out.push_str(expr.split(":-").nth(1).unwrap_or(""));
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[test]
+fn compose_file_passes_only_real_config_keys() {
+    let doc = marked_yaml::parse_yaml(0, read("docker-compose.yml")).unwrap();
+    let services = doc.as_mapping().unwrap().get_mapping("services").unwrap();
+    let postgres = services
+        .get_mapping("postgres")
+        .expect("a postgres service");
+    assert!(
+        postgres.get_mapping("healthcheck").is_some(),
+        "postgres has a health check"
+    );
+    assert!(
+        postgres.get_sequence("volumes").is_some(),
+        "postgres keeps its data in a volume"
+    );
+
+    let starling = services
+        .get_mapping("starling")
+        .expect("a starling service");
+    let depends = starling
+        .get_mapping("depends_on")
+        .unwrap()
+        .get_mapping("postgres")
+        .unwrap();
+    assert_eq!(
+        depends.get_scalar("condition").unwrap().as_str(),
+        "service_healthy"
+    );
+    let volumes = starling.get_sequence("volumes").unwrap();
+    assert!(
+        volumes
+            .iter()
+            .any(|v| v.as_scalar().unwrap().as_str().starts_with("./rules:")),
+        "rules/ is mounted"
+    );
+    let env_files = starling.get_sequence("env_file").unwrap();
+    assert_eq!(env_files.get_scalar(0).unwrap().as_str(), "starling.env");
+
+    let mut env = HashMap::new();
+    for (key, value) in starling.get_mapping("environment").unwrap().iter() {
+        env.insert(
+            key.as_str().to_string(),
+            compose_value(value.as_scalar().unwrap().as_str()),
+        );
+    }
+    // The env file's example provides the secrets.
+    for line in read("starling.env.example").lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (k, v) = line.split_once('=').unwrap();
+        if !v.is_empty() {
+            env.insert(k.to_string(), v.to_string());
+        }
+    }
+    assert!(env.keys().all(|k| k.starts_with("STARLING__")), "{env:?}");
+    let settings =
+        Settings::load_with_env(None, Some(env)).expect("the compose settings are valid config");
+    assert!(settings.database.url.expose().starts_with("postgres://"));
+    assert!(
+        settings.webhooks.scrapely.token.is_some(),
+        "webhooks are authenticated"
+    );
+}
+
+#[test]
+fn example_config_loads_and_lists_every_key() {
+    let path = root("starling.example.toml");
+    Settings::load(Some(std::path::Path::new(&path))).expect("the example config is valid");
+    let example = read("starling.example.toml");
+    let mut section = String::new();
+    let mut documented = BTreeSet::new();
+    for line in example.lines() {
+        let line = line.trim().trim_start_matches("# ");
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.to_string();
+        } else if let Some((key, _)) = line.split_once(" = ") {
+            documented.insert(format!("{section}.{key}"));
+        }
+    }
+    let missing: Vec<_> = all_keys().difference(&documented).cloned().collect();
+    assert!(
+        missing.is_empty(),
+        "starling.example.toml lacks {missing:?}"
+    );
+}
+
+#[test]
+fn readme_documents_every_config_key() {
+    let readme = read("README.md");
+    let missing: Vec<_> = all_keys()
+        .into_iter()
+        .filter(|k| !readme.contains(&format!("`{k}`")))
+        .collect();
+    assert!(missing.is_empty(), "README.md lacks {missing:?}");
+}

@@ -1,0 +1,10 @@
+//! Starling's integration tests: one binary, real servers on 127.0.0.1, real
+//! SQLite files and real PostgreSQL databases (one per test).
+
+mod helpers;
+
+mod audit;
+mod deployment;
+mod process;
+mod store;
+mod webhooks;

@@ -1,0 +1,364 @@
+//! Scrapely webhooks over real HTTP, on both backends.
+
+use crate::helpers::{Backend, fixture, new_reply, spawn_app, spawn_app_with};
+use crate::on_both_backends;
+use serde_json::Value;
+use starling::clock::Clock;
+use time::OffsetDateTime;
+
+on_both_backends!(
+    seed_payloads_are_stored_with_their_kind_and_key,
+    a_delivery_repeated_three_times_is_one_event,
+    ten_concurrent_deliveries_are_one_event,
+    a_wrong_or_missing_token_is_refused_and_nothing_is_stored,
+    oversized_bodies_are_refused_with_413,
+    non_json_is_400_and_quarantined,
+    a_malformed_envelope_is_422_naming_the_field_and_quarantined,
+    an_unknown_event_type_is_stored,
+    standard_webhooks_vectors_are_checked_with_an_injected_clock,
+    readiness_reports_the_database,
+);
+
+const TOKEN: &str = "tok_3f9a8b7c6d5e";
+
+async fn seed_payloads_are_stored_with_their_kind_and_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let cases = [
+        (
+            "new_reply",
+            "scrapely.new_reply",
+            "scrapely:new_reply:1234567890123456789",
+        ),
+        (
+            "account_paused",
+            "scrapely.account_paused",
+            "scrapely:account_paused:550e8400-e29b-41d4-a716-446655440000:2024-02-28T12:00:00.000Z",
+        ),
+        (
+            "leads_exhausted",
+            "scrapely.leads_exhausted",
+            "scrapely:leads_exhausted:camp_abc123:2024-02-28T12:00:00.000Z",
+        ),
+    ];
+    for (file, kind, key) in cases {
+        let response = app.post("/webhooks/scrapely", fixture(file)).await;
+        assert_eq!(response.status(), 200, "{file}");
+        let ack: Value = response.json().await.unwrap();
+        assert_eq!(ack["status"], "created");
+        let (stored_kind, sightings, channels) = app.event(key).await.expect("event stored");
+        assert_eq!(stored_kind, kind);
+        assert_eq!(sightings, 1);
+        assert_eq!(
+            serde_json::from_str::<Value>(&channels).unwrap(),
+            serde_json::json!(["webhook"])
+        );
+    }
+    assert_eq!(app.count("events").await, 3);
+    app.stop().await;
+}
+
+async fn a_delivery_repeated_three_times_is_one_event(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let response = app.post("/webhooks/scrapely", fixture("new_reply")).await;
+        assert_eq!(response.status(), 200);
+        let ack: Value = response.json().await.unwrap();
+        statuses.push(ack["status"].as_str().unwrap().to_string());
+    }
+    assert_eq!(statuses, ["created", "duplicate", "duplicate"]);
+    assert_eq!(app.count("events").await, 1);
+    let (_, sightings, _) = app
+        .event("scrapely:new_reply:1234567890123456789")
+        .await
+        .unwrap();
+    assert_eq!(sightings, 3);
+    app.stop().await;
+}
+
+async fn ten_concurrent_deliveries_are_one_event(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let requests = (0..10).map(|_| app.post("/webhooks/scrapely", new_reply("777")));
+    let responses = futures::future::join_all(requests).await;
+    let mut created = 0;
+    for response in responses {
+        assert_eq!(response.status(), 200);
+        let ack: Value = response.json().await.unwrap();
+        created += usize::from(ack["status"] == "created");
+    }
+    assert_eq!(created, 1, "exactly one delivery creates the event");
+    assert_eq!(app.count("events").await, 1);
+    let (_, sightings, _) = app.event("scrapely:new_reply:777").await.unwrap();
+    assert_eq!(sightings, 10);
+    app.stop().await;
+}
+
+async fn a_wrong_or_missing_token_is_refused_and_nothing_is_stored(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        &[("STARLING__WEBHOOKS__SCRAPELY__TOKEN", TOKEN)],
+        Clock::System,
+    )
+    .await;
+    for path in [
+        "/webhooks/scrapely/wrong",
+        "/webhooks/scrapely",
+        "/webhooks/scrapely/tok_3f9a8b7c6d5",
+    ] {
+        let response = app.post(path, fixture("new_reply")).await;
+        assert_eq!(response.status(), 401, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "unauthorized");
+        assert!(body["detail"].as_str().unwrap().contains("expected"));
+    }
+    assert_eq!(app.count("events").await, 0);
+    assert_eq!(app.count("quarantine").await, 0);
+
+    let response = app
+        .post(&format!("/webhooks/scrapely/{TOKEN}"), fixture("new_reply"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(app.count("events").await, 1);
+    app.stop().await;
+}
+
+async fn oversized_bodies_are_refused_with_413(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        &[("STARLING__SERVER__MAX_BODY_BYTES", "1024")],
+        Clock::System,
+    )
+    .await;
+    let mut big: Value = serde_json::from_slice(&fixture("new_reply")).unwrap();
+    big["data"]["message"]["text"] = "x".repeat(2000).into();
+    let response = app
+        .post("/webhooks/scrapely", serde_json::to_vec(&big).unwrap())
+        .await;
+    assert_eq!(response.status(), 413);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "payload_too_large");
+    assert!(body["detail"].as_str().unwrap().contains("1024"));
+
+    // Without a Content-Length (chunked), the limit still holds while reading.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        vec![Ok(vec![b' '; 800]), Ok(vec![b' '; 800])];
+    let response = app
+        .client
+        .post(app.url("/webhooks/scrapely"))
+        .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 413);
+    assert_eq!(app.count("events").await, 0);
+
+    let response = app.post("/webhooks/scrapely", fixture("new_reply")).await;
+    assert_eq!(response.status(), 200, "a body under the limit is accepted");
+    app.stop().await;
+}
+
+async fn non_json_is_400_and_quarantined(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.post("/webhooks/scrapely", "event=new_reply&x=1").await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_json");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("expected a JSON object")
+    );
+    assert_eq!(app.count("events").await, 0);
+    assert_eq!(app.count("quarantine").await, 1);
+    app.stop().await;
+}
+
+async fn a_malformed_envelope_is_422_naming_the_field_and_quarantined(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app
+        .post(
+            "/webhooks/scrapely",
+            fixture("new_reply_missing_message_id"),
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_payload");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("data.message.id: missing field"),
+        "{body}"
+    );
+
+    let response = app
+        .post(
+            "/webhooks/scrapely",
+            r#"{"event": "new_reply", "timestamp": 17, "data": {}}"#,
+        )
+        .await;
+    assert_eq!(response.status(), 422);
+    let body: Value = response.json().await.unwrap();
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("timestamp: invalid type"),
+        "{body}"
+    );
+
+    assert_eq!(app.count("events").await, 0);
+    assert_eq!(app.count("quarantine").await, 2);
+    let kept = app
+        .count("quarantine WHERE reason LIKE 'data.message.id: missing field%'")
+        .await;
+    assert_eq!(kept, 1, "the reason is stored with the raw body");
+    app.stop().await;
+}
+
+async fn an_unknown_event_type_is_stored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app
+        .post("/webhooks/scrapely", fixture("unknown_event"))
+        .await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        app.count("events WHERE kind = 'scrapely.campaign_finished'")
+            .await,
+        1
+    );
+    // Its retry is recognised by the content hash.
+    let response = app
+        .post("/webhooks/scrapely", fixture("unknown_event"))
+        .await;
+    let ack: Value = response.json().await.unwrap();
+    assert_eq!(ack["status"], "duplicate");
+    assert_eq!(app.count("events").await, 1);
+    app.stop().await;
+}
+
+/// The two published Standard Webhooks test vectors: (secret, id, timestamp, body, signature).
+const VECTORS: [(&str, &str, i64, &str, &str); 2] = [
+    (
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+        "msg_p5jXN8AQM9LWM0D4loKWxJek",
+        1614265330,
+        r#"{"test": 2432232314}"#,
+        "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+    ),
+    (
+        "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD",
+        "msg_27UH4WbU6Z5A5EzD8u03UvzRbpk",
+        1649367553,
+        r#"{"email":"test@example.com","username":"test_user"}"#,
+        "v1,tZ1I4/hDygAJgO5TYxiSd6Sd0kDW6hPenDe+bTa3Kkw=",
+    ),
+];
+
+async fn standard_webhooks_vectors_are_checked_with_an_injected_clock(backend: Backend) {
+    for (secret, id, ts, body, signature) in VECTORS {
+        let clock = Clock::Fixed(OffsetDateTime::from_unix_timestamp(ts).unwrap());
+        let app = spawn_app_with(
+            backend,
+            &[("STARLING__WEBHOOKS__SCRAPELY__SIGNING_SECRET", secret)],
+            clock,
+        )
+        .await;
+        let send = |id: &str, ts: i64, sig: &str, body: &str| {
+            app.client
+                .post(app.url("/webhooks/scrapely"))
+                .header("webhook-id", id)
+                .header("webhook-timestamp", ts.to_string())
+                .header("webhook-signature", sig)
+                .body(body.to_string())
+                .send()
+        };
+
+        // Authentic: the signature passes. The vector bodies are not Scrapely envelopes,
+        // so they are kept in quarantine (422), which only authentic bodies reach.
+        let response = send(id, ts, signature, body).await.unwrap();
+        assert_eq!(
+            response.status(),
+            422,
+            "vector {id} is accepted by the signature check"
+        );
+        assert_eq!(app.count("quarantine").await, 1);
+
+        // One character changed in the body, in the signature, or in the id: refused.
+        let altered_body = body.replacen('t', "T", 1);
+        let mut altered_sig = signature.to_string();
+        altered_sig.replace_range(5..6, if &signature[5..6] == "A" { "B" } else { "A" });
+        for (i, s, b) in [
+            (id, signature, altered_body.as_str()),
+            (id, altered_sig.as_str(), body),
+            ("msg_x", signature, body),
+        ] {
+            let response = send(i, ts, s, b).await.unwrap();
+            assert_eq!(response.status(), 401);
+        }
+        // A timestamp 301 s off (either way) is refused even with a correct signature for it.
+        let key = starling::webhooks::signature::SigningKey::parse(secret).unwrap();
+        for off in [ts - 301, ts + 301] {
+            let response = send(id, off, &key.sign(id, off, body.as_bytes()), body)
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 401);
+            let detail: Value = response.json().await.unwrap();
+            assert!(
+                detail["detail"].as_str().unwrap().contains("301 s"),
+                "{detail}"
+            );
+        }
+        assert_eq!(
+            app.count("quarantine").await,
+            1,
+            "refused deliveries store nothing"
+        );
+
+        // A signed Scrapely event is stored.
+        let reply = String::from_utf8(fixture("new_reply")).unwrap();
+        let response = send(
+            "msg_reply",
+            ts,
+            &key.sign("msg_reply", ts, reply.as_bytes()),
+            &reply,
+        )
+        .await
+        .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(app.count("events").await, 1);
+        app.stop().await;
+    }
+}
+
+async fn readiness_reports_the_database(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["checks"]["database"], "ok");
+
+    if backend == Backend::Postgres {
+        app.db.drop_now().await;
+        let response = app.client.get(app.url("/readyz")).send().await.unwrap();
+        assert_eq!(response.status(), 503);
+        let body: Value = response.json().await.unwrap();
+        assert!(
+            body["checks"]["database"]
+                .as_str()
+                .unwrap()
+                .starts_with("database"),
+            "{body}"
+        );
+        // A webhook that cannot be stored is answered 503 so that the vendor retries.
+        let response = app.post("/webhooks/scrapely", fixture("new_reply")).await;
+        assert_eq!(response.status(), 503);
+        drop(app);
+    } else {
+        app.stop().await;
+    }
+}
