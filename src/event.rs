@@ -26,8 +26,9 @@ pub struct NewEvent {
     pub received_at: OffsetDateTime,
     /// Channel of this sighting, e.g. [`CHANNEL_WEBHOOK`].
     pub channel: &'static str,
-    /// The vendor's payload as received (parsed JSON).
-    pub payload: Value,
+    /// The vendor's payload as received: JSON text, already validated by the source
+    /// that parsed it (kept as text so the hot path does not re-serialize it).
+    pub payload: String,
 }
 
 /// What committing an event did.

@@ -13,7 +13,7 @@ CREATE TABLE events (
     channels     JSONB       NOT NULL DEFAULT '[]',-- JSON array of channels
     payload      JSONB       NOT NULL              -- as received
 );
-CREATE INDEX events_received_at ON events (received_at);
+-- Time-ordered scans use `id` (insertion order); per-kind scans use this index.
 CREATE INDEX events_kind_received_at ON events (kind, received_at);
 
 -- Authentic (authenticated) but malformed payloads, kept for inspection.

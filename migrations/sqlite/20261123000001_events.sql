@@ -10,10 +10,10 @@ CREATE TABLE events (
     received_at  TEXT    NOT NULL,                 -- first sighting, RFC 3339 UTC
     last_seen_at TEXT    NOT NULL,                 -- latest sighting
     sightings    INTEGER NOT NULL DEFAULT 1,
-    channels     TEXT    NOT NULL DEFAULT '[]' CHECK (json_valid(channels)),  -- JSON array
-    payload      TEXT    NOT NULL CHECK (json_valid(payload))                 -- as received
+    channels     TEXT    NOT NULL DEFAULT '[]',    -- JSON array
+    payload      TEXT    NOT NULL                  -- JSON as received (always valid: parsed before storing)
 );
-CREATE INDEX events_received_at ON events (received_at);
+-- Time-ordered scans use `id` (insertion order); per-kind scans use this index.
 CREATE INDEX events_kind_received_at ON events (kind, received_at);
 
 -- Authentic (authenticated) but malformed payloads, kept for inspection.

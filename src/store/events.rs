@@ -5,7 +5,6 @@
 
 use crate::clock::format_utc;
 use crate::event::{Committed, NewEvent};
-use sqlx::types::Json;
 use sqlx::{PgConnection, Row, SqliteConnection};
 
 const UPSERT_SQLITE: &str = "
@@ -25,7 +24,7 @@ RETURNING id, sightings";
 const UPSERT_POSTGRES: &str = "
 INSERT INTO events (source, kind, dedupe_key, vendor_ts, received_at, last_seen_at,
                     sightings, channels, payload)
-VALUES ($1, $2, $3, $4, $5, $5, 1, jsonb_build_array($6::text), $7)
+VALUES ($1, $2, $3, $4, $5, $5, 1, jsonb_build_array($6::text), $7::jsonb)
 ON CONFLICT (dedupe_key) DO UPDATE SET
     sightings = events.sightings + 1,
     last_seen_at = EXCLUDED.last_seen_at,
@@ -46,7 +45,7 @@ pub async fn upsert_sqlite(
         .bind(event.vendor_ts.map(format_utc))
         .bind(format_utc(event.received_at))
         .bind(event.channel)
-        .bind(event.payload.to_string())
+        .bind(&event.payload)
         .fetch_one(conn)
         .await?;
     Ok(committed(row.get(0), row.get(1)))
@@ -63,7 +62,7 @@ pub async fn upsert_postgres(
         .bind(event.vendor_ts)
         .bind(event.received_at)
         .bind(event.channel)
-        .bind(Json(&event.payload))
+        .bind(&event.payload)
         .fetch_one(conn)
         .await?;
     Ok(committed(row.get(0), row.get(1)))

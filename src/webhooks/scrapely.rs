@@ -17,18 +17,25 @@ use super::Rejection;
 use crate::clock::format_utc;
 use crate::event::{CHANNEL_WEBHOOK, NewEvent, canonical_sha256};
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde::de::IgnoredAny;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 pub const SOURCE: &str = "scrapely";
 
+const EXPECTED_ENVELOPE: &str =
+    "expected a JSON object {\"event\": string, \"timestamp\": string, \"data\": object}";
+
 #[derive(Deserialize)]
-struct Envelope {
-    event: String,
-    timestamp: String,
-    data: serde_json::Map<String, Value>,
+struct Envelope<'a> {
+    #[serde(borrow)]
+    event: Cow<'a, str>,
+    #[serde(borrow)]
+    timestamp: Cow<'a, str>,
+    #[serde(borrow)]
+    data: &'a RawValue,
 }
 
 // The fields below are the ones Starling relies on; others the vendor sends are kept
@@ -77,15 +84,15 @@ struct LeadsExhausted {
 
 /// Turns a webhook body into an event, or says precisely what is wrong with it.
 pub fn normalize(body: &[u8], received_at: OffsetDateTime) -> Result<NewEvent, Rejection> {
-    let payload: Value = serde_json::from_slice(body).map_err(|e| {
-        Rejection::NotJson(format!("the body is not valid JSON ({e}); expected a JSON object {{\"event\", \"timestamp\", \"data\"}}"))
+    let text = std::str::from_utf8(body).map_err(|_| {
+        Rejection::NotJson(format!("the body is not UTF-8 text; {EXPECTED_ENVELOPE}"))
     })?;
-    if !payload.is_object() {
-        return Err(Rejection::Malformed(
-            "the body is JSON but not an object; expected {\"event\": string, \"timestamp\": string, \"data\": object}".into(),
-        ));
+    let envelope: Envelope = parse(text, "")?;
+    if !text.trim_start().starts_with('{') {
+        return Err(Rejection::Malformed(format!(
+            "the body is JSON but not an object; {EXPECTED_ENVELOPE}"
+        )));
     }
-    let envelope: Envelope = typed(&payload, "")?;
     let vendor_ts = OffsetDateTime::parse(&envelope.timestamp, &Rfc3339).map_err(|_| {
         Rejection::Malformed(format!(
             "timestamp: `{}` is not a date-time; expected RFC 3339 such as 2024-02-28T12:00:00.000Z",
@@ -98,19 +105,25 @@ pub fn normalize(body: &[u8], received_at: OffsetDateTime) -> Result<NewEvent, R
                 .into(),
         ));
     }
-    let data = Value::Object(envelope.data);
+    let data = envelope.data.get();
+    if !data.starts_with('{') {
+        return Err(Rejection::Malformed(format!(
+            "data: expected an object, got `{}`",
+            data.chars().take(40).collect::<String>()
+        )));
+    }
     let ts = format_utc(vendor_ts);
-    let dedupe_key = match envelope.event.as_str() {
+    let dedupe_key = match envelope.event.as_ref() {
         "new_reply" => {
-            let reply: NewReply = typed(&data, "data")?;
+            let reply: NewReply = parse(data, "data")?;
             format!("scrapely:new_reply:{}", reply.message.id)
         }
         "account_paused" => {
-            let paused: AccountPaused = typed(&data, "data")?;
+            let paused: AccountPaused = parse(data, "data")?;
             format!("scrapely:account_paused:{}:{ts}", paused.account_id)
         }
         "leads_exhausted" => {
-            let exhausted: LeadsExhausted = typed(&data, "data")?;
+            let exhausted: LeadsExhausted = parse(data, "data")?;
             format!("scrapely:leads_exhausted:{}:{ts}", exhausted.campaign_id)
         }
         other => {
@@ -118,7 +131,8 @@ pub fn normalize(body: &[u8], received_at: OffsetDateTime) -> Result<NewEvent, R
                 event = other,
                 "Unknown Scrapely webhook event type; storing it as is"
             );
-            format!("scrapely:sha256:{}", canonical_sha256(&payload))
+            let value: serde_json::Value = serde_json::from_str(text).expect("parsed above");
+            format!("scrapely:sha256:{}", canonical_sha256(&value))
         }
     };
     Ok(NewEvent {
@@ -128,7 +142,7 @@ pub fn normalize(body: &[u8], received_at: OffsetDateTime) -> Result<NewEvent, R
         vendor_ts: Some(vendor_ts),
         received_at,
         channel: CHANNEL_WEBHOOK,
-        payload,
+        payload: text.to_owned(),
     })
 }
 
@@ -140,29 +154,52 @@ fn valid_event_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
 }
 
-/// Deserializes `value` as `T`, naming the full path of the first bad field.
-fn typed<T: DeserializeOwned>(value: &Value, prefix: &str) -> Result<T, Rejection> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let mut path = e.path().to_string();
-        let message = e.inner().to_string();
-        // serde reports a missing field at its parent; name the field itself.
-        if let Some(field) = message
-            .strip_prefix("missing field `")
-            .and_then(|rest| rest.split('`').next())
-        {
-            path = if path == "." {
-                field.to_string()
-            } else {
-                format!("{path}.{field}")
-            };
-        }
-        let full = match (prefix, path.as_str()) {
-            ("", p) => p.to_string(),
-            (pre, ".") => pre.to_string(),
-            (pre, p) => format!("{pre}.{p}"),
+/// Deserializes `json` as `T`. On failure, tells invalid JSON (`NotJson`) from JSON
+/// of the wrong shape (`Malformed`, naming the full path of the first bad field).
+/// The path-tracking parse runs only on that error path, keeping the hot path lean.
+fn parse<'a, T: Deserialize<'a>>(json: &'a str, prefix: &str) -> Result<T, Rejection> {
+    let error = match serde_json::from_str(json) {
+        Ok(value) => return Ok(value),
+        Err(error) => error,
+    };
+    if let Err(syntax) = serde_json::from_str::<IgnoredAny>(json) {
+        return Err(Rejection::NotJson(format!(
+            "the body is not valid JSON ({syntax}); {EXPECTED_ENVELOPE}"
+        )));
+    }
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    let detailed = match serde_path_to_error::deserialize::<_, T>(&mut deserializer) {
+        Ok(_) => return Err(Rejection::Malformed(format!("{prefix}: {error}"))),
+        Err(detailed) => detailed,
+    };
+    let mut path = detailed.path().to_string();
+    let message = strip_position(&detailed.inner().to_string());
+    // serde reports a missing field at its parent; name the field itself.
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        path = if path == "." {
+            field.to_string()
+        } else {
+            format!("{path}.{field}")
         };
-        Rejection::Malformed(format!("{full}: {message}"))
-    })
+    }
+    let full = match (prefix, path.as_str()) {
+        ("", ".") => "body".to_string(),
+        ("", p) => p.to_string(),
+        (pre, ".") => pre.to_string(),
+        (pre, p) => format!("{pre}.{p}"),
+    };
+    Err(Rejection::Malformed(format!("{full}: {message}")))
+}
+
+/// serde_json appends " at line L column C"; the field path says more to a user.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -243,7 +280,7 @@ mod tests {
             ),
             (
                 r#"{"event": "x", "timestamp": "2024-02-28T12:00:00Z", "data": []}"#,
-                "data: invalid type",
+                "data: expected an object, got `[]`",
             ),
             (
                 r#"{"event": "new_reply", "timestamp": "2024-02-28T12:00:00Z", "data": {"conversation_id": "c", "message": {"id": 7, "text": "t"}}}"#,
