@@ -1,76 +1,211 @@
-//! SQL for the `events` table: insert-or-count-a-sighting, one statement per backend.
+//! SQL for the `events` table: insert a group of events, or count another
+//! sighting of those already stored, in one statement per group.
+//!
+//! A group may carry the same event twice (a vendor retry racing the original);
+//! [`merge`] folds copies by dedupe key first, so each key appears once in the
+//! statement with the number of copies as its sightings. The first copy of a new
+//! key is reported as created, every other copy as a duplicate.
 //!
 //! These functions take an open transaction so that the writer can, in the same
 //! transaction, record rule matches and enqueue action jobs (the outbox).
 
 use crate::clock::format_utc;
 use crate::event::{Committed, NewEvent};
-use sqlx::{PgConnection, Row, SqliteConnection};
+use sqlx::{PgConnection, QueryBuilder, Row, Sqlite, SqliteConnection};
+use std::collections::HashMap;
+use time::OffsetDateTime;
 
-const UPSERT_SQLITE: &str = "
-INSERT INTO events (source, kind, dedupe_key, vendor_ts, received_at, last_seen_at,
-                    sightings, channels, payload)
-VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1, json_array(?6), ?7)
-ON CONFLICT (dedupe_key) DO UPDATE SET
-    sightings = events.sightings + 1,
-    last_seen_at = excluded.last_seen_at,
-    channels = CASE
-        WHEN EXISTS (SELECT 1 FROM json_each(events.channels) WHERE value = ?6)
-        THEN events.channels
-        ELSE json_insert(events.channels, '$[#]', ?6)
-    END
-RETURNING id, sightings";
+/// One dedupe key of a group: its first copy and how many copies arrived.
+struct Merged<'a> {
+    first: &'a NewEvent,
+    copies: i32,
+    last_seen_at: OffsetDateTime,
+    /// JSON array of the distinct channels of the copies.
+    channels: String,
+}
 
-const UPSERT_POSTGRES: &str = "
-INSERT INTO events (source, kind, dedupe_key, vendor_ts, received_at, last_seen_at,
-                    sightings, channels, payload)
-VALUES ($1, $2, $3, $4, $5, $5, 1, jsonb_build_array($6::text), $7::jsonb)
-ON CONFLICT (dedupe_key) DO UPDATE SET
-    sightings = events.sightings + 1,
-    last_seen_at = EXCLUDED.last_seen_at,
-    channels = CASE
-        WHEN events.channels ? $6 THEN events.channels
-        ELSE events.channels || jsonb_build_array($6::text)
-    END
-RETURNING id, sightings";
+/// Folds `events` by dedupe key; returns the keys and, for each event, its key's index.
+fn merge<'a>(events: &[&'a NewEvent]) -> (Vec<Merged<'a>>, Vec<usize>) {
+    let mut index: HashMap<&str, usize> = HashMap::with_capacity(events.len());
+    let mut merged: Vec<Merged> = Vec::with_capacity(events.len());
+    let mut channels: Vec<Vec<&str>> = Vec::with_capacity(events.len());
+    let mut slot_of = Vec::with_capacity(events.len());
+    for event in events {
+        let slot = *index.entry(event.dedupe_key.as_str()).or_insert_with(|| {
+            merged.push(Merged {
+                first: event,
+                copies: 0,
+                last_seen_at: event.received_at,
+                channels: String::new(),
+            });
+            channels.push(Vec::new());
+            merged.len() - 1
+        });
+        merged[slot].copies += 1;
+        merged[slot].last_seen_at = merged[slot].last_seen_at.max(event.received_at);
+        if !channels[slot].contains(&event.channel) {
+            channels[slot].push(event.channel);
+        }
+        slot_of.push(slot);
+    }
+    for (m, ch) in merged.iter_mut().zip(channels) {
+        m.channels = serde_json::to_string(&ch).expect("strings serialize");
+    }
+    (merged, slot_of)
+}
+
+/// Maps the statement's returned `(dedupe_key → id, sightings)` back to each event.
+fn outcomes(
+    merged: &[Merged],
+    slot_of: &[usize],
+    returned: HashMap<String, (i64, i64)>,
+) -> Result<Vec<Committed>, sqlx::Error> {
+    let mut first_seen = vec![false; merged.len()];
+    slot_of
+        .iter()
+        .map(|&slot| {
+            let m = &merged[slot];
+            let (event_id, sightings) = *returned.get(&m.first.dedupe_key).ok_or_else(|| {
+                sqlx::Error::Protocol(format!("no row returned for {}", m.first.dedupe_key))
+            })?;
+            // New key: the stored count equals this group's copies; the first copy created it.
+            let created = sightings == i64::from(m.copies) && !first_seen[slot];
+            first_seen[slot] = true;
+            Ok(Committed { event_id, created })
+        })
+        .collect()
+}
 
 pub async fn upsert_sqlite(
     conn: &mut SqliteConnection,
-    event: &NewEvent,
-) -> Result<Committed, sqlx::Error> {
-    let row = sqlx::query(UPSERT_SQLITE)
-        .bind(event.source)
-        .bind(&event.kind)
-        .bind(&event.dedupe_key)
-        .bind(event.vendor_ts.map(format_utc))
-        .bind(format_utc(event.received_at))
-        .bind(event.channel)
-        .bind(&event.payload)
-        .fetch_one(conn)
-        .await?;
-    Ok(committed(row.get(0), row.get(1)))
+    events: &[&NewEvent],
+) -> Result<Vec<Committed>, sqlx::Error> {
+    let (merged, slot_of) = merge(events);
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO events (source, kind, dedupe_key, vendor_ts, received_at, last_seen_at, \
+         sightings, channels, payload) ",
+    );
+    query.push_values(&merged, |mut row, m| {
+        let e = m.first;
+        row.push_bind(e.source)
+            .push_bind(e.kind.clone())
+            .push_bind(e.dedupe_key.clone())
+            .push_bind(e.vendor_ts.map(format_utc))
+            .push_bind(format_utc(e.received_at))
+            .push_bind(format_utc(m.last_seen_at))
+            .push_bind(m.copies)
+            .push_bind(m.channels.clone())
+            .push_bind(e.payload.clone());
+    });
+    query.push(
+        " ON CONFLICT (dedupe_key) DO UPDATE SET
+            sightings = events.sightings + excluded.sightings,
+            last_seen_at = excluded.last_seen_at,
+            channels = (SELECT json_group_array(value) FROM (
+                SELECT value FROM json_each(events.channels)
+                UNION SELECT value FROM json_each(excluded.channels)))
+          RETURNING dedupe_key, id, sightings",
+    );
+    let rows = query.build().fetch_all(conn).await?;
+    let returned = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<String, _>(0),
+                (r.get::<i64, _>(1), r.get::<i64, _>(2)),
+            )
+        })
+        .collect();
+    outcomes(&merged, &slot_of, returned)
 }
+
+/// One prepared statement whatever the group size: the columns travel as arrays.
+const UPSERT_POSTGRES: &str = "
+INSERT INTO events (source, kind, dedupe_key, vendor_ts, received_at, last_seen_at,
+                    sightings, channels, payload)
+SELECT source, kind, dedupe_key, vendor_ts, received_at, last_seen_at, sightings,
+       channels::jsonb, payload::jsonb
+FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
+            $6::timestamptz[], $7::int4[], $8::text[], $9::text[])
+     AS t(source, kind, dedupe_key, vendor_ts, received_at, last_seen_at, sightings, channels, payload)
+ON CONFLICT (dedupe_key) DO UPDATE SET
+    sightings = events.sightings + EXCLUDED.sightings,
+    last_seen_at = EXCLUDED.last_seen_at,
+    channels = (SELECT jsonb_agg(DISTINCT c) FROM jsonb_array_elements(events.channels || EXCLUDED.channels) AS c)
+RETURNING dedupe_key, id, sightings::int8";
 
 pub async fn upsert_postgres(
     conn: &mut PgConnection,
-    event: &NewEvent,
-) -> Result<Committed, sqlx::Error> {
-    let row = sqlx::query(UPSERT_POSTGRES)
-        .bind(event.source)
-        .bind(&event.kind)
-        .bind(&event.dedupe_key)
-        .bind(event.vendor_ts)
-        .bind(event.received_at)
-        .bind(event.channel)
-        .bind(&event.payload)
-        .fetch_one(conn)
+    events: &[&NewEvent],
+) -> Result<Vec<Committed>, sqlx::Error> {
+    let (merged, slot_of) = merge(events);
+    let column = |f: &dyn Fn(&Merged) -> String| merged.iter().map(f).collect::<Vec<String>>();
+    let rows = sqlx::query(UPSERT_POSTGRES)
+        .bind(column(&|m| m.first.source.to_string()))
+        .bind(column(&|m| m.first.kind.clone()))
+        .bind(column(&|m| m.first.dedupe_key.clone()))
+        .bind(merged.iter().map(|m| m.first.vendor_ts).collect::<Vec<_>>())
+        .bind(
+            merged
+                .iter()
+                .map(|m| m.first.received_at)
+                .collect::<Vec<_>>(),
+        )
+        .bind(merged.iter().map(|m| m.last_seen_at).collect::<Vec<_>>())
+        .bind(merged.iter().map(|m| m.copies).collect::<Vec<_>>())
+        .bind(column(&|m| m.channels.clone()))
+        .bind(column(&|m| m.first.payload.clone()))
+        .fetch_all(conn)
         .await?;
-    Ok(committed(row.get(0), row.get(1)))
+    let returned = rows
+        .iter()
+        .map(|r| {
+            (
+                r.get::<String, _>(0),
+                (r.get::<i64, _>(1), r.get::<i64, _>(2)),
+            )
+        })
+        .collect();
+    outcomes(&merged, &slot_of, returned)
 }
 
-fn committed(event_id: i64, sightings: i32) -> Committed {
-    Committed {
-        event_id,
-        created: sightings == 1,
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(key: &str, channel: &'static str) -> NewEvent {
+        NewEvent {
+            source: "scrapely",
+            kind: "scrapely.new_reply".into(),
+            dedupe_key: key.into(),
+            vendor_ts: None,
+            received_at: OffsetDateTime::UNIX_EPOCH,
+            channel,
+            payload: "{}".into(),
+        }
+    }
+
+    #[test]
+    fn copies_in_one_group_fold_into_one_key() {
+        let (a1, b, a2) = (
+            event("a", "webhook"),
+            event("b", "webhook"),
+            event("a", "ws"),
+        );
+        let (merged, slot_of) = merge(&[&a1, &b, &a2]);
+        assert_eq!(merged.len(), 2);
+        assert_eq!(slot_of, [0, 1, 0]);
+        assert_eq!(merged[0].copies, 2);
+        assert_eq!(merged[0].channels, r#"["webhook","ws"]"#);
+
+        // `a` is new (stored sightings == copies); `b` was stored before.
+        let returned = HashMap::from([("a".to_string(), (1, 2)), ("b".to_string(), (2, 5))]);
+        let out = outcomes(&merged, &slot_of, returned).unwrap();
+        assert_eq!(
+            out.iter()
+                .map(|c| (c.event_id, c.created))
+                .collect::<Vec<_>>(),
+            [(1, true), (2, false), (1, false)]
+        );
     }
 }

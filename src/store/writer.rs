@@ -122,38 +122,58 @@ async fn commit_group(
     store: &Store,
     items: &[&WriteItem],
 ) -> Result<Vec<WriteOutcome>, sqlx::Error> {
-    let mut outcomes = Vec::with_capacity(items.len());
-    match store {
+    let events: Vec<&NewEvent> = items
+        .iter()
+        .filter_map(|item| match item {
+            WriteItem::Event(e) => Some(e),
+            WriteItem::Quarantine(_) => None,
+        })
+        .collect();
+    let mut quarantined = Vec::new();
+    let committed = match store {
         Store::Sqlite(pool) => {
             // IMMEDIATE takes the write lock up front, so the group never fails
             // half-way on a lock upgrade.
             let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+            let committed = if events.is_empty() {
+                Vec::new()
+            } else {
+                events::upsert_sqlite(&mut tx, &events).await?
+            };
             for item in items {
-                outcomes.push(match item {
-                    WriteItem::Event(e) => {
-                        WriteOutcome::Event(events::upsert_sqlite(&mut tx, e).await?)
-                    }
-                    WriteItem::Quarantine(q) => WriteOutcome::Quarantined {
-                        id: quarantine::insert_sqlite(&mut tx, q).await?,
-                    },
-                });
+                if let WriteItem::Quarantine(q) = item {
+                    quarantined.push(quarantine::insert_sqlite(&mut tx, q).await?);
+                }
             }
             tx.commit().await?;
+            committed
         }
         Store::Postgres(pool) => {
             let mut tx = pool.begin().await?;
+            let committed = if events.is_empty() {
+                Vec::new()
+            } else {
+                events::upsert_postgres(&mut tx, &events).await?
+            };
             for item in items {
-                outcomes.push(match item {
-                    WriteItem::Event(e) => {
-                        WriteOutcome::Event(events::upsert_postgres(&mut tx, e).await?)
-                    }
-                    WriteItem::Quarantine(q) => WriteOutcome::Quarantined {
-                        id: quarantine::insert_postgres(&mut tx, q).await?,
-                    },
-                });
+                if let WriteItem::Quarantine(q) = item {
+                    quarantined.push(quarantine::insert_postgres(&mut tx, q).await?);
+                }
             }
             tx.commit().await?;
+            committed
         }
-    }
-    Ok(outcomes)
+    };
+    let (mut committed, mut quarantined) = (committed.into_iter(), quarantined.into_iter());
+    Ok(items
+        .iter()
+        .map(|item| match item {
+            WriteItem::Event(_) => {
+                WriteOutcome::Event(committed.next().expect("one outcome per event"))
+            }
+            WriteItem::Quarantine(_) => WriteOutcome::Quarantined {
+                id: quarantined.next().expect("one id per quarantined payload"),
+            },
+        })
+        .collect())
 }
