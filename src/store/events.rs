@@ -134,39 +134,68 @@ ON CONFLICT (dedupe_key) DO UPDATE SET
     channels = (SELECT jsonb_agg(DISTINCT c) FROM jsonb_array_elements(events.channels || EXCLUDED.channels) AS c)
 RETURNING dedupe_key, id, sightings::int8";
 
+/// Upper bound on the payload bytes sent in one PostgreSQL statement.
+///
+/// sqlx 0.9.0 no longer sets `TCP_NODELAY` (transact-rs/sqlx#4335, fixed upstream
+/// by #4336 but not released): a message larger than the socket's initial send
+/// buffer goes out in several writes, and Nagle's algorithm then waits for the
+/// server's delayed ACK — 40 ms per statement. Keeping statements small avoids it.
+const POSTGRES_STATEMENT_BYTES: usize = 8 * 1024;
+
 pub async fn upsert_postgres(
     conn: &mut PgConnection,
     events: &[&NewEvent],
 ) -> Result<Vec<Committed>, sqlx::Error> {
     let (merged, slot_of) = merge(events);
-    let column = |f: &dyn Fn(&Merged) -> String| merged.iter().map(f).collect::<Vec<String>>();
+    let mut returned = HashMap::with_capacity(merged.len());
+    let mut rest = merged.as_slice();
+    while !rest.is_empty() {
+        let mut bytes = 0;
+        let take = rest
+            .iter()
+            .take_while(|m| {
+                bytes += m.first.payload.len() + 256;
+                bytes <= POSTGRES_STATEMENT_BYTES
+            })
+            .count()
+            .max(1);
+        let (chunk, tail) = rest.split_at(take);
+        rest = tail;
+        upsert_postgres_chunk(conn, chunk, &mut returned).await?;
+    }
+    outcomes(&merged, &slot_of, returned)
+}
+
+async fn upsert_postgres_chunk(
+    conn: &mut PgConnection,
+    chunk: &[Merged<'_>],
+    returned: &mut HashMap<String, (i64, i64)>,
+) -> Result<(), sqlx::Error> {
+    let column = |f: &dyn Fn(&Merged) -> String| chunk.iter().map(f).collect::<Vec<String>>();
     let rows = sqlx::query(UPSERT_POSTGRES)
         .bind(column(&|m| m.first.source.to_string()))
         .bind(column(&|m| m.first.kind.clone()))
         .bind(column(&|m| m.first.dedupe_key.clone()))
-        .bind(merged.iter().map(|m| m.first.vendor_ts).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|m| m.first.vendor_ts).collect::<Vec<_>>())
         .bind(
-            merged
+            chunk
                 .iter()
                 .map(|m| m.first.received_at)
                 .collect::<Vec<_>>(),
         )
-        .bind(merged.iter().map(|m| m.last_seen_at).collect::<Vec<_>>())
-        .bind(merged.iter().map(|m| m.copies).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|m| m.last_seen_at).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|m| m.copies).collect::<Vec<_>>())
         .bind(column(&|m| m.channels.clone()))
         .bind(column(&|m| m.first.payload.clone()))
-        .fetch_all(conn)
+        .fetch_all(&mut *conn)
         .await?;
-    let returned = rows
-        .iter()
-        .map(|r| {
-            (
-                r.get::<String, _>(0),
-                (r.get::<i64, _>(1), r.get::<i64, _>(2)),
-            )
-        })
-        .collect();
-    outcomes(&merged, &slot_of, returned)
+    for row in rows {
+        returned.insert(
+            row.get::<String, _>(0),
+            (row.get::<i64, _>(1), row.get::<i64, _>(2)),
+        );
+    }
+    Ok(())
 }
 
 #[cfg(test)]
