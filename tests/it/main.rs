@@ -4,6 +4,7 @@
 mod helpers;
 
 mod audit;
+mod cli;
 mod deployment;
 mod process;
 mod store;
