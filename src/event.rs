@@ -11,6 +11,25 @@ use time::OffsetDateTime;
 /// Over which channel an event arrived; recorded per sighting.
 pub const CHANNEL_WEBHOOK: &str = "webhook";
 
+/// Every event kind rules may react to (`on:`).
+pub const KNOWN_KINDS: &[&str] = &[
+    "scrapely.new_reply",
+    "scrapely.account_paused",
+    "scrapely.leads_exhausted",
+    "tweet",
+    "telegram.message",
+    "discord.message",
+];
+
+/// What rules see as `data`: the vendor's event data, with the vendor's field names.
+/// For Scrapely that is the envelope's `data`; other sources pass their payload.
+pub fn rule_data(source: &str, payload: &Value) -> Value {
+    match (source, payload.get("data")) {
+        ("scrapely", Some(data)) => data.clone(),
+        _ => payload.clone(),
+    }
+}
+
 /// An event ready to be committed by the store's writer.
 #[derive(Debug, Clone)]
 pub struct NewEvent {

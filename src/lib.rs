@@ -17,12 +17,14 @@
 //! - [`config`] loads layered settings (defaults → TOML file → `STARLING__…` environment).
 //! - [`cli`] implements the subcommands of the `starling` binary other than `serve`.
 
+pub mod actions;
 pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod event;
 pub mod http;
+pub mod rules;
 pub mod secret;
 pub mod store;
 pub mod telemetry;

@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use starling::app::Application;
 use starling::cli::audit;
+use starling::cli::rules as cli_rules;
 use starling::config::Settings;
 use starling::store::Store;
 use std::path::PathBuf;
@@ -32,6 +33,32 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: audit::Format,
     },
+    /// Check and try rule files.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Load every rule file and report every problem with file:line:column; exit 1 on any.
+    Check {
+        /// Rules directory (default: rules.dir from the configuration).
+        dir: Option<PathBuf>,
+    },
+    /// Run the rules' `tests:` blocks, or show what each rule does with one sample event.
+    Test {
+        /// A sample event: a Scrapely webhook body, or {"kind": …, "data": …}.
+        #[arg(long, value_name = "FILE")]
+        event: Option<PathBuf>,
+        /// Only this rule.
+        #[arg(long, value_name = "NAME")]
+        rule: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: audit::Format,
+        /// Rules directory (default: rules.dir from the configuration).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +83,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store.migrate().await?;
             println!("Migrations applied.");
             Ok(())
+        }
+        Command::Rules(command) => {
+            let report = match command {
+                RulesCommand::Check { dir } => cli_rules::check(&dir.unwrap_or(settings.rules.dir)),
+                RulesCommand::Test {
+                    event,
+                    rule,
+                    format,
+                    dir,
+                } => cli_rules::test(
+                    &dir.unwrap_or(settings.rules.dir),
+                    event.as_deref(),
+                    rule.as_deref(),
+                    format,
+                ),
+            };
+            print!("{}", report.text);
+            if report.ok {
+                Ok(())
+            } else {
+                anyhow::bail!("rules check failed")
+            }
         }
         Command::Audit { sql, format } => {
             let out = audit::run(settings.database.url.expose(), sql.as_deref(), format).await?;

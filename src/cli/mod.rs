@@ -1,3 +1,4 @@
 //! Subcommands of the `starling` binary other than `serve`.
 
 pub mod audit;
+pub mod rules;

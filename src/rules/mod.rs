@@ -1,0 +1,311 @@
+//! Rules: YAML files that say which events to react to and which actions to fire.
+//!
+//! - [`load`] reads a directory of rule files into a [`RuleSet`], reporting every
+//!   problem with file, line and column ([`error`]);
+//! - [`template`] is the Jinja environment (conditions and parameter templates);
+//! - [`matcher`] indexes rules so an event only evaluates the rules that can match;
+//! - [`reload`] watches the directory and swaps the set atomically;
+//! - [`testing`] runs `tests:` blocks and explains near misses (`starling rules test`).
+//!
+//! Matching runs inside the transaction that stores an event (see
+//! `store::writer`), and every match is recorded in `rule_matches`.
+
+pub mod error;
+pub mod load;
+pub mod matcher;
+pub mod reload;
+pub mod template;
+pub mod testing;
+
+use crate::actions::ParamKind;
+use error::Pos;
+use minijinja::Environment;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// A dotted path into the rule context, e.g. `data.receiver.screen_name`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FieldPath(pub Vec<String>);
+
+impl std::fmt::Display for FieldPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("."))
+    }
+}
+
+/// `match: {path: [values…]}`: the field must equal one of the values.
+#[derive(Debug, Clone)]
+pub struct FieldMatch {
+    pub path: FieldPath,
+    /// Normalized with [`matcher::normalized`] (strings lowercased).
+    pub values: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Cooldown {
+    /// Template rendering the cooldown key.
+    pub key: String,
+    pub window: Duration,
+}
+
+/// An action parameter: a template (every string), a literal, or a nested structure.
+#[derive(Debug, Clone)]
+pub enum Param {
+    Template { name: String, kind: ParamKind },
+    Literal(Value),
+    Map(Vec<(String, Param)>),
+    List(Vec<Param>),
+}
+
+#[derive(Debug, Clone)]
+pub struct ActionTemplate {
+    pub action: String,
+    pub params: Vec<(String, Param)>,
+    pub delay: Option<Duration>,
+}
+
+/// One `tests:` entry of a rule.
+#[derive(Debug, Clone)]
+pub struct RuleTest {
+    pub name: String,
+    pub event: Value,
+    pub expect_match: bool,
+    /// Expected (action name, subset of rendered parameters), in order.
+    pub expect_actions: Vec<(Option<String>, Value)>,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub description: Option<String>,
+    pub enabled: bool,
+    pub on: Vec<String>,
+    pub keywords: Vec<String>,
+    pub matches: Vec<FieldMatch>,
+    /// Template name of the `when:` condition, and its source text.
+    pub when: Option<(String, String)>,
+    pub cooldown: Option<Cooldown>,
+    pub actions: Vec<ActionTemplate>,
+    pub tests: Vec<RuleTest>,
+    /// SHA-256 of the rule's text: which version of the rule fired.
+    pub hash: String,
+    pub file: String,
+    pub pos: Pos,
+}
+
+/// An action with its parameters rendered for one event.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RenderedAction {
+    pub action: String,
+    pub params: Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub delay_secs: Option<u64>,
+}
+
+/// What a candidate rule did with an event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Matched {
+        actions: Vec<RenderedAction>,
+        cooldown_key: Option<String>,
+    },
+    /// Evaluation failed (e.g. an undefined field); recorded, never fatal.
+    Failed(String),
+}
+
+#[derive(Debug)]
+pub struct RuleMatch<'a> {
+    pub rule: &'a Rule,
+    pub outcome: Outcome,
+}
+
+/// The evaluation context of one event: `event`, `data` and `now`.
+pub struct EventContext {
+    pub kind: String,
+    json: Value,
+    jinja: minijinja::Value,
+}
+
+impl EventContext {
+    pub fn new(
+        id: Option<i64>,
+        source: &str,
+        kind: &str,
+        received_at: &str,
+        channels: &[&str],
+        data: Value,
+    ) -> Self {
+        let json = json!({
+            "event": { "id": id, "source": source, "kind": kind, "received_at": received_at, "channels": channels },
+            "data": data,
+            "now": crate::clock::format_utc(time::OffsetDateTime::now_utc()),
+        });
+        let jinja = minijinja::Value::from_serialize(&json);
+        Self {
+            kind: kind.to_string(),
+            json,
+            jinja,
+        }
+    }
+
+    pub fn json(&self) -> &Value {
+        &self.json
+    }
+}
+
+/// A loaded, checked set of rules with its index. Immutable; reloads build a new one.
+pub struct RuleSet {
+    pub rules: Vec<Rule>,
+    env: Environment<'static>,
+    index: matcher::Index,
+    /// SHA-256 over every rule's hash: identifies the loaded set.
+    pub version: String,
+}
+
+impl Default for RuleSet {
+    fn default() -> Self {
+        Self::new(Vec::new(), template::environment())
+    }
+}
+
+impl RuleSet {
+    pub(crate) fn new(rules: Vec<Rule>, env: Environment<'static>) -> Self {
+        use sha2::{Digest, Sha256};
+        let index = matcher::Index::build(&rules);
+        let mut hasher = Sha256::new();
+        for rule in &rules {
+            hasher.update(rule.hash.as_bytes());
+        }
+        let version = hex::encode(hasher.finalize())[..12].to_string();
+        Self {
+            rules,
+            env,
+            index,
+            version,
+        }
+    }
+
+    pub fn rule(&self, name: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.name == name)
+    }
+
+    /// Rules that fire (or fail) on this event. Cooldowns are claimed by the caller, in SQL.
+    pub fn evaluate(&self, ctx: &EventContext) -> Vec<RuleMatch<'_>> {
+        self.index
+            .candidates(&ctx.kind, &ctx.json)
+            .into_iter()
+            .filter_map(|i| {
+                let rule = &self.rules[i];
+                let outcome = match self.condition_holds(rule, ctx) {
+                    Ok(false) => return None,
+                    Ok(true) => self.render(rule, ctx).unwrap_or_else(Outcome::Failed),
+                    Err(e) => Outcome::Failed(e),
+                };
+                Some(RuleMatch { rule, outcome })
+            })
+            .collect()
+    }
+
+    pub(crate) fn condition_holds(&self, rule: &Rule, ctx: &EventContext) -> Result<bool, String> {
+        let Some((name, _)) = &rule.when else {
+            return Ok(true);
+        };
+        let rendered = self
+            .render_template(name, ctx)
+            .map_err(|e| format!("when: {e}"))?;
+        Ok(rendered == "true")
+    }
+
+    fn render_template(&self, name: &str, ctx: &EventContext) -> Result<String, String> {
+        let template = self
+            .env
+            .get_template(name)
+            .map_err(|e| template::describe(&e))?;
+        template
+            .render(&ctx.jinja)
+            .map_err(|e| template::describe(&e))
+    }
+
+    /// Renders every action's parameters (and the cooldown key) for this event.
+    pub fn render(&self, rule: &Rule, ctx: &EventContext) -> Result<Outcome, String> {
+        let mut actions = Vec::with_capacity(rule.actions.len());
+        for (i, action) in rule.actions.iter().enumerate() {
+            let mut params = serde_json::Map::new();
+            for (name, param) in &action.params {
+                let value = self
+                    .render_param(param, ctx)
+                    .map_err(|e| format!("do[{i}].with.{name}: {e}"))?;
+                params.insert(name.clone(), value);
+            }
+            if let Some(spec) = crate::actions::spec(&action.action) {
+                for p in spec.params {
+                    if let (false, Some(path)) = (params.contains_key(p.name), p.default_from_event)
+                    {
+                        let segments: Vec<&str> = path.split('.').collect();
+                        if let Some(v) = matcher::lookup(&ctx.json, &segments) {
+                            params.insert(p.name.to_string(), v.clone());
+                        }
+                    }
+                }
+            }
+            actions.push(RenderedAction {
+                action: action.action.clone(),
+                params: Value::Object(params),
+                delay_secs: action.delay.map(|d| d.as_secs()),
+            });
+        }
+        let cooldown_key = match &rule.cooldown {
+            Some(c) => Some(
+                self.render_template(&c.key, ctx)
+                    .map_err(|e| format!("cooldown.key: {e}"))?,
+            ),
+            None => None,
+        };
+        Ok(Outcome::Matched {
+            actions,
+            cooldown_key,
+        })
+    }
+
+    fn render_param(&self, param: &Param, ctx: &EventContext) -> Result<Value, String> {
+        Ok(match param {
+            Param::Literal(v) => v.clone(),
+            Param::Template { name, kind } => coerce(self.render_template(name, ctx)?, *kind)?,
+            Param::Map(entries) => Value::Object(
+                entries
+                    .iter()
+                    .map(|(k, p)| Ok((k.clone(), self.render_param(p, ctx)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            Param::List(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|p| self.render_param(p, ctx))
+                    .collect::<Result<_, _>>()?,
+            ),
+        })
+    }
+}
+
+/// A rendered template is text; a parameter declared as a number or boolean is parsed.
+fn coerce(text: String, kind: ParamKind) -> Result<Value, String> {
+    match kind {
+        ParamKind::Number => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|n| serde_json::Number::from_f64(n).map(Value::Number))
+            .map(|v| match v.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9e15 => Value::from(f as i64),
+                _ => v,
+            })
+            .ok_or_else(|| format!("rendered `{text}`, expected a number")),
+        ParamKind::Bool => match text.trim() {
+            "true" | "True" => Ok(Value::Bool(true)),
+            "false" | "False" => Ok(Value::Bool(false)),
+            other => Err(format!("rendered `{other}`, expected true or false")),
+        },
+        _ => Ok(Value::String(text)),
+    }
+}
