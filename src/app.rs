@@ -8,6 +8,7 @@
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::http::health;
+use crate::rules::reload::RulesHandle;
 use crate::store::Store;
 use crate::store::writer::Writer;
 use crate::webhooks::{self, WebhookState};
@@ -28,6 +29,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     store: Store,
+    rules: RulesHandle,
     writer_task: JoinHandle<()>,
     grace: Duration,
 }
@@ -54,20 +56,32 @@ impl Application {
         let addr = listener.local_addr()?;
         refuse_open_unauthenticated(&settings, addr)?;
 
+        let rules = RulesHandle::load(&settings.rules.dir).map_err(|errors| {
+            anyhow::anyhow!(
+                "rule files in {} have errors:\n{errors}",
+                settings.rules.dir.display()
+            )
+        })?;
         let store = Store::connect(
             settings.database.url.expose(),
             settings.database.max_connections,
         )
         .await?;
         store.migrate().await?;
-        let (writer, writer_task) =
-            Writer::spawn(store.clone(), settings.database.group_commit_max);
+        let (writer, writer_task) = Writer::spawn(
+            store.clone(),
+            settings.database.group_commit_max,
+            rules.clone(),
+        );
         let webhook_state = WebhookState::new(&settings, writer, clock)?;
 
         let router = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
-            .with_state(store.clone())
+            .with_state(health::Ready {
+                store: store.clone(),
+                rules: rules.clone(),
+            })
             .merge(webhooks::router(webhook_state))
             .layer(middleware::from_fn(log_request));
 
@@ -75,6 +89,7 @@ impl Application {
             listener,
             router,
             store,
+            rules,
             writer_task,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
         })
@@ -90,6 +105,10 @@ impl Application {
         &self.store
     }
 
+    pub fn rules(&self) -> &RulesHandle {
+        &self.rules
+    }
+
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight
     /// requests finish (up to `server.shutdown_grace_secs`), commits what the writer
     /// holds and closes the database.
@@ -98,6 +117,7 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
+        let watcher = self.rules.spawn_watcher(stop.clone());
         let mut server = tokio::spawn(
             axum::serve(self.listener, self.router)
                 .with_graceful_shutdown(stop.clone().cancelled_owned())
@@ -123,6 +143,8 @@ impl Application {
                 }
             }
         }
+        stop.cancel();
+        let _ = watcher.await;
         // The router held the last writer handles; the writer now drains and ends.
         self.writer_task
             .await

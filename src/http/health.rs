@@ -1,6 +1,7 @@
 //! `GET /healthz`: the process is alive. `GET /readyz`: it can do its job — the
 //! database answers — else 503 with the reason.
 
+use crate::rules::reload::RulesHandle;
 use crate::store::Store;
 use axum::Json;
 use axum::extract::State;
@@ -12,23 +13,34 @@ pub async fn healthz() -> Json<Value> {
     Json(json!({ "status": "alive" }))
 }
 
-pub async fn readyz(State(store): State<Store>) -> (StatusCode, Json<Value>) {
-    match tokio::time::timeout(Duration::from_secs(2), store.ping()).await {
+/// What readiness looks at.
+#[derive(Clone)]
+pub struct Ready {
+    pub store: Store,
+    pub rules: RulesHandle,
+}
+
+/// 503 when the database does not answer. Rules are reported (loaded set, and the
+/// errors of a broken edit that was refused) but never make Starling unready: the
+/// last good set keeps running.
+pub async fn readyz(State(ready): State<Ready>) -> (StatusCode, Json<Value>) {
+    let rules = serde_json::to_value(ready.rules.status()).unwrap_or_default();
+    match tokio::time::timeout(Duration::from_secs(2), ready.store.ping()).await {
         Ok(Ok(())) => (
             StatusCode::OK,
-            Json(json!({ "status": "ready", "checks": { "database": "ok" } })),
+            Json(json!({ "status": "ready", "checks": { "database": "ok", "rules": rules } })),
         ),
         Ok(Err(error)) => {
             tracing::warn!(%error, "Readiness check failed: database");
-            not_ready(format!("database: {error}"))
+            not_ready(format!("database: {error}"), rules)
         }
-        Err(_) => not_ready("database: no answer within 2 s".into()),
+        Err(_) => not_ready("database: no answer within 2 s".into(), rules),
     }
 }
 
-fn not_ready(reason: String) -> (StatusCode, Json<Value>) {
+fn not_ready(reason: String, rules: Value) -> (StatusCode, Json<Value>) {
     (
         StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({ "status": "unavailable", "checks": { "database": reason } })),
+        Json(json!({ "status": "unavailable", "checks": { "database": reason, "rules": rules } })),
     )
 }

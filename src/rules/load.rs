@@ -108,7 +108,11 @@ struct Src<'a> {
     text: &'a str,
 }
 
+/// Where a node starts; for a mapping, its first key (YAML marks the first `:`).
 fn pos_of(node: &Node) -> Pos {
+    if let Some(first) = node.as_mapping().and_then(|m| m.keys().next()) {
+        return scalar_pos(first);
+    }
     node.span()
         .start()
         .map(|m| Pos {
@@ -194,7 +198,7 @@ impl Loader {
         };
         let (pos, message) = match &e {
             LoadError::TopLevelMustBeSequence(m) => (
-                at(m),
+                Pos { line: m.line(), column: 1 },
                 "expected a list of rules, each item starting with `- name:`".to_string(),
             ),
             LoadError::ScanError(m, scan) => (at(m), format!("YAML syntax error: {}", scan.info())),
@@ -773,7 +777,10 @@ impl Loader {
         what: &str,
     ) -> Option<String> {
         match self.env.add_template_owned(name.clone(), body.clone()) {
-            Ok(()) => Some(name),
+            Ok(()) => {
+                self.check_regex_literals(src, scalar, what);
+                Some(name)
+            }
             Err(e) => {
                 let at = scalar_pos(scalar);
                 let place = ScalarPlace::new(src.text, at.line, at.column);
@@ -792,6 +799,37 @@ impl Loader {
                     format!("{what}: Jinja {}{hint}", template::describe(&e)),
                 );
                 None
+            }
+        }
+    }
+
+    /// Regular expressions written as literals (`matches_regex('…')`) are compiled
+    /// now, so a bad pattern is a load error with its position, not a runtime one.
+    fn check_regex_literals(&mut self, src: Src, scalar: &MarkedScalarNode, what: &str) {
+        static LITERAL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+            regex::Regex::new(r#"(?:matches_regex|regex_replace)\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')"#).expect("valid")
+        });
+        let text = scalar.as_str();
+        for caps in LITERAL.captures_iter(text) {
+            let Some(m) = caps.get(1).or_else(|| caps.get(2)) else {
+                continue;
+            };
+            let pattern = unescape_jinja(m.as_str());
+            if let Err(e) = regex::Regex::new(&pattern) {
+                let at = scalar_pos(scalar);
+                let pos = ScalarPlace::new(src.text, at.line, at.column).locate(text, m.start());
+                let why = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string();
+                self.error(
+                    src,
+                    pos,
+                    format!("{what}: invalid regular expression `{pattern}`: {why}"),
+                );
             }
         }
     }
@@ -879,6 +917,29 @@ impl Loader {
         }
         out
     }
+}
+
+/// A Jinja string literal's content as the string it denotes.
+fn unescape_jinja(literal: &str) -> String {
+    let mut out = String::with_capacity(literal.len());
+    let mut chars = literal.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some(quote @ ('\\' | '\'' | '"')) => out.push(quote),
+                Some(other) => {
+                    out.push('\\');
+                    out.push(other);
+                }
+                None => out.push('\\'),
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A scalar as JSON: numbers and booleans when unquoted, else a string.

@@ -117,6 +117,10 @@ impl Index {
         Self { kinds, required }
     }
 
+    pub fn handles(&self, kind: &str) -> bool {
+        self.kinds.contains_key(kind)
+    }
+
     /// Indices of the rules whose structured matchers all hold for this event, ascending.
     pub fn candidates(&self, kind: &str, context: &Value) -> Vec<usize> {
         let Some(index) = self.kinds.get(kind) else {

@@ -186,6 +186,11 @@ impl RuleSet {
         }
     }
 
+    /// Whether any enabled rule listens to `kind` (skip building a context otherwise).
+    pub fn handles(&self, kind: &str) -> bool {
+        self.index.handles(kind)
+    }
+
     pub fn rule(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.name == name)
     }

@@ -11,6 +11,7 @@
 
 pub mod audit;
 pub mod events;
+pub mod matches;
 pub mod quarantine;
 pub mod writer;
 

@@ -10,8 +10,11 @@
 //! If a group fails as a whole, its items are retried one by one so that one bad
 //! item cannot fail its neighbours.
 
-use super::{Store, StoreError, events, quarantine};
-use crate::event::{Committed, NewEvent};
+use super::{Store, StoreError, events, matches, quarantine};
+use crate::clock::format_utc;
+use crate::event::{Committed, NewEvent, rule_data};
+use crate::rules::reload::RulesHandle;
+use crate::rules::{EventContext, Outcome, RuleSet};
 use quarantine::QuarantinedPayload;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -44,9 +47,9 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer task. `max_group` bounds the items in one transaction.
-    pub fn spawn(store: Store, max_group: usize) -> (Writer, JoinHandle<()>) {
+    pub fn spawn(store: Store, max_group: usize, rules: RulesHandle) -> (Writer, JoinHandle<()>) {
         let (requests, rx) = mpsc::channel(max_group.saturating_mul(4).max(64));
-        let task = tokio::spawn(run(store, rx, max_group));
+        let task = tokio::spawn(run(store, rx, max_group, rules));
         (Writer { requests }, task)
     }
 
@@ -75,12 +78,14 @@ impl Writer {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize) {
+async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize, rules: RulesHandle) {
     let mut group = Vec::with_capacity(max_group);
     while rx.recv_many(&mut group, max_group).await > 0 {
         let items: Vec<&WriteItem> = group.iter().map(|r| &r.item).collect();
         let started = std::time::Instant::now();
-        match commit_group(&store, &items).await {
+        // One rule set for the whole group: a reload never splits it.
+        let rules = rules.current();
+        match commit_group(&store, &items, &rules).await {
             Ok(outcomes) => {
                 tracing::trace!(
                     size = outcomes.len(),
@@ -99,7 +104,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize) {
             Err(error) => {
                 tracing::warn!(%error, size = group.len(), "Group commit failed; committing items one by one");
                 for request in group.drain(..) {
-                    let result = commit_group(&store, &[&request.item])
+                    let result = commit_group(&store, &[&request.item], &rules)
                         .await
                         .map(|mut o| o.remove(0))
                         .map_err(StoreError::from);
@@ -121,6 +126,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize) {
 async fn commit_group(
     store: &Store,
     items: &[&WriteItem],
+    rules: &RuleSet,
 ) -> Result<Vec<WriteOutcome>, sqlx::Error> {
     let events: Vec<&NewEvent> = items
         .iter()
@@ -140,6 +146,25 @@ async fn commit_group(
             } else {
                 events::upsert_sqlite(&mut tx, &events).await?
             };
+            for (event, done) in events.iter().zip(&committed) {
+                for m in match_rules(rules, event, done) {
+                    if let Some((key, window)) = &m.cooldown
+                        && !matches::claim_cooldown_sqlite(
+                            &mut tx,
+                            m.row.rule,
+                            key,
+                            event.received_at,
+                            *window,
+                            done.event_id,
+                        )
+                        .await?
+                    {
+                        matches::record_sqlite(&mut tx, &m.row.in_cooldown()).await?;
+                        continue;
+                    }
+                    matches::record_sqlite(&mut tx, &m.row).await?;
+                }
+            }
             for item in items {
                 if let WriteItem::Quarantine(q) = item {
                     quarantined.push(quarantine::insert_sqlite(&mut tx, q).await?);
@@ -155,6 +180,25 @@ async fn commit_group(
             } else {
                 events::upsert_postgres(&mut tx, &events).await?
             };
+            for (event, done) in events.iter().zip(&committed) {
+                for m in match_rules(rules, event, done) {
+                    if let Some((key, window)) = &m.cooldown
+                        && !matches::claim_cooldown_postgres(
+                            &mut tx,
+                            m.row.rule,
+                            key,
+                            event.received_at,
+                            *window,
+                            done.event_id,
+                        )
+                        .await?
+                    {
+                        matches::record_postgres(&mut tx, &m.row.in_cooldown()).await?;
+                        continue;
+                    }
+                    matches::record_postgres(&mut tx, &m.row).await?;
+                }
+            }
             for item in items {
                 if let WriteItem::Quarantine(q) = item {
                     quarantined.push(quarantine::insert_postgres(&mut tx, q).await?);
@@ -176,4 +220,73 @@ async fn commit_group(
             },
         })
         .collect())
+}
+
+/// A rule match ready to be written, with the cooldown it must claim first.
+struct PendingMatch<'a> {
+    row: matches::MatchRow<'a>,
+    cooldown: Option<(String, std::time::Duration)>,
+}
+
+impl matches::MatchRow<'_> {
+    fn in_cooldown(&self) -> Self {
+        Self {
+            outcome: "cooldown",
+            actions: self.actions.clone(),
+            cooldown_key: self.cooldown_key.clone(),
+            error: self.error.clone(),
+            ..*self
+        }
+    }
+}
+
+/// Evaluates the rules on a newly stored event. Another sighting of an event that
+/// is already stored never fires anything again.
+fn match_rules<'a>(
+    rules: &'a RuleSet,
+    event: &NewEvent,
+    done: &Committed,
+) -> Vec<PendingMatch<'a>> {
+    if !done.created || !rules.handles(&event.kind) {
+        return Vec::new();
+    }
+    let payload: serde_json::Value = serde_json::from_str(&event.payload).unwrap_or_default();
+    let ctx = EventContext::new(
+        Some(done.event_id),
+        event.source,
+        &event.kind,
+        &format_utc(event.received_at),
+        &[event.channel],
+        rule_data(event.source, &payload),
+    );
+    let matched_at = time::OffsetDateTime::now_utc();
+    let mut pending = Vec::new();
+    for m in rules.evaluate(&ctx) {
+        let rule = m.rule;
+        let base = matches::MatchRow {
+            event_id: done.event_id,
+            rule: &rule.name,
+            rule_hash: &rule.hash,
+            matched_at,
+            outcome: "fired",
+            cooldown_key: None,
+            error: None,
+            actions: "[]".into(),
+        };
+        pending.push(match m.outcome {
+            Outcome::Failed(error) => {
+                tracing::warn!(rule = %rule.name, event_id = done.event_id, %error, "Rule evaluation failed");
+                PendingMatch { row: matches::MatchRow { outcome: "error", error: Some(error), ..base }, cooldown: None }
+            }
+            Outcome::Matched { actions, cooldown_key } => {
+                let actions = serde_json::to_string(&actions).expect("actions serialize");
+                let cooldown = match (&rule.cooldown, &cooldown_key) {
+                    (Some(c), Some(key)) => Some((key.clone(), c.window)),
+                    _ => None,
+                };
+                PendingMatch { row: matches::MatchRow { actions, cooldown_key, ..base }, cooldown }
+            }
+        });
+    }
+    pending
 }

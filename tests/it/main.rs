@@ -7,5 +7,7 @@ mod audit;
 mod cli;
 mod deployment;
 mod process;
+mod rules;
+mod rules_check;
 mod store;
 mod webhooks;

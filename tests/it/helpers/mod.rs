@@ -38,6 +38,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Store,
     pub db: TestDb,
+    /// The server's `rules.dir` (empty unless the test writes rules).
+    pub rules_dir: std::path::PathBuf,
+    _rules_tmp: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -58,8 +61,31 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)], clock: Clock) -> TestApp {
-    let db = TestDb::new(backend).await;
-    let settings = settings(&db, overrides);
+    let rules = tempfile::tempdir().unwrap();
+    let dir = rules.path().to_owned();
+    let mut app = start(TestDb::new(backend).await, &dir, overrides, clock).await;
+    app._rules_tmp = Some(rules);
+    app
+}
+
+/// A server with `files` (name, YAML) in its rules directory.
+pub async fn spawn_app_with_rules(backend: Backend, files: &[(&str, &str)]) -> TestApp {
+    let rules = tempfile::tempdir().unwrap();
+    for (name, yaml) in files {
+        std::fs::write(rules.path().join(name), yaml).unwrap();
+    }
+    let dir = rules.path().to_owned();
+    let mut app = start(TestDb::new(backend).await, &dir, &[], Clock::System).await;
+    app._rules_tmp = Some(rules);
+    app
+}
+
+/// Starts a server on `db` with `rules_dir` (another server may share both).
+pub async fn start(db: TestDb, rules_dir: &std::path::Path, overrides: &[(&str, &str)], clock: Clock) -> TestApp {
+    let dir = rules_dir.display().to_string();
+    let mut all: Vec<(&str, &str)> = vec![("STARLING__RULES__DIR", &dir)];
+    all.extend_from_slice(overrides);
+    let settings = settings(&db, &all);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app = Application::build_with(settings, clock, Some(listener))
         .await
@@ -75,6 +101,8 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)], clock:
         client: reqwest::Client::new(),
         store,
         db,
+        rules_dir: rules_dir.to_owned(),
+        _rules_tmp: None,
         stop: Some(stop),
         task: Some(task),
     }
