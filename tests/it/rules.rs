@@ -40,7 +40,9 @@ async fn matches(app: &TestApp) -> Vec<(String, String, Option<String>, Value)> 
         Store::Sqlite(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
         Store::Postgres(pool) => sqlx::query_as(sql).fetch_all(pool).await.unwrap(),
     };
-    rows.into_iter().map(|(r, o, e, a)| (r, o, e, serde_json::from_str(&a).unwrap())).collect()
+    rows.into_iter()
+        .map(|(r, o, e, a)| (r, o, e, serde_json::from_str(&a).unwrap()))
+        .collect()
 }
 
 async fn post(app: &TestApp, body: Vec<u8>) {
@@ -50,18 +52,32 @@ async fn post(app: &TestApp, body: Vec<u8>) {
 
 async fn a_rule_fires_on_a_stored_reply_and_not_on_a_near_miss(backend: Backend) {
     let app = spawn_app_with_rules(backend, &[("crm.yaml", TAG_INTERESTED)]).await;
-    post(&app, reply("1", "Hey, I'm interested — let's chat!", "alice")).await;
+    post(
+        &app,
+        reply("1", "Hey, I'm interested — let's chat!", "alice"),
+    )
+    .await;
     post(&app, reply("2", "We are uninterested, thanks.", "bob")).await;
-    post(&app, reply("3", &format!("interested {}", "x".repeat(300)), "carol")).await;
+    post(
+        &app,
+        reply("3", &format!("interested {}", "x".repeat(300)), "carol"),
+    )
+    .await;
 
     let found = matches(&app).await;
     assert_eq!(found.len(), 1, "{found:?}");
     let (rule, outcome, error, actions) = &found[0];
-    assert_eq!((rule.as_str(), outcome.as_str(), error), ("tag interested", "fired", &None));
+    assert_eq!(
+        (rule.as_str(), outcome.as_str(), error),
+        ("tag interested", "fired", &None)
+    );
     assert_eq!(actions[0]["action"], "scrapely.update_crm");
     assert_eq!(actions[0]["params"]["tag"], "interested_reply");
     assert_eq!(actions[0]["params"]["notes"], "alice: Hey, I'm interest...");
-    assert_eq!(actions[0]["params"]["conversation_id"], "123456789-987654321", "filled from the event");
+    assert_eq!(
+        actions[0]["params"]["conversation_id"], "123456789-987654321",
+        "filled from the event"
+    );
     app.stop().await;
 }
 
@@ -82,9 +98,15 @@ async fn an_evaluation_error_in_one_rule_leaves_the_others_firing(backend: Backe
     post(&app, reply("1", "hello", "dave")).await;
     let found = matches(&app).await;
     assert_eq!(found.len(), 2, "{found:?}");
-    let failed = found.iter().find(|m| m.0 == "uses a missing field").unwrap();
+    let failed = found
+        .iter()
+        .find(|m| m.0 == "uses a missing field")
+        .unwrap();
     assert_eq!(failed.1, "error");
-    assert!(failed.2.as_deref().unwrap().contains("undefined"), "{failed:?}");
+    assert!(
+        failed.2.as_deref().unwrap().contains("undefined"),
+        "{failed:?}"
+    );
     let fired = found.iter().find(|m| m.0 == "always alerts").unwrap();
     assert_eq!(fired.1, "fired");
     assert_eq!(fired.3[0]["params"]["text"], "reply from dave");
@@ -115,7 +137,15 @@ async fn eventually<F: AsyncFnMut() -> bool>(limit: Duration, mut check: F) -> b
 }
 
 async fn readyz_rules(app: &TestApp) -> Value {
-    let body: Value = app.client.get(app.url("/readyz")).send().await.unwrap().json().await.unwrap();
+    let body: Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     body["checks"]["rules"].clone()
 }
 
@@ -129,23 +159,44 @@ async fn an_edit_is_picked_up_within_two_seconds_and_a_broken_one_keeps_the_old_
     let alert = "- name: alert on every reply\n  on: scrapely.new_reply\n  do:\n    - action: slack.post\n      with: { text: new reply }\n";
     std::fs::write(app.rules_dir.join("alerts.yaml"), alert).unwrap();
     assert!(
-        eventually(Duration::from_secs(2), async || readyz_rules(&app).await["rules"] == 2).await,
+        eventually(
+            Duration::from_secs(2),
+            async || readyz_rules(&app).await["rules"] == 2
+        )
+        .await,
         "the new rule is loaded within 2 s"
     );
     post(&app, reply("1", "interested", "fay")).await;
     assert_eq!(matches(&app).await.len(), 2);
 
     // A broken edit: reported, and the previous rules keep firing.
-    std::fs::write(app.rules_dir.join("alerts.yaml"), "- name: alert on every reply\n  on: [scrapely.new_reply\n").unwrap();
+    std::fs::write(
+        app.rules_dir.join("alerts.yaml"),
+        "- name: alert on every reply\n  on: [scrapely.new_reply\n",
+    )
+    .unwrap();
     assert!(
-        eventually(Duration::from_secs(2), async || !readyz_rules(&app).await["last_error"].is_null()).await,
+        eventually(Duration::from_secs(2), async || {
+            !readyz_rules(&app).await["last_error"].is_null()
+        })
+        .await,
         "the broken edit is reported"
     );
     let status = readyz_rules(&app).await;
-    assert!(status["last_error"].as_str().unwrap().contains("alerts.yaml:3:1: YAML syntax error"), "{status}");
+    assert!(
+        status["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("alerts.yaml:3:1: YAML syntax error"),
+        "{status}"
+    );
     assert_eq!(status["rules"], 2);
     post(&app, reply("2", "interested", "gus")).await;
-    assert_eq!(matches(&app).await.len(), 4, "both old rules fired on the new event");
+    assert_eq!(
+        matches(&app).await.len(),
+        4,
+        "both old rules fired on the new event"
+    );
     app.stop().await;
 }
 
@@ -171,7 +222,11 @@ async fn a_cooldown_lets_one_match_through_across_two_servers_on_one_postgres() 
     }
     let found = matches(&a).await;
     assert_eq!(found.len(), 20);
-    assert_eq!(found.iter().filter(|m| m.1 == "fired").count(), 1, "{found:?}");
+    assert_eq!(
+        found.iter().filter(|m| m.1 == "fired").count(),
+        1,
+        "{found:?}"
+    );
     assert_eq!(found.iter().filter(|m| m.1 == "cooldown").count(), 19);
     b.stop().await;
     a.stop().await;
@@ -180,14 +235,22 @@ async fn a_cooldown_lets_one_match_through_across_two_servers_on_one_postgres() 
 #[test]
 fn rules_test_runs_the_example_rules_tests() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_starling"))
-        .args(["rules", "test", "--dir", concat!(env!("CARGO_MANIFEST_DIR"), "/rules")])
+        .args([
+            "rules",
+            "test",
+            "--dir",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/rules"),
+        ])
         .env_clear()
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("0 failed"), "{stdout}");
-    assert!(!stdout.contains(" 0 tests"), "the examples carry tests: {stdout}");
+    assert!(
+        !stdout.contains(" 0 tests"),
+        "the examples carry tests: {stdout}"
+    );
 }
 
 #[test]
@@ -214,6 +277,12 @@ fn rules_test_fails_on_a_wrong_expectation() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
-    assert!(stdout.contains(r#"expected "paused: you", got "paused: me""#), "{stdout}");
-    assert!(stdout.contains("a.yaml:8:7"), "the failing test is located: {stdout}");
+    assert!(
+        stdout.contains(r#"expected "paused: you", got "paused: me""#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("a.yaml:8:7"),
+        "the failing test is located: {stdout}"
+    );
 }

@@ -6,14 +6,20 @@ use starling::rules::load::load_sources;
 fn problems(yaml: &str) -> Vec<String> {
     match load_sources(&[("r.yaml".to_string(), yaml.to_string())]) {
         Ok(_) => Vec::new(),
-        Err(errors) => errors.0.iter().map(|e| format!("{}:{}: {}", e.pos.line, e.pos.column, e.message)).collect(),
+        Err(errors) => errors
+            .0
+            .iter()
+            .map(|e| format!("{}:{}: {}", e.pos.line, e.pos.column, e.message))
+            .collect(),
     }
 }
 
 fn assert_problem(yaml: &str, at: &str, contains: &[&str]) {
     let found = problems(yaml);
     assert!(
-        found.iter().any(|p| p.starts_with(&format!("{at}: ")) && contains.iter().all(|c| p.contains(c))),
+        found
+            .iter()
+            .any(|p| p.starts_with(&format!("{at}: ")) && contains.iter().all(|c| p.contains(c))),
         "expected a problem at {at} containing {contains:?}; got {found:#?}"
     );
 }
@@ -27,45 +33,105 @@ fn a_valid_rule_has_no_problems() {
 
 #[test]
 fn yaml_syntax_errors_are_located() {
-    assert_problem("- name: x\n  on: [scrapely.new_reply\n", "3:1", &["YAML syntax error"]);
+    assert_problem(
+        "- name: x\n  on: [scrapely.new_reply\n",
+        "3:1",
+        &["YAML syntax error"],
+    );
     assert_problem("name: x\non: tweet\n", "1:1", &["expected a list of rules"]);
 }
 
 #[test]
 fn unknown_keys_suggest_the_right_one() {
     let yaml = OK.replace("  on:", "  whn: x == 1\n  on:");
-    assert_problem(&yaml, "2:3", &["unknown key `whn`", "did you mean `when`?", "expected one of: name, description"]);
+    assert_problem(
+        &yaml,
+        "2:3",
+        &[
+            "unknown key `whn`",
+            "did you mean `when`?",
+            "expected one of: name, description",
+        ],
+    );
     let yaml = OK.replace("      with:", "      dealy: 5m\n      with:");
-    assert_problem(&yaml, "5:7", &["unknown key `dealy` in an action", "did you mean `delay`?"]);
+    assert_problem(
+        &yaml,
+        "5:7",
+        &["unknown key `dealy` in an action", "did you mean `delay`?"],
+    );
 }
 
 #[test]
 fn missing_name_on_and_do_are_reported() {
-    assert_problem("- on: tweet\n  do:\n    - action: slack.post\n      with: {text: x}\n", "1:3", &["missing `name`"]);
-    assert_problem("- name: x\n  do:\n    - action: slack.post\n      with: {text: x}\n", "1:3", &["missing `on`", "scrapely.new_reply"]);
+    assert_problem(
+        "- on: tweet\n  do:\n    - action: slack.post\n      with: {text: x}\n",
+        "1:3",
+        &["missing `name`"],
+    );
+    assert_problem(
+        "- name: x\n  do:\n    - action: slack.post\n      with: {text: x}\n",
+        "1:3",
+        &["missing `on`", "scrapely.new_reply"],
+    );
     assert_problem("- name: x\n  on: tweet\n", "1:3", &["missing `do`"]);
 }
 
 #[test]
 fn duplicate_names_are_reported_at_both_places() {
     let found = problems(&format!("{OK}{OK}"));
-    assert!(found.iter().any(|p| p.starts_with("6:9: duplicate rule name `ok`; also defined at r.yaml:1:9")), "{found:?}");
-    assert!(found.iter().any(|p| p.starts_with("1:9: duplicate rule name `ok`; also defined at r.yaml:6:9")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("6:9: duplicate rule name `ok`; also defined at r.yaml:1:9")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("1:9: duplicate rule name `ok`; also defined at r.yaml:6:9")),
+        "{found:?}"
+    );
 }
 
 #[test]
 fn unknown_event_kinds_and_actions_are_named() {
     let yaml = OK.replace("scrapely.new_reply", "scrapely.new_replies");
-    assert_problem(&yaml, "2:7", &["unknown event kind `scrapely.new_replies`", "did you mean `scrapely.new_reply`?"]);
+    assert_problem(
+        &yaml,
+        "2:7",
+        &[
+            "unknown event kind `scrapely.new_replies`",
+            "did you mean `scrapely.new_reply`?",
+        ],
+    );
     let yaml = OK.replace("slack.post", "slack.posts");
-    assert_problem(&yaml, "4:15", &["unknown action `slack.posts`", "did you mean `slack.post`?", "scrapely.send_dm"]);
+    assert_problem(
+        &yaml,
+        "4:15",
+        &[
+            "unknown action `slack.posts`",
+            "did you mean `slack.post`?",
+            "scrapely.send_dm",
+        ],
+    );
 }
 
 #[test]
 fn action_parameters_are_checked() {
     let yaml = OK.replace("with: { text: hi }", "with: { txt: hi }");
-    assert_problem(&yaml, "5:15", &["unknown parameter `txt` of slack.post", "did you mean `text`?"]);
-    assert_problem(&yaml, "4:7", &["missing required parameter `text` of slack.post"]);
+    assert_problem(
+        &yaml,
+        "5:15",
+        &[
+            "unknown parameter `txt` of slack.post",
+            "did you mean `text`?",
+        ],
+    );
+    assert_problem(
+        &yaml,
+        "4:7",
+        &["missing required parameter `text` of slack.post"],
+    );
     let crm = "- name: c\n  on: scrapely.new_reply\n  do:\n    - action: scrapely.update_crm\n      with: { deal_value: lots }\n";
     assert_problem(crm, "5:27", &["with.deal_value: `lots` is not a number"]);
 }
@@ -73,12 +139,31 @@ fn action_parameters_are_checked() {
 #[test]
 fn jinja_errors_point_inside_the_rule_file() {
     let yaml = OK.replace("  do:", "  when: data.message.text | length >\n  do:");
-    assert_problem(&yaml, "3:37", &["when: Jinja syntax error", "unexpected end"]);
-    let yaml = OK.replace("with: { text: hi }", "with: { text: \"hi {{ data.x | }}\" }");
-    assert_problem(&yaml, "5:37", &["with.text: Jinja syntax error", "expected identifier"]);
-    let block = OK.replace("with: { text: hi }", "with:\n        text: |\n          line one\n          {% if x %}unclosed\n");
+    assert_problem(
+        &yaml,
+        "3:37",
+        &["when: Jinja syntax error", "unexpected end"],
+    );
+    let yaml = OK.replace(
+        "with: { text: hi }",
+        "with: { text: \"hi {{ data.x | }}\" }",
+    );
+    assert_problem(
+        &yaml,
+        "5:37",
+        &["with.text: Jinja syntax error", "expected identifier"],
+    );
+    let block = OK.replace(
+        "with: { text: hi }",
+        "with:\n        text: |\n          line one\n          {% if x %}unclosed\n",
+    );
     let found = problems(&block);
-    assert!(found.iter().any(|p| p.starts_with("8:") && p.contains("with.text: Jinja syntax error")), "{found:?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.starts_with("8:") && p.contains("with.text: Jinja syntax error")),
+        "{found:?}"
+    );
     let braces = OK.replace("  do:", "  when: \"{{ data.x }}\"\n  do:");
     assert_problem(&braces, "3:20", &["drop the `{{ }}`"]);
 }
@@ -87,9 +172,19 @@ fn jinja_errors_point_inside_the_rule_file() {
 fn bad_durations_and_regular_expressions_are_located() {
     let yaml = OK.replace("      with:", "      delay: soon\n      with:");
     assert_problem(&yaml, "5:14", &["delay: `soon` is not a duration", "30d"]);
-    let yaml = OK.replace("  do:", "  cooldown: { key: \"{{ data.account_handle }}\", for: 3 fortnights }\n  do:");
-    assert_problem(&yaml, "3:54", &["cooldown.for: `3 fortnights` is not a duration"]);
-    let yaml = OK.replace("  do:", "  when: data.message.text is matches_regex('(unclosed')\n  do:");
+    let yaml = OK.replace(
+        "  do:",
+        "  cooldown: { key: \"{{ data.account_handle }}\", for: 3 fortnights }\n  do:",
+    );
+    assert_problem(
+        &yaml,
+        "3:54",
+        &["cooldown.for: `3 fortnights` is not a duration"],
+    );
+    let yaml = OK.replace(
+        "  do:",
+        "  when: data.message.text is matches_regex('(unclosed')\n  do:",
+    );
     assert_problem(&yaml, "3:45", &["invalid regular expression `(unclosed`"]);
 }
 

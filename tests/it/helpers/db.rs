@@ -157,7 +157,11 @@ impl TestDb {
 
     /// Another handle on the same database that does not drop it (a second server).
     pub fn shared(&self) -> Self {
-        Self { url: self.url.clone(), _dir: None, pg_name: None }
+        Self {
+            url: self.url.clone(),
+            _dir: None,
+            pg_name: None,
+        }
     }
 
     /// Drops the PostgreSQL database now (e.g. to see readiness fail).

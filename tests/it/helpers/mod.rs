@@ -81,7 +81,12 @@ pub async fn spawn_app_with_rules(backend: Backend, files: &[(&str, &str)]) -> T
 }
 
 /// Starts a server on `db` with `rules_dir` (another server may share both).
-pub async fn start(db: TestDb, rules_dir: &std::path::Path, overrides: &[(&str, &str)], clock: Clock) -> TestApp {
+pub async fn start(
+    db: TestDb,
+    rules_dir: &std::path::Path,
+    overrides: &[(&str, &str)],
+    clock: Clock,
+) -> TestApp {
     let dir = rules_dir.display().to_string();
     let mut all: Vec<(&str, &str)> = vec![("STARLING__RULES__DIR", &dir)];
     all.extend_from_slice(overrides);

@@ -1,0 +1,251 @@
+//! `do:` — actions and their parameters, checked against each action's declaration.
+
+use super::{Loader, Src, pos_of, scalar_json, scalar_pos};
+use crate::actions::{self, ParamKind};
+use crate::rules::error::{Pos, did_you_mean};
+use crate::rules::{ActionTemplate, Param};
+use marked_yaml::Node;
+use serde_json::Value;
+
+const ACTION_KEYS: &[&str] = &["action", "with", "delay"];
+
+impl Loader {
+    pub(super) fn actions(&mut self, src: Src, node: &Node, id: usize) -> Vec<ActionTemplate> {
+        let Some(items) = node.as_sequence().filter(|s| !s.is_empty()) else {
+            self.error(
+                src,
+                pos_of(node),
+                "do: expected a non-empty list of actions, e.g. `- action: slack.post`",
+            );
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let Some(map) = item.as_mapping() else {
+                self.error(
+                    src,
+                    pos_of(item),
+                    "do: expected an action mapping {action: NAME, with: {…}, delay: 10m}",
+                );
+                continue;
+            };
+            self.check_keys(src, map, ACTION_KEYS, "an action");
+            let Some(name) = map
+                .get_node("action")
+                .and_then(|n| self.scalar(src, n, "action"))
+            else {
+                if map.get_node("action").is_none() {
+                    self.error(
+                        src,
+                        pos_of(item),
+                        format!(
+                            "missing `action`; expected one of: {}",
+                            actions::names().join(", ")
+                        ),
+                    );
+                }
+                continue;
+            };
+            let Some(spec) = actions::spec(name.as_str()) else {
+                let names = actions::names();
+                let hint = did_you_mean(name.as_str(), &names)
+                    .map(|s| format!("did you mean `{s}`? "))
+                    .unwrap_or_default();
+                self.error(
+                    src,
+                    scalar_pos(name),
+                    format!(
+                        "unknown action `{}`; {hint}expected one of: {}",
+                        name.as_str(),
+                        names.join(", ")
+                    ),
+                );
+                continue;
+            };
+            let delay = map
+                .get_node("delay")
+                .and_then(|n| self.duration(src, n, "delay"));
+            let params = self.params(
+                src,
+                map.get_node("with"),
+                spec,
+                pos_of(item),
+                &format!("{}#{id}/do{i}", src.file),
+            );
+            out.push(ActionTemplate {
+                action: spec.name.to_string(),
+                params,
+                delay,
+            });
+        }
+        out
+    }
+
+    fn params(
+        &mut self,
+        src: Src,
+        with: Option<&Node>,
+        spec: &actions::ActionSpec,
+        at: Pos,
+        prefix: &str,
+    ) -> Vec<(String, Param)> {
+        let names: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
+        let map = match with {
+            None => None,
+            Some(node) => match node.as_mapping() {
+                Some(m) => Some(m),
+                None => {
+                    self.error(
+                        src,
+                        pos_of(node),
+                        format!(
+                            "with: expected a mapping of parameters of {}: {}",
+                            spec.name,
+                            names.join(", ")
+                        ),
+                    );
+                    return Vec::new();
+                }
+            },
+        };
+        let mut out = Vec::new();
+        if let Some(map) = map {
+            for (key, value) in map.iter() {
+                let Some(p) = spec.params.iter().find(|p| p.name == key.as_str()) else {
+                    let hint = did_you_mean(key.as_str(), &names)
+                        .map(|s| format!("did you mean `{s}`? "))
+                        .unwrap_or_default();
+                    self.error(
+                        src,
+                        scalar_pos(key),
+                        format!(
+                            "unknown parameter `{}` of {}; {hint}expected one of: {}",
+                            key.as_str(),
+                            spec.name,
+                            names.join(", ")
+                        ),
+                    );
+                    continue;
+                };
+                if let Some(param) = self.param(
+                    src,
+                    value,
+                    p.kind,
+                    &format!("{prefix}/{}", p.name),
+                    &format!("with.{}", p.name),
+                ) {
+                    out.push((p.name.to_string(), param));
+                }
+            }
+        }
+        for p in spec
+            .params
+            .iter()
+            .filter(|p| p.required && p.default_from_event.is_none())
+        {
+            if !out.iter().any(|(n, _)| n == p.name)
+                && map.is_none_or(|m| m.get_node(p.name).is_none())
+            {
+                self.error(
+                    src,
+                    at,
+                    format!("missing required parameter `{}` of {}", p.name, spec.name),
+                );
+            }
+        }
+        out
+    }
+
+    fn param(
+        &mut self,
+        src: Src,
+        node: &Node,
+        kind: ParamKind,
+        name: &str,
+        what: &str,
+    ) -> Option<Param> {
+        match node {
+            Node::Scalar(s) => {
+                let literal = scalar_json(s);
+                let is_template = s.as_str().contains("{{") || s.as_str().contains("{%");
+                match (kind, &literal) {
+                    (ParamKind::Number, Value::Number(_)) | (ParamKind::Bool, Value::Bool(_)) => {
+                        Some(Param::Literal(literal))
+                    }
+                    (ParamKind::Number | ParamKind::Bool, _) if !is_template => {
+                        let expected = if kind == ParamKind::Number {
+                            "a number"
+                        } else {
+                            "true or false"
+                        };
+                        self.error(
+                            src,
+                            scalar_pos(s),
+                            format!("{what}: `{}` is not {expected}", s.as_str()),
+                        );
+                        None
+                    }
+                    (ParamKind::Object | ParamKind::List, _) if !is_template => {
+                        self.error(
+                            src,
+                            scalar_pos(s),
+                            format!(
+                                "{what}: expected a {}",
+                                if kind == ParamKind::Object {
+                                    "mapping"
+                                } else {
+                                    "list"
+                                }
+                            ),
+                        );
+                        None
+                    }
+                    _ => self
+                        .compile(src, s, name.to_string(), s.as_str().to_string(), 0, what)
+                        .map(|name| Param::Template { name, kind }),
+                }
+            }
+            Node::Mapping(map) if matches!(kind, ParamKind::Object | ParamKind::Any) => {
+                let entries = map
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        let param = self.param(
+                            src,
+                            v,
+                            ParamKind::Any,
+                            &format!("{name}.{}", k.as_str()),
+                            &format!("{what}.{}", k.as_str()),
+                        )?;
+                        Some((k.as_str().to_string(), param))
+                    })
+                    .collect();
+                Some(Param::Map(entries))
+            }
+            Node::Sequence(items) if matches!(kind, ParamKind::List | ParamKind::Any) => {
+                Some(Param::List(
+                    items
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, v)| {
+                            self.param(
+                                src,
+                                v,
+                                ParamKind::Any,
+                                &format!("{name}[{i}]"),
+                                &format!("{what}[{i}]"),
+                            )
+                        })
+                        .collect(),
+                ))
+            }
+            _ => {
+                self.error(
+                    src,
+                    pos_of(node),
+                    format!("{what}: expected a single value"),
+                );
+                None
+            }
+        }
+    }
+}

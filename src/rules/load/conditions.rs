@@ -1,0 +1,164 @@
+//! `on:`, `keywords:`, `match:`, `cooldown:` and durations: when a rule applies.
+
+use super::{Loader, Src, pos_of, scalar_json, scalar_pos};
+use crate::event::KNOWN_KINDS;
+use crate::rules::error::{Pos, did_you_mean};
+use crate::rules::{Cooldown, FieldMatch, FieldPath, matcher};
+use marked_yaml::Node;
+use marked_yaml::types::MarkedMappingNode;
+use std::time::Duration;
+
+const COOLDOWN_KEYS: &[&str] = &["key", "for"];
+
+impl Loader {
+    pub(super) fn on(&mut self, src: Src, map: &MarkedMappingNode, at: Pos) -> Vec<String> {
+        let Some(node) = map.get_node("on") else {
+            self.error(
+                src,
+                at,
+                format!(
+                    "missing `on`; expected one or more event kinds: {}",
+                    KNOWN_KINDS.join(", ")
+                ),
+            );
+            return Vec::new();
+        };
+        let mut kinds = Vec::new();
+        for kind in self.strings(src, node, "on") {
+            if KNOWN_KINDS.contains(&kind.as_str()) {
+                kinds.push(kind.as_str().to_string());
+            } else {
+                let hint = did_you_mean(kind.as_str(), KNOWN_KINDS)
+                    .map(|s| format!("did you mean `{s}`? "))
+                    .unwrap_or_default();
+                self.error(
+                    src,
+                    scalar_pos(kind),
+                    format!(
+                        "unknown event kind `{}`; {hint}expected one of: {}",
+                        kind.as_str(),
+                        KNOWN_KINDS.join(", ")
+                    ),
+                );
+            }
+        }
+        kinds
+    }
+
+    pub(super) fn keywords(
+        &mut self,
+        src: Src,
+        map: &MarkedMappingNode,
+        on: &[String],
+    ) -> Vec<String> {
+        let Some(node) = map.get_node("keywords") else {
+            return Vec::new();
+        };
+        let words: Vec<String> = self
+            .strings(src, node, "keywords")
+            .iter()
+            .map(|s| s.as_str().trim().to_string())
+            .collect();
+        if words.iter().any(String::is_empty) {
+            self.error(src, pos_of(node), "keywords: expected non-empty words");
+        }
+        for kind in on {
+            if matcher::text_path(kind).is_none() {
+                self.error(src, pos_of(node), format!("keywords: events of kind `{kind}` carry no text to search; use `match:` or `when:`"));
+            }
+        }
+        words
+    }
+
+    pub(super) fn field_matches(&mut self, src: Src, map: &MarkedMappingNode) -> Vec<FieldMatch> {
+        let Some(node) = map.get_node("match") else {
+            return Vec::new();
+        };
+        let Some(fields) = node.as_mapping() else {
+            self.error(src, pos_of(node), "match: expected a mapping of field paths to values, e.g. `data.account_handle: [alice, bob]`");
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for (path, values) in fields.iter() {
+            let segments: Vec<String> = path.as_str().split('.').map(str::to_string).collect();
+            if !matches!(segments.first().map(String::as_str), Some("data" | "event"))
+                || segments.iter().any(String::is_empty)
+            {
+                self.error(src, scalar_pos(path), format!("match: `{}` is not a field path; expected one starting with `data.` or `event.`", path.as_str()));
+                continue;
+            }
+            let values = self
+                .strings(src, values, "match")
+                .iter()
+                .map(|s| scalar_json(s))
+                .map(|v| matcher::normalized(&v))
+                .collect();
+            out.push(FieldMatch {
+                path: FieldPath(segments),
+                values,
+            });
+        }
+        out
+    }
+
+    pub(super) fn cooldown(&mut self, src: Src, node: &Node, id: usize) -> Option<Cooldown> {
+        let Some(map) = node.as_mapping() else {
+            self.error(
+                src,
+                pos_of(node),
+                "cooldown: expected a mapping {key: \"{{ … }}\", for: 30d}",
+            );
+            return None;
+        };
+        self.check_keys(src, map, COOLDOWN_KEYS, "cooldown");
+        let key = match map.get_node("key") {
+            Some(n) => self.scalar(src, n, "cooldown.key").and_then(|s| {
+                self.compile(
+                    src,
+                    s,
+                    format!("{}#{id}/cooldown", src.file),
+                    s.as_str().to_string(),
+                    0,
+                    "cooldown.key",
+                )
+            }),
+            None => {
+                self.error(src, pos_of(node), "cooldown: missing `key`; expected a template such as \"{{ data.receiver.screen_name }}\"");
+                None
+            }
+        };
+        let window = match map.get_node("for") {
+            Some(n) => self.duration(src, n, "cooldown.for"),
+            None => {
+                self.error(
+                    src,
+                    pos_of(node),
+                    "cooldown: missing `for`; expected a duration such as 30d",
+                );
+                None
+            }
+        };
+        Some(Cooldown {
+            key: key?,
+            window: window?,
+        })
+    }
+
+    pub(super) fn duration(&mut self, src: Src, node: &Node, what: &str) -> Option<Duration> {
+        let scalar = self.scalar(src, node, what)?;
+        match humantime::parse_duration(scalar.as_str().trim()) {
+            Ok(d) => Some(d),
+            Err(_) => {
+                self.error(
+                    src,
+                    scalar_pos(scalar),
+                    format!(
+                        "{what}: `{}` is not a duration; expected e.g. 30s, 10m, 2h, 30d",
+                        scalar.as_str()
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
