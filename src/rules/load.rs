@@ -126,11 +126,35 @@ fn scalar_pos(node: &MarkedScalarNode) -> Pos {
         .unwrap_or_default()
 }
 
-fn char_to_byte(text: &str, chars: usize) -> usize {
-    text.char_indices()
-        .nth(chars)
-        .map(|(b, _)| b)
-        .unwrap_or(text.len())
+/// Byte offsets of line starts, to turn (line, column) into a byte offset in O(line length).
+struct LineIndex<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn new(text: &'a str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self { text, starts }
+    }
+
+    /// Byte offset of 1-based `line` and `column` (columns count characters).
+    fn byte_offset(&self, line: usize, column: usize) -> usize {
+        let start = self
+            .starts
+            .get(line.saturating_sub(1))
+            .copied()
+            .unwrap_or(self.text.len());
+        let rest = &self.text[start..];
+        start
+            + rest
+                .char_indices()
+                .nth(column.saturating_sub(1))
+                .map(|(b, _)| b)
+                .unwrap_or(rest.len())
+    }
 }
 
 impl Loader {
@@ -162,12 +186,13 @@ impl Loader {
         let Some(items) = root.as_sequence() else {
             return;
         };
+        let lines = LineIndex::new(text);
         let starts: Vec<usize> = items
             .iter()
             .map(|n| {
                 n.span()
                     .start()
-                    .map(|m| char_to_byte(text, m.character()))
+                    .map(|m| lines.byte_offset(m.line(), m.column()))
                     .unwrap_or(0)
             })
             .chain(std::iter::once(text.len()))

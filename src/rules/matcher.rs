@@ -131,21 +131,23 @@ impl Index {
             && let Some(Value::String(text)) = lookup(context, path)
         {
             let text = text.to_lowercase();
-            let mut matched = vec![false; index.keyword_rules.len()];
-            for m in automaton.find_overlapping_iter(&text) {
-                if !matched[m.pattern().as_usize()] && on_boundaries(&text, m.start(), m.end()) {
-                    matched[m.pattern().as_usize()] = true;
-                }
-            }
-            let mut seen = std::collections::HashSet::new();
-            for (pattern, rules) in index.keyword_rules.iter().enumerate() {
-                if matched[pattern] {
-                    for &rule in rules {
-                        if seen.insert(rule) {
-                            *hits.entry(rule).or_default() += 1;
-                        }
-                    }
-                }
+            // Only the patterns found are visited: the cost follows the text and
+            // the hits, not the number of keywords in the automaton.
+            let mut found: Vec<usize> = automaton
+                .find_overlapping_iter(&text)
+                .filter(|m| on_boundaries(&text, m.start(), m.end()))
+                .map(|m| m.pattern().as_usize())
+                .collect();
+            found.sort_unstable();
+            found.dedup();
+            let mut counted: Vec<usize> = found
+                .iter()
+                .flat_map(|&p| index.keyword_rules[p].iter().copied())
+                .collect();
+            counted.sort_unstable();
+            counted.dedup();
+            for rule in counted {
+                *hits.entry(rule).or_default() += 1;
             }
         }
         for (path, values) in &index.fields {
