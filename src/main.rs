@@ -4,6 +4,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use starling::app::Application;
 use starling::cli::audit;
+use starling::cli::backtest;
 use starling::cli::rules as cli_rules;
 use starling::config::Settings;
 use starling::store::Store;
@@ -59,6 +60,23 @@ enum RulesCommand {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Replay stored events through the rules (disabled ones too) and count what would fire.
+    Backtest {
+        /// Only this rule.
+        #[arg(long, value_name = "NAME")]
+        rule: Option<String>,
+        /// Only events received at or after this RFC 3339 time.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// At most this many of the latest events.
+        #[arg(long, default_value_t = 10_000)]
+        limit: u64,
+        #[arg(long, value_enum, default_value = "table")]
+        format: audit::Format,
+        /// Rules directory (default: rules.dir from the configuration).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -84,33 +102,53 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("Migrations applied.");
             Ok(())
         }
-        Command::Rules(command) => {
-            let report = match command {
-                RulesCommand::Check { dir } => cli_rules::check(&dir.unwrap_or(settings.rules.dir)),
-                RulesCommand::Test {
-                    event,
-                    rule,
-                    format,
-                    dir,
-                } => cli_rules::test(
-                    &dir.unwrap_or(settings.rules.dir),
-                    event.as_deref(),
-                    rule.as_deref(),
-                    format,
-                ),
-            };
-            print!("{}", report.text);
-            if report.ok {
-                Ok(())
-            } else {
-                anyhow::bail!("rules check failed")
-            }
-        }
+        Command::Rules(command) => rules_command(command, settings).await,
         Command::Audit { sql, format } => {
             let out = audit::run(settings.database.url.expose(), sql.as_deref(), format).await?;
             print!("{out}");
             Ok(())
         }
+    }
+}
+
+async fn rules_command(command: RulesCommand, settings: Settings) -> anyhow::Result<()> {
+    let report = match command {
+        RulesCommand::Check { dir } => cli_rules::check(&dir.unwrap_or(settings.rules.dir)),
+        RulesCommand::Test {
+            event,
+            rule,
+            format,
+            dir,
+        } => {
+            let dir = dir.unwrap_or(settings.rules.dir);
+            cli_rules::test(&dir, event.as_deref(), rule.as_deref(), format)
+        }
+        RulesCommand::Backtest {
+            rule,
+            since,
+            limit,
+            format,
+            dir,
+        } => {
+            let dir = dir.unwrap_or(settings.rules.dir);
+            let set = starling::rules::load::load_dir(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let options = backtest::Options {
+                rule: rule.as_deref(),
+                since: since.as_deref(),
+                limit,
+            };
+            print!(
+                "{}",
+                backtest::run(settings.database.url.expose(), &set, options, format).await?
+            );
+            return Ok(());
+        }
+    };
+    print!("{}", report.text);
+    if report.ok {
+        Ok(())
+    } else {
+        anyhow::bail!("rules check failed")
     }
 }
 

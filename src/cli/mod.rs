@@ -1,4 +1,5 @@
 //! Subcommands of the `starling` binary other than `serve`.
 
 pub mod audit;
+pub mod backtest;
 pub mod rules;

@@ -58,6 +58,11 @@ pub fn explain(set: &RuleSet, rule: &Rule, ctx: &EventContext) -> Verdict {
     if !rule.enabled {
         return Verdict::NotMatched("the rule is disabled (enabled: false)".into());
     }
+    explain_as_enabled(set, rule, ctx)
+}
+
+/// Like [`explain`], for a rule being tried before it is enabled (backtests).
+pub fn explain_as_enabled(set: &RuleSet, rule: &Rule, ctx: &EventContext) -> Verdict {
     if !rule.on.contains(&ctx.kind) {
         return Verdict::NotMatched(format!(
             "event kind `{}` is not in on: {:?}",

@@ -167,7 +167,8 @@ fn the_readme_rule_example_loads_and_its_tests_pass() {
     let block = &readme[start..];
     let yaml_start = block.find("```yaml\n").unwrap() + "```yaml\n".len();
     let yaml = &block[yaml_start..yaml_start + block[yaml_start..].find("```").unwrap()];
-    let set = starling::rules::load::load_sources(&[("README.md".into(), yaml.into())]).expect("the README example is valid");
+    let set = starling::rules::load::load_sources(&[("README.md".into(), yaml.into())])
+        .expect("the README example is valid");
     let results = starling::rules::testing::run_tests(&set);
     assert!(!results.is_empty());
     assert!(results.iter().all(|r| r.problems.is_empty()), "{results:?}");

@@ -286,3 +286,50 @@ fn rules_test_fails_on_a_wrong_expectation() {
         "the failing test is located: {stdout}"
     );
 }
+
+on_both_backends!(a_backtest_replays_stored_events_through_a_disabled_rule_without_writing);
+
+async fn a_backtest_replays_stored_events_through_a_disabled_rule_without_writing(
+    backend: Backend,
+) {
+    let app = crate::helpers::spawn_app(backend).await;
+    for (id, handle) in [("1", "ann"), ("2", "ann"), ("3", "ben")] {
+        post(&app, reply(id, "I'm interested", handle)).await;
+    }
+    let yaml = r#"
+- name: dm once per person
+  enabled: false
+  on: scrapely.new_reply
+  keywords: [interested]
+  cooldown: { key: "{{ data.receiver.screen_name }}", for: 30d }
+  do:
+    - action: scrapely.send_dm
+      with: { message: "Hi {{ data.receiver.screen_name }}" }
+"#;
+    let set = starling::rules::load::load_sources(&[("r.yaml".into(), yaml.into())]).unwrap();
+    let options = starling::cli::backtest::Options {
+        rule: None,
+        since: None,
+        limit: 100,
+    };
+    let out = starling::cli::backtest::run(
+        &app.db.url,
+        &set,
+        options,
+        starling::cli::audit::Format::Json,
+    )
+    .await
+    .unwrap();
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["events"], 3);
+    let totals = &report["rules"][0]["totals"];
+    assert_eq!(totals["would_fire"], 2, "{report}");
+    assert_eq!(totals["held_by_cooldown"], 1);
+    assert_eq!(
+        totals["examples"][0]["action"]["params"]["message"],
+        "Hi ann"
+    );
+    assert_eq!(app.count("rule_matches").await, 0, "nothing was written");
+    assert_eq!(app.count("rule_cooldowns").await, 0);
+    app.stop().await;
+}
