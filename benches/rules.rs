@@ -14,8 +14,8 @@
 //! Options: `BENCH_SECS` per size (default 2).
 
 use starling::event::rule_data;
-use starling::rules::EventContext;
 use starling::rules::load::load_sources;
+use starling::rules::{EventContext, EventMeta};
 use std::time::{Duration, Instant};
 
 struct Rng(u64);
@@ -111,14 +111,15 @@ fn main() {
         while started.elapsed() < Duration::from_secs(secs) {
             for (i, payload) in stream.iter().enumerate() {
                 let value: serde_json::Value = serde_json::from_str(payload).unwrap();
-                let ctx = EventContext::new(
-                    Some(i as i64),
-                    "scrapely",
-                    "scrapely.new_reply",
-                    "2024-02-28T12:00:00.000Z",
-                    &["webhook"],
-                    rule_data("scrapely", &value),
-                );
+                let key = format!("scrapely:new_reply:m-{i}");
+                let meta = EventMeta {
+                    source: "scrapely",
+                    kind: "scrapely.new_reply",
+                    dedupe_key: &key,
+                    received_at: "2024-02-28T12:00:00.000Z",
+                    channels: &["webhook"],
+                };
+                let ctx = EventContext::new(meta, rule_data("scrapely", &value));
                 fired += set.evaluate(&ctx).len() as u64;
                 evaluated += 1;
             }

@@ -5,7 +5,7 @@
 
 use crate::cli::audit::Format;
 use crate::rules::testing::{Verdict, explain_as_enabled};
-use crate::rules::{EventContext, RuleSet};
+use crate::rules::{EventContext, EventMeta, RuleSet};
 use crate::store::audit;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -48,7 +48,7 @@ pub async fn run(
     };
     // Through the read-only audit connection: a backtest cannot write by construction.
     let sql = format!(
-        "SELECT id, source, kind, received_at, channels, payload FROM events ORDER BY id DESC LIMIT {}",
+        "SELECT id, source, kind, received_at, channels, payload, dedupe_key FROM events ORDER BY id DESC LIMIT {}",
         options.limit
     );
     let mut table = audit::query(database_url, &sql).await?;
@@ -136,6 +136,7 @@ fn render(considered: u64, totals: &[(String, RuleTotals)], format: Format) -> S
 
 struct StoredEvent {
     id: i64,
+    dedupe_key: String,
     source: String,
     kind: String,
     received_at: OffsetDateTime,
@@ -145,7 +146,7 @@ struct StoredEvent {
 }
 
 impl StoredEvent {
-    /// From an audit row (id, source, kind, received_at, channels, payload) on either backend.
+    /// From an audit row (id, source, kind, received_at, channels, payload, dedupe_key) on either backend.
     fn from_row(row: &[Value]) -> Option<Self> {
         let json_of = |v: &Value| match v {
             Value::String(s) => serde_json::from_str(s).ok(),
@@ -154,6 +155,7 @@ impl StoredEvent {
         let received_text = row.get(3)?.as_str()?.to_string();
         Some(Self {
             id: row.first()?.as_i64()?,
+            dedupe_key: row.get(6)?.as_str()?.to_string(),
             source: row.get(1)?.as_str()?.to_string(),
             kind: row.get(2)?.as_str()?.to_string(),
             received_at: OffsetDateTime::parse(&received_text, &Rfc3339).ok()?,
@@ -168,13 +170,13 @@ impl StoredEvent {
     fn context(&self) -> EventContext {
         let channels: Vec<&str> = self.channels.iter().map(String::as_str).collect();
         let data = crate::event::rule_data(&self.source, &self.payload);
-        EventContext::new(
-            Some(self.id),
-            &self.source,
-            &self.kind,
-            &self.received_text,
-            &channels,
-            data,
-        )
+        let meta = EventMeta {
+            source: &self.source,
+            kind: &self.kind,
+            dedupe_key: &self.dedupe_key,
+            received_at: &self.received_text,
+            channels: &channels,
+        };
+        EventContext::new(meta, data)
     }
 }

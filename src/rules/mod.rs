@@ -120,6 +120,21 @@ pub struct RuleMatch<'a> {
     pub outcome: Outcome,
 }
 
+/// A rule's verdict on one event, owned so it can travel to the writer, which
+/// records it (and claims its cooldown) in the transaction that stores the event.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub rule: String,
+    pub rule_hash: String,
+    pub decided_at: time::OffsetDateTime,
+    /// Rendered actions, a JSON array (`[]` when evaluation failed).
+    pub actions: String,
+    /// Why evaluation failed.
+    pub error: Option<String>,
+    /// The rendered key and window of the rule's cooldown, to claim before firing.
+    pub cooldown: Option<(String, Duration)>,
+}
+
 /// The evaluation context of one event: `event`, `data` and `now`.
 pub struct EventContext {
     pub kind: String,
@@ -127,26 +142,49 @@ pub struct EventContext {
     jinja: minijinja::Value,
 }
 
+/// What rules see of an event besides its data (`event.*`).
+pub struct EventMeta<'a> {
+    pub source: &'a str,
+    pub kind: &'a str,
+    pub dedupe_key: &'a str,
+    pub received_at: &'a str,
+    pub channels: &'a [&'a str],
+}
+
 impl EventContext {
-    pub fn new(
-        id: Option<i64>,
-        source: &str,
-        kind: &str,
-        received_at: &str,
-        channels: &[&str],
-        data: Value,
-    ) -> Self {
+    /// Rules run just before the event's row is inserted (see `store::writer`), so
+    /// the context names the event by its dedupe key, not by a row id.
+    pub fn new(meta: EventMeta<'_>, data: Value) -> Self {
         let json = json!({
-            "event": { "id": id, "source": source, "kind": kind, "received_at": received_at, "channels": channels },
+            "event": {
+                "source": meta.source,
+                "kind": meta.kind,
+                "dedupe_key": meta.dedupe_key,
+                "received_at": meta.received_at,
+                "channels": meta.channels,
+            },
             "data": data,
             "now": crate::clock::format_utc(time::OffsetDateTime::now_utc()),
         });
         let jinja = minijinja::Value::from_serialize(&json);
         Self {
-            kind: kind.to_string(),
+            kind: meta.kind.to_string(),
             json,
             jinja,
         }
+    }
+
+    /// The context of an event about to be stored.
+    pub fn of(event: &crate::event::NewEvent) -> Self {
+        let payload: Value = serde_json::from_str(&event.payload).unwrap_or_default();
+        let meta = EventMeta {
+            source: event.source,
+            kind: &event.kind,
+            dedupe_key: &event.dedupe_key,
+            received_at: &crate::clock::format_utc(event.received_at),
+            channels: &[event.channel],
+        };
+        Self::new(meta, crate::event::rule_data(event.source, &payload))
     }
 
     pub fn json(&self) -> &Value {
@@ -193,6 +231,39 @@ impl RuleSet {
 
     pub fn rule(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.name == name)
+    }
+
+    /// The decisions of every rule that fires (or fails) on `event`.
+    pub fn decide(&self, event: &crate::event::NewEvent) -> Vec<Decision> {
+        if !self.handles(&event.kind) {
+            return Vec::new();
+        }
+        let ctx = EventContext::of(event);
+        let decided_at = time::OffsetDateTime::now_utc();
+        self.evaluate(&ctx)
+            .into_iter()
+            .map(|m| {
+                let base = Decision {
+                    rule: m.rule.name.clone(),
+                    rule_hash: m.rule.hash.clone(),
+                    decided_at,
+                    actions: "[]".into(),
+                    error: None,
+                    cooldown: None,
+                };
+                match m.outcome {
+                    Outcome::Failed(error) => {
+                        tracing::warn!(rule = %m.rule.name, event = %event.dedupe_key, %error, "Rule evaluation failed");
+                        Decision { error: Some(error), ..base }
+                    }
+                    Outcome::Matched { actions, cooldown_key } => Decision {
+                        actions: serde_json::to_string(&actions).expect("actions serialize"),
+                        cooldown: m.rule.cooldown.as_ref().zip(cooldown_key).map(|(c, key)| (key, c.window)),
+                        ..base
+                    },
+                }
+            })
+            .collect()
     }
 
     /// Rules that fire (or fail) on this event. Cooldowns are claimed by the caller, in SQL.

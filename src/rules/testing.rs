@@ -2,9 +2,8 @@
 //! sample event, and run the `tests:` blocks of rule files (`starling rules test`).
 
 use super::matcher::{contains_keyword, lookup, normalized, text_path};
-use super::{EventContext, Outcome, RenderedAction, Rule, RuleSet};
+use super::{EventContext, EventMeta, Outcome, RenderedAction, Rule, RuleSet};
 use crate::clock::format_utc;
-use crate::event::rule_data;
 use serde_json::Value;
 
 /// The verdict of one rule on one sample event.
@@ -27,15 +26,7 @@ pub fn sample_context(event: &Value) -> Result<EventContext, String> {
         let normalized =
             crate::webhooks::scrapely::normalize(&body, time::OffsetDateTime::now_utc())
                 .map_err(|r| format!("not a valid Scrapely webhook: {r:?}"))?;
-        let payload: Value = serde_json::from_str(&normalized.payload).expect("validated JSON");
-        return Ok(EventContext::new(
-            None,
-            normalized.source,
-            &normalized.kind,
-            &format_utc(normalized.received_at),
-            &["webhook"],
-            rule_data(normalized.source, &payload),
-        ));
+        return Ok(EventContext::of(&normalized));
     }
     let kind = event
         .get("kind")
@@ -43,12 +34,15 @@ pub fn sample_context(event: &Value) -> Result<EventContext, String> {
         .ok_or("expected a Scrapely webhook body {event, timestamp, data} or {kind, data}")?;
     let source = kind.split('.').next().unwrap_or(kind);
     let now = format_utc(time::OffsetDateTime::now_utc());
-    Ok(EventContext::new(
-        None,
+    let meta = EventMeta {
         source,
         kind,
-        &now,
-        &["sample"],
+        dedupe_key: "sample",
+        received_at: &now,
+        channels: &["sample"],
+    };
+    Ok(EventContext::new(
+        meta,
         event.get("data").cloned().unwrap_or(Value::Null),
     ))
 }

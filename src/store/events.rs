@@ -9,6 +9,7 @@
 //! These functions take an open transaction so that the writer can, in the same
 //! transaction, record rule matches and enqueue action jobs (the outbox).
 
+use super::{POSTGRES_STATEMENT_BYTES, SQLITE_ROWS_PER_STATEMENT, chunks_by_size};
 use crate::clock::format_utc;
 use crate::event::{Committed, NewEvent};
 use sqlx::{PgConnection, QueryBuilder, Row, Sqlite, SqliteConnection};
@@ -81,11 +82,23 @@ pub async fn upsert_sqlite(
     events: &[&NewEvent],
 ) -> Result<Vec<Committed>, sqlx::Error> {
     let (merged, slot_of) = merge(events);
+    let mut returned = HashMap::with_capacity(merged.len());
+    for chunk in merged.chunks(SQLITE_ROWS_PER_STATEMENT) {
+        upsert_sqlite_chunk(conn, chunk, &mut returned).await?;
+    }
+    outcomes(&merged, &slot_of, returned)
+}
+
+async fn upsert_sqlite_chunk(
+    conn: &mut SqliteConnection,
+    merged: &[Merged<'_>],
+    returned: &mut HashMap<String, (i64, i64)>,
+) -> Result<(), sqlx::Error> {
     let mut query = QueryBuilder::<Sqlite>::new(
         "INSERT INTO events (source, kind, dedupe_key, vendor_ts, received_at, last_seen_at, \
          sightings, channels, payload) ",
     );
-    query.push_values(&merged, |mut row, m| {
+    query.push_values(merged, |mut row, m| {
         let e = m.first;
         row.push_bind(e.source)
             .push_bind(e.kind.clone())
@@ -106,17 +119,13 @@ pub async fn upsert_sqlite(
                 UNION SELECT value FROM json_each(excluded.channels)))
           RETURNING dedupe_key, id, sightings",
     );
-    let rows = query.build().fetch_all(conn).await?;
-    let returned = rows
-        .iter()
-        .map(|r| {
-            (
-                r.get::<String, _>(0),
-                (r.get::<i64, _>(1), r.get::<i64, _>(2)),
-            )
-        })
-        .collect();
-    outcomes(&merged, &slot_of, returned)
+    for row in query.build().fetch_all(conn).await? {
+        returned.insert(
+            row.get::<String, _>(0),
+            (row.get::<i64, _>(1), row.get::<i64, _>(2)),
+        );
+    }
+    Ok(())
 }
 
 /// One prepared statement whatever the group size: the columns travel as arrays.
@@ -134,33 +143,15 @@ ON CONFLICT (dedupe_key) DO UPDATE SET
     channels = (SELECT jsonb_agg(DISTINCT c) FROM jsonb_array_elements(events.channels || EXCLUDED.channels) AS c)
 RETURNING dedupe_key, id, sightings::int8";
 
-/// Upper bound on the payload bytes sent in one PostgreSQL statement.
-///
-/// sqlx 0.9.0 no longer sets `TCP_NODELAY` (transact-rs/sqlx#4335, fixed upstream
-/// by #4336 but not released): a message larger than the socket's initial send
-/// buffer goes out in several writes, and Nagle's algorithm then waits for the
-/// server's delayed ACK — 40 ms per statement. Keeping statements small avoids it.
-const POSTGRES_STATEMENT_BYTES: usize = 8 * 1024;
-
 pub async fn upsert_postgres(
     conn: &mut PgConnection,
     events: &[&NewEvent],
 ) -> Result<Vec<Committed>, sqlx::Error> {
     let (merged, slot_of) = merge(events);
     let mut returned = HashMap::with_capacity(merged.len());
-    let mut rest = merged.as_slice();
-    while !rest.is_empty() {
-        let mut bytes = 0;
-        let take = rest
-            .iter()
-            .take_while(|m| {
-                bytes += m.first.payload.len() + 256;
-                bytes <= POSTGRES_STATEMENT_BYTES
-            })
-            .count()
-            .max(1);
-        let (chunk, tail) = rest.split_at(take);
-        rest = tail;
+    for chunk in chunks_by_size(&merged, POSTGRES_STATEMENT_BYTES, |m| {
+        m.first.payload.len() + 256
+    }) {
         upsert_postgres_chunk(conn, chunk, &mut returned).await?;
     }
     outcomes(&merged, &slot_of, returned)

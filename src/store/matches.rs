@@ -5,60 +5,105 @@
 //! Two processes racing on one key serialize on that row (PostgreSQL's unique
 //! index and row lock, SQLite's single writer), so one wins per window.
 
+use super::{POSTGRES_STATEMENT_BYTES, SQLITE_ROWS_PER_STATEMENT, chunks_by_size};
 use crate::clock::format_utc;
-use sqlx::{PgConnection, SqliteConnection};
+use crate::rules::Decision;
+use sqlx::{PgConnection, QueryBuilder, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 
-/// One row of `rule_matches`.
+/// One row of `rule_matches`: a rule's decision about a stored event.
 pub struct MatchRow<'a> {
     pub event_id: i64,
-    pub rule: &'a str,
-    pub rule_hash: &'a str,
-    pub matched_at: OffsetDateTime,
+    /// `fired`, `cooldown` or `error`.
     pub outcome: &'static str,
-    pub cooldown_key: Option<String>,
-    pub error: Option<String>,
-    /// JSON array of rendered actions.
-    pub actions: String,
+    pub decision: &'a Decision,
 }
 
+impl<'a> MatchRow<'a> {
+    pub fn new(event_id: i64, decision: &'a Decision, held_by_cooldown: bool) -> Self {
+        let outcome = match (&decision.error, held_by_cooldown) {
+            (Some(_), _) => "error",
+            (None, true) => "cooldown",
+            (None, false) => "fired",
+        };
+        Self {
+            event_id,
+            outcome,
+            decision,
+        }
+    }
+}
+
+/// Inserts a group's matches with multi-row `INSERT`s.
 pub async fn record_sqlite(
     conn: &mut SqliteConnection,
-    row: &MatchRow<'_>,
+    rows: &[MatchRow<'_>],
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO rule_matches (event_id, rule, rule_hash, matched_at, outcome, cooldown_key, error, actions)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (event_id, rule) DO NOTHING",
-    )
-    .bind(row.event_id)
-    .bind(row.rule)
-    .bind(row.rule_hash)
-    .bind(format_utc(row.matched_at))
-    .bind(row.outcome)
-    .bind(&row.cooldown_key)
-    .bind(&row.error)
-    .bind(&row.actions)
-    .execute(conn)
-    .await?;
+    for chunk in rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
+        record_sqlite_chunk(conn, chunk).await?;
+    }
     Ok(())
 }
 
+async fn record_sqlite_chunk(
+    conn: &mut SqliteConnection,
+    rows: &[MatchRow<'_>],
+) -> Result<(), sqlx::Error> {
+    let mut query = QueryBuilder::<Sqlite>::new(
+        "INSERT INTO rule_matches (event_id, rule, rule_hash, matched_at, outcome, cooldown_key, error, actions) ",
+    );
+    query.push_values(rows, |mut b, row| {
+        let d = row.decision;
+        b.push_bind(row.event_id)
+            .push_bind(d.rule.clone())
+            .push_bind(d.rule_hash.clone())
+            .push_bind(format_utc(d.decided_at))
+            .push_bind(row.outcome)
+            .push_bind(d.cooldown.as_ref().map(|(key, _)| key.clone()))
+            .push_bind(d.error.clone())
+            .push_bind(d.actions.clone());
+    });
+    query.push(" ON CONFLICT (event_id, rule) DO NOTHING");
+    query.build().execute(conn).await?;
+    Ok(())
+}
+
+/// Inserts a group's matches, a few statements of columns as arrays.
 pub async fn record_postgres(
     conn: &mut PgConnection,
-    row: &MatchRow<'_>,
+    rows: &[MatchRow<'_>],
 ) -> Result<(), sqlx::Error> {
+    let size = |r: &MatchRow| {
+        r.decision.actions.len() + r.decision.error.as_ref().map_or(0, String::len) + 256
+    };
+    for chunk in chunks_by_size(rows, POSTGRES_STATEMENT_BYTES, size) {
+        record_postgres_chunk(conn, chunk).await?;
+    }
+    Ok(())
+}
+
+async fn record_postgres_chunk(
+    conn: &mut PgConnection,
+    rows: &[MatchRow<'_>],
+) -> Result<(), sqlx::Error> {
+    let text = |f: &dyn Fn(&MatchRow) -> Option<String>| {
+        rows.iter().map(f).collect::<Vec<Option<String>>>()
+    };
     sqlx::query(
         "INSERT INTO rule_matches (event_id, rule, rule_hash, matched_at, outcome, cooldown_key, error, actions)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb) ON CONFLICT (event_id, rule) DO NOTHING",
+         SELECT event_id, rule, rule_hash, matched_at, outcome, cooldown_key, error, actions::jsonb
+         FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])
+              AS t(event_id, rule, rule_hash, matched_at, outcome, cooldown_key, error, actions)
+         ON CONFLICT (event_id, rule) DO NOTHING",
     )
-    .bind(row.event_id)
-    .bind(row.rule)
-    .bind(row.rule_hash)
-    .bind(row.matched_at)
-    .bind(row.outcome)
-    .bind(&row.cooldown_key)
-    .bind(&row.error)
-    .bind(&row.actions)
+    .bind(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
+    .bind(text(&|r| Some(r.decision.rule.clone())))
+    .bind(text(&|r| Some(r.decision.rule_hash.clone())))
+    .bind(rows.iter().map(|r| r.decision.decided_at).collect::<Vec<_>>())
+    .bind(text(&|r| Some(r.outcome.to_string())))
+    .bind(text(&|r| r.decision.cooldown.as_ref().map(|(key, _)| key.clone())))
+    .bind(text(&|r| r.decision.error.clone()))
+    .bind(text(&|r| Some(r.decision.actions.clone())))
     .execute(conn)
     .await?;
     Ok(())

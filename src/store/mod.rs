@@ -135,6 +135,35 @@ impl Store {
     }
 }
 
+/// Rows per multi-row SQLite statement, well under its 32,766 bound parameters.
+pub const SQLITE_ROWS_PER_STATEMENT: usize = 1000;
+
+/// Upper bound on the bytes sent in one PostgreSQL statement.
+///
+/// sqlx 0.9.0 no longer sets `TCP_NODELAY` (transact-rs/sqlx#4335, fixed upstream
+/// by #4336 but not released): a message larger than the socket's initial send
+/// buffer goes out in several writes, and Nagle's algorithm then waits for the
+/// server's delayed ACK — 40 ms per statement. Group writes are split to stay under it.
+pub const POSTGRES_STATEMENT_BYTES: usize = 8 * 1024;
+
+/// Splits `items` into consecutive chunks of at most `limit` estimated bytes (at
+/// least one item each).
+pub fn chunks_by_size<T>(items: &[T], limit: usize, size: impl Fn(&T) -> usize) -> Vec<&[T]> {
+    let mut chunks = Vec::new();
+    let mut rest = items;
+    while !rest.is_empty() {
+        let mut bytes = 0;
+        let take = rest.iter().take_while(|item| {
+            bytes += size(item);
+            bytes <= limit
+        });
+        let (chunk, tail) = rest.split_at(take.count().max(1));
+        chunks.push(chunk);
+        rest = tail;
+    }
+    chunks
+}
+
 fn own_migrator(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
     migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
     migrator

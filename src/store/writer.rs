@@ -1,20 +1,23 @@
 //! The group-commit writer: the one path by which ingested data reaches the database.
 //!
-//! Request handlers and stream readers send items over a channel and wait for the
-//! outcome; one task drains the channel and commits whatever has queued up in a
-//! single transaction, then answers every waiter. Durability (an fsync per commit)
-//! is paid once per group instead of once per event, so throughput grows with
-//! concurrency instead of collapsing under it. A caller hears "committed" only after
-//! the transaction is durable: a webhook's 2xx is sent after that.
+//! Request handlers and stream readers call [`Writer::commit_event`], which
+//! evaluates the rules on the event in the caller's task (so rule work spreads
+//! over all cores) and hands event and decisions to one writer task. That task
+//! drains the channel and commits whatever has queued up in a single transaction:
+//! the events, and for each event that is new, its rule matches and cooldown
+//! claims (an outbox: a later stage enqueues actions from them in the same place).
+//! Durability (an fsync per commit) is paid once per group instead of once per
+//! event, so throughput grows with concurrency. A caller hears "committed" only
+//! after the transaction is durable: a webhook's 2xx is sent after that.
 //!
 //! If a group fails as a whole, its items are retried one by one so that one bad
 //! item cannot fail its neighbours.
 
 use super::{Store, StoreError, events, matches, quarantine};
-use crate::clock::format_utc;
-use crate::event::{Committed, NewEvent, rule_data};
+use crate::event::{Committed, NewEvent};
+use crate::rules::Decision;
 use crate::rules::reload::RulesHandle;
-use crate::rules::{EventContext, Outcome, RuleSet};
+use matches::MatchRow;
 use quarantine::QuarantinedPayload;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -22,7 +25,11 @@ use tokio::task::JoinHandle;
 /// Something to be made durable.
 #[derive(Debug, Clone)]
 pub enum WriteItem {
-    Event(NewEvent),
+    /// An event and the decisions of the rules on it (recorded only if the event is new).
+    Event {
+        event: NewEvent,
+        decisions: Vec<Decision>,
+    },
     Quarantine(QuarantinedPayload),
 }
 
@@ -43,18 +50,18 @@ struct Request {
 #[derive(Clone)]
 pub struct Writer {
     requests: mpsc::Sender<Request>,
+    rules: RulesHandle,
 }
 
 impl Writer {
     /// Starts the writer task. `max_group` bounds the items in one transaction.
     pub fn spawn(store: Store, max_group: usize, rules: RulesHandle) -> (Writer, JoinHandle<()>) {
         let (requests, rx) = mpsc::channel(max_group.saturating_mul(4).max(64));
-        let task = tokio::spawn(run(store, rx, max_group, rules));
-        (Writer { requests }, task)
+        let task = tokio::spawn(run(store, rx, max_group));
+        (Writer { requests, rules }, task)
     }
 
-    /// Commits `item` (grouped with concurrent items) and returns once it is durable.
-    pub async fn write(&self, item: WriteItem) -> Result<WriteOutcome, StoreError> {
+    async fn write(&self, item: WriteItem) -> Result<WriteOutcome, StoreError> {
         let (reply, outcome) = oneshot::channel();
         self.requests
             .send(Request { item, reply })
@@ -63,8 +70,12 @@ impl Writer {
         outcome.await.map_err(|_| StoreError::WriterClosed)?
     }
 
+    /// Evaluates the rules on `event`, then commits both (grouped with concurrent
+    /// items) and returns once they are durable. One rule set decides the whole
+    /// event: a reload never splits it.
     pub async fn commit_event(&self, event: NewEvent) -> Result<Committed, StoreError> {
-        match self.write(WriteItem::Event(event)).await? {
+        let decisions = self.rules.current().decide(&event);
+        match self.write(WriteItem::Event { event, decisions }).await? {
             WriteOutcome::Event(committed) => Ok(committed),
             WriteOutcome::Quarantined { .. } => unreachable!("an event is never quarantined"),
         }
@@ -78,14 +89,12 @@ impl Writer {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize, rules: RulesHandle) {
+async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize) {
     let mut group = Vec::with_capacity(max_group);
     while rx.recv_many(&mut group, max_group).await > 0 {
         let items: Vec<&WriteItem> = group.iter().map(|r| &r.item).collect();
         let started = std::time::Instant::now();
-        // One rule set for the whole group: a reload never splits it.
-        let rules = rules.current();
-        match commit_group(&store, &items, &rules).await {
+        match commit_group(&store, &items).await {
             Ok(outcomes) => {
                 tracing::trace!(
                     size = outcomes.len(),
@@ -104,7 +113,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize, ru
             Err(error) => {
                 tracing::warn!(%error, size = group.len(), "Group commit failed; committing items one by one");
                 for request in group.drain(..) {
-                    let result = commit_group(&store, &[&request.item], &rules)
+                    let result = commit_group(&store, &[&request.item])
                         .await
                         .map(|mut o| o.remove(0))
                         .map_err(StoreError::from);
@@ -119,24 +128,30 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize, ru
     tracing::debug!("Event writer stopped: all senders are gone");
 }
 
+/// The events of a group, with their rule decisions.
+type Decided<'a> = (&'a NewEvent, &'a [Decision]);
+
 /// Commits `items` in one transaction, returning one outcome per item, in order.
-///
-/// This is the outbox seam: rule matches and action jobs for each new event are
-/// to be written here, inside the same transaction.
 async fn commit_group(
     store: &Store,
     items: &[&WriteItem],
-    rules: &RuleSet,
 ) -> Result<Vec<WriteOutcome>, sqlx::Error> {
-    let events: Vec<&NewEvent> = items
+    let decided: Vec<Decided> = items
         .iter()
         .filter_map(|item| match item {
-            WriteItem::Event(e) => Some(e),
+            WriteItem::Event { event, decisions } => Some((event, decisions.as_slice())),
             WriteItem::Quarantine(_) => None,
         })
         .collect();
-    let mut quarantined = Vec::new();
-    let committed = match store {
+    let events: Vec<&NewEvent> = decided.iter().map(|(e, _)| *e).collect();
+    let quarantined: Vec<&QuarantinedPayload> = items
+        .iter()
+        .filter_map(|item| match item {
+            WriteItem::Quarantine(q) => Some(q),
+            WriteItem::Event { .. } => None,
+        })
+        .collect();
+    let (committed, quarantine_ids) = match store {
         Store::Sqlite(pool) => {
             // IMMEDIATE takes the write lock up front, so the group never fails
             // half-way on a lock upgrade.
@@ -146,32 +161,27 @@ async fn commit_group(
             } else {
                 events::upsert_sqlite(&mut tx, &events).await?
             };
-            for (event, done) in events.iter().zip(&committed) {
-                for m in match_rules(rules, event, done) {
-                    if let Some((key, window)) = &m.cooldown
-                        && !matches::claim_cooldown_sqlite(
-                            &mut tx,
-                            m.row.rule,
-                            key,
-                            event.received_at,
-                            *window,
-                            done.event_id,
-                        )
-                        .await?
-                    {
-                        matches::record_sqlite(&mut tx, &m.row.in_cooldown()).await?;
-                        continue;
-                    }
-                    matches::record_sqlite(&mut tx, &m.row).await?;
+            let mut rows = Vec::new();
+            for ((event, decisions), done) in decided.iter().zip(&committed) {
+                for decision in decisions.iter().filter(|_| done.created) {
+                    let held = match &decision.cooldown {
+                        Some((key, window)) => {
+                            let (rule, at, id) = (&decision.rule, event.received_at, done.event_id);
+                            !matches::claim_cooldown_sqlite(&mut tx, rule, key, at, *window, id)
+                                .await?
+                        }
+                        None => false,
+                    };
+                    rows.push(MatchRow::new(done.event_id, decision, held));
                 }
             }
-            for item in items {
-                if let WriteItem::Quarantine(q) = item {
-                    quarantined.push(quarantine::insert_sqlite(&mut tx, q).await?);
-                }
+            matches::record_sqlite(&mut tx, &rows).await?;
+            let mut ids = Vec::with_capacity(quarantined.len());
+            for q in &quarantined {
+                ids.push(quarantine::insert_sqlite(&mut tx, q).await?);
             }
             tx.commit().await?;
-            committed
+            (committed, ids)
         }
         Store::Postgres(pool) => {
             let mut tx = pool.begin().await?;
@@ -180,113 +190,41 @@ async fn commit_group(
             } else {
                 events::upsert_postgres(&mut tx, &events).await?
             };
-            for (event, done) in events.iter().zip(&committed) {
-                for m in match_rules(rules, event, done) {
-                    if let Some((key, window)) = &m.cooldown
-                        && !matches::claim_cooldown_postgres(
-                            &mut tx,
-                            m.row.rule,
-                            key,
-                            event.received_at,
-                            *window,
-                            done.event_id,
-                        )
-                        .await?
-                    {
-                        matches::record_postgres(&mut tx, &m.row.in_cooldown()).await?;
-                        continue;
-                    }
-                    matches::record_postgres(&mut tx, &m.row).await?;
+            let mut rows = Vec::new();
+            for ((event, decisions), done) in decided.iter().zip(&committed) {
+                for decision in decisions.iter().filter(|_| done.created) {
+                    let held = match &decision.cooldown {
+                        Some((key, window)) => {
+                            let (rule, at, id) = (&decision.rule, event.received_at, done.event_id);
+                            !matches::claim_cooldown_postgres(&mut tx, rule, key, at, *window, id)
+                                .await?
+                        }
+                        None => false,
+                    };
+                    rows.push(MatchRow::new(done.event_id, decision, held));
                 }
             }
-            for item in items {
-                if let WriteItem::Quarantine(q) = item {
-                    quarantined.push(quarantine::insert_postgres(&mut tx, q).await?);
-                }
+            matches::record_postgres(&mut tx, &rows).await?;
+            let mut ids = Vec::with_capacity(quarantined.len());
+            for q in &quarantined {
+                ids.push(quarantine::insert_postgres(&mut tx, q).await?);
             }
             tx.commit().await?;
-            committed
+            (committed, ids)
         }
     };
-    let (mut committed, mut quarantined) = (committed.into_iter(), quarantined.into_iter());
+    let (mut committed, mut quarantine_ids) = (committed.into_iter(), quarantine_ids.into_iter());
     Ok(items
         .iter()
         .map(|item| match item {
-            WriteItem::Event(_) => {
+            WriteItem::Event { .. } => {
                 WriteOutcome::Event(committed.next().expect("one outcome per event"))
             }
             WriteItem::Quarantine(_) => WriteOutcome::Quarantined {
-                id: quarantined.next().expect("one id per quarantined payload"),
+                id: quarantine_ids
+                    .next()
+                    .expect("one id per quarantined payload"),
             },
         })
         .collect())
-}
-
-/// A rule match ready to be written, with the cooldown it must claim first.
-struct PendingMatch<'a> {
-    row: matches::MatchRow<'a>,
-    cooldown: Option<(String, std::time::Duration)>,
-}
-
-impl matches::MatchRow<'_> {
-    fn in_cooldown(&self) -> Self {
-        Self {
-            outcome: "cooldown",
-            actions: self.actions.clone(),
-            cooldown_key: self.cooldown_key.clone(),
-            error: self.error.clone(),
-            ..*self
-        }
-    }
-}
-
-/// Evaluates the rules on a newly stored event. Another sighting of an event that
-/// is already stored never fires anything again.
-fn match_rules<'a>(
-    rules: &'a RuleSet,
-    event: &NewEvent,
-    done: &Committed,
-) -> Vec<PendingMatch<'a>> {
-    if !done.created || !rules.handles(&event.kind) {
-        return Vec::new();
-    }
-    let payload: serde_json::Value = serde_json::from_str(&event.payload).unwrap_or_default();
-    let ctx = EventContext::new(
-        Some(done.event_id),
-        event.source,
-        &event.kind,
-        &format_utc(event.received_at),
-        &[event.channel],
-        rule_data(event.source, &payload),
-    );
-    let matched_at = time::OffsetDateTime::now_utc();
-    let mut pending = Vec::new();
-    for m in rules.evaluate(&ctx) {
-        let rule = m.rule;
-        let base = matches::MatchRow {
-            event_id: done.event_id,
-            rule: &rule.name,
-            rule_hash: &rule.hash,
-            matched_at,
-            outcome: "fired",
-            cooldown_key: None,
-            error: None,
-            actions: "[]".into(),
-        };
-        pending.push(match m.outcome {
-            Outcome::Failed(error) => {
-                tracing::warn!(rule = %rule.name, event_id = done.event_id, %error, "Rule evaluation failed");
-                PendingMatch { row: matches::MatchRow { outcome: "error", error: Some(error), ..base }, cooldown: None }
-            }
-            Outcome::Matched { actions, cooldown_key } => {
-                let actions = serde_json::to_string(&actions).expect("actions serialize");
-                let cooldown = match (&rule.cooldown, &cooldown_key) {
-                    (Some(c), Some(key)) => Some((key.clone(), c.window)),
-                    _ => None,
-                };
-                PendingMatch { row: matches::MatchRow { actions, cooldown_key, ..base }, cooldown }
-            }
-        });
-    }
-    pending
 }
