@@ -2,15 +2,19 @@
 //!
 //! `cargo bench --bench ingest` posts Scrapely `new_reply` webhooks (unique
 //! `message.id`s) at 16 and 64 concurrent connections for a fixed time against
-//! three servers, each a separate process on 127.0.0.1 measured in the same run:
+//! four servers, each a separate process on 127.0.0.1 measured in the same run:
 //!
 //! - `bare`: an axum endpoint that parses the JSON and answers (no storage);
 //! - `group-commit`: an axum endpoint that group-commits one INSERT per request into
 //!   the same database with the same durability settings (the floor for durable ingest);
-//! - `starling`: the release `starling serve` binary.
+//! - `starling, no rules`: the release `starling serve` binary with an empty rules directory;
+//! - `starling, example rules`: the same with `rules/`, whose CRM rule fires on every
+//!   posted reply (a rule match with rendered actions is written per event).
 //!
-//! It prints requests/s, p50/p99 latency and peak RSS (VmHWM) for each, and
-//! Starling's throughput as a ratio of both baselines, on SQLite and PostgreSQL.
+//! It prints requests/s, p50/p99 latency, server CPU per request and peak RSS
+//! (VmHWM) for each, and each throughput as a ratio of both baselines, on SQLite
+//! and PostgreSQL. `--load ADDR CONNS SECS` runs only the load generator (to
+//! profile a server started by hand).
 //! Options (environment): `BENCH_SECS` (default 5), `BENCH_BACKENDS` (default
 //! `sqlite,postgres`), `STARLING_TEST_DATABASE_URL` (PostgreSQL admin URL).
 
@@ -34,8 +38,26 @@ fn main() {
     if args.iter().any(|a| a == "--list") {
         return; // `cargo bench -- --list` compatibility
     }
+    // `--load ADDR CONNS SECS`: only the load generator, e.g. to profile a server.
+    if args.get(1).map(String::as_str) == Some("--load") {
+        let (conns, secs) = (args[3].parse().unwrap(), args[4].parse().unwrap());
+        let m = runtime.block_on(load(&args[2], conns, Duration::from_secs(secs)));
+        println!(
+            "{:.0} req/s p50 {:.2} ms p99 {:.2} ms errors {}",
+            m.rps, m.p50_ms, m.p99_ms, m.errors
+        );
+        return;
+    }
     runtime.block_on(orchestrate());
 }
+
+const STARLING_NO_RULES: &str = "starling, no rules";
+const SERVERS: [&str; 4] = [
+    "bare",
+    "group-commit",
+    STARLING_NO_RULES,
+    "starling, example rules",
+];
 
 struct Measured {
     rps: f64,
@@ -43,6 +65,8 @@ struct Measured {
     p99_ms: f64,
     errors: u64,
     peak_rss_mib: f64,
+    /// Server CPU time per request, in microseconds.
+    cpu_us: f64,
 }
 
 async fn orchestrate() {
@@ -52,16 +76,18 @@ async fn orchestrate() {
         .unwrap_or(5);
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let mut lines = vec![
-        "| backend | conns | server | req/s | p50 ms | p99 ms | errors | peak RSS MiB | starling ÷ this |".to_string(),
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|".to_string(),
+        "| backend | conns | server | req/s | p50 ms | p99 ms | errors | server CPU µs/req | peak RSS MiB | ÷ bare | ÷ group-commit |".to_string(),
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|".to_string(),
     ];
     for backend in backends.split(',') {
         for conns in [16usize, 64] {
             let mut results = Vec::new();
-            for server in ["bare", "group-commit", "starling"] {
+            for server in SERVERS {
                 let db = BenchDb::new(backend).await;
                 let mut process = ServerProcess::start(server, &db.url);
+                let cpu_before = process.cpu_secs();
                 let measured = load(&process.addr, conns, Duration::from_secs(secs)).await;
+                let cpu = process.cpu_secs() - cpu_before;
                 let peak = process.peak_rss_mib();
                 process.stop();
                 db.drop_db().await;
@@ -69,24 +95,29 @@ async fn orchestrate() {
                     "{backend} c={conns} {server}: {:.0} req/s p50 {:.2} ms p99 {:.2} ms errors {} rss {:.1} MiB",
                     measured.rps, measured.p50_ms, measured.p99_ms, measured.errors, peak
                 );
+                // CPU per request over the whole run (warm-up included), for the server only.
+                let cpu_us = cpu * 1e6 / (measured.rps * (secs as f64 + 0.5)).max(1.0);
                 results.push((
                     server,
                     Measured {
                         peak_rss_mib: peak,
+                        cpu_us,
                         ..measured
                     },
                 ));
             }
-            let starling_rps = results[2].1.rps;
+            let (bare_rps, commit_rps) = (results[0].1.rps, results[1].1.rps);
             for (server, m) in &results {
-                let ratio = if *server == "starling" {
-                    "—".to_string()
-                } else {
-                    format!("{:.2}×", starling_rps / m.rps)
-                };
                 lines.push(format!(
-                    "| {backend} | {conns} | {server} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {ratio} |",
-                    m.rps, m.p50_ms, m.p99_ms, m.errors, m.peak_rss_mib
+                    "| {backend} | {conns} | {server} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.1} | {:.2}× | {:.2}× |",
+                    m.rps,
+                    m.p50_ms,
+                    m.p99_ms,
+                    m.errors,
+                    m.cpu_us,
+                    m.peak_rss_mib,
+                    m.rps / bare_rps,
+                    m.rps / commit_rps
                 ));
             }
         }
@@ -157,6 +188,7 @@ async fn load(addr: &str, conns: usize, duration: Duration) -> Measured {
         p99_ms: pct(0.99),
         errors: errors.load(Ordering::Relaxed),
         peak_rss_mib: 0.0,
+        cpu_us: 0.0,
     }
 }
 
@@ -231,9 +263,17 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(server: &str, db_url: &str) -> Self {
-        let mut command = if server == "starling" {
+        let mut command = if server.starts_with("starling") {
+            // The example rules fire on every posted reply; "no rules" is ingestion alone.
+            let rules = if server == STARLING_NO_RULES {
+                std::env::temp_dir().join("starling-bench-no-rules")
+            } else {
+                "rules".into()
+            };
+            let _ = std::fs::create_dir_all(&rules);
             let mut c = Command::new(env!("CARGO_BIN_EXE_starling"));
             c.arg("serve")
+                .env("STARLING__RULES__DIR", rules)
                 .env("STARLING__DATABASE__URL", db_url)
                 .env("STARLING__SERVER__LISTEN", "127.0.0.1:0")
                 .env("STARLING__LOG__FILTER", "info");
@@ -276,6 +316,28 @@ impl ServerProcess {
             .recv_timeout(Duration::from_secs(60))
             .expect("server starts");
         Self { child, addr }
+    }
+
+    /// User + system CPU time the server has used so far, in seconds.
+    fn cpu_secs(&self) -> f64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name (which may contain spaces) end with ')'.
+        let fields: Vec<&str> = stat
+            .rsplit(')')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        let ticks: f64 = fields
+            .get(11)
+            .and_then(|u| u.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            + fields
+                .get(12)
+                .and_then(|s| s.parse::<f64>().ok())
+                .unwrap_or(0.0);
+        ticks / 100.0
     }
 
     fn peak_rss_mib(&self) -> f64 {

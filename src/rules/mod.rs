@@ -11,6 +11,7 @@
 //! `store::writer`), and every match is recorded in `rule_matches`.
 
 pub mod error;
+pub mod json_view;
 pub mod load;
 pub mod matcher;
 pub mod reload;
@@ -138,7 +139,7 @@ pub struct Decision {
 /// The evaluation context of one event: `event`, `data` and `now`.
 pub struct EventContext {
     pub kind: String,
-    json: Value,
+    json: std::sync::Arc<Value>,
     jinja: minijinja::Value,
 }
 
@@ -166,7 +167,8 @@ impl EventContext {
             "data": data,
             "now": crate::clock::format_utc(time::OffsetDateTime::now_utc()),
         });
-        let jinja = minijinja::Value::from_serialize(&json);
+        let json = std::sync::Arc::new(json);
+        let jinja = json_view::JsonView::wrap(json.clone());
         Self {
             kind: meta.kind.to_string(),
             json,
