@@ -167,7 +167,7 @@ impl Loader {
         match node {
             Node::Scalar(s) => {
                 let literal = scalar_json(s);
-                let is_template = s.as_str().contains("{{") || s.as_str().contains("{%");
+                let is_template = ["{{", "{%", "{#"].iter().any(|t| s.as_str().contains(t));
                 match (kind, &literal) {
                     (ParamKind::Number, Value::Number(_)) | (ParamKind::Bool, Value::Bool(_)) => {
                         Some(Param::Literal(literal))
@@ -200,6 +200,11 @@ impl Loader {
                         );
                         None
                     }
+                    // Text without Jinja syntax is used as is: nothing to render per event.
+                    (ParamKind::Text, _) if !is_template => {
+                        Some(Param::Literal(Value::String(s.as_str().to_string())))
+                    }
+                    (ParamKind::Any, _) if !is_template => Some(Param::Literal(literal)),
                     _ => self
                         .compile(src, s, name.to_string(), s.as_str().to_string(), 0, what)
                         .map(|name| Param::Template { name, kind }),
