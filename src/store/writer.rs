@@ -131,6 +131,99 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize) {
 /// The events of a group, with their rule decisions.
 type Decided<'a> = (&'a NewEvent, &'a [Decision]);
 
+/// The statements a group needs, in each backend's SQL.
+trait GroupSql {
+    async fn upsert(&mut self, events: &[&NewEvent]) -> Result<Vec<Committed>, sqlx::Error>;
+    async fn claim(
+        &mut self,
+        decision: &Decision,
+        event: &NewEvent,
+        event_id: i64,
+    ) -> Result<bool, sqlx::Error>;
+    async fn record(&mut self, rows: &[MatchRow<'_>]) -> Result<(), sqlx::Error>;
+    async fn quarantine(&mut self, payload: &QuarantinedPayload) -> Result<i64, sqlx::Error>;
+}
+
+impl GroupSql for sqlx::SqliteConnection {
+    async fn upsert(&mut self, events: &[&NewEvent]) -> Result<Vec<Committed>, sqlx::Error> {
+        events::upsert_sqlite(self, events).await
+    }
+    async fn claim(
+        &mut self,
+        d: &Decision,
+        event: &NewEvent,
+        event_id: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let (key, window) = d
+            .cooldown
+            .as_ref()
+            .expect("only decisions with a cooldown claim one");
+        matches::claim_cooldown_sqlite(self, &d.rule, key, event.received_at, *window, event_id)
+            .await
+    }
+    async fn record(&mut self, rows: &[MatchRow<'_>]) -> Result<(), sqlx::Error> {
+        matches::record_sqlite(self, rows).await
+    }
+    async fn quarantine(&mut self, payload: &QuarantinedPayload) -> Result<i64, sqlx::Error> {
+        quarantine::insert_sqlite(self, payload).await
+    }
+}
+
+impl GroupSql for sqlx::PgConnection {
+    async fn upsert(&mut self, events: &[&NewEvent]) -> Result<Vec<Committed>, sqlx::Error> {
+        events::upsert_postgres(self, events).await
+    }
+    async fn claim(
+        &mut self,
+        d: &Decision,
+        event: &NewEvent,
+        event_id: i64,
+    ) -> Result<bool, sqlx::Error> {
+        let (key, window) = d
+            .cooldown
+            .as_ref()
+            .expect("only decisions with a cooldown claim one");
+        matches::claim_cooldown_postgres(self, &d.rule, key, event.received_at, *window, event_id)
+            .await
+    }
+    async fn record(&mut self, rows: &[MatchRow<'_>]) -> Result<(), sqlx::Error> {
+        matches::record_postgres(self, rows).await
+    }
+    async fn quarantine(&mut self, payload: &QuarantinedPayload) -> Result<i64, sqlx::Error> {
+        quarantine::insert_postgres(self, payload).await
+    }
+}
+
+/// Writes a group inside an open transaction: the events; for each new event its
+/// rule matches, after claiming their cooldowns; then the quarantined payloads.
+async fn write_group(
+    conn: &mut impl GroupSql,
+    decided: &[Decided<'_>],
+    quarantined: &[&QuarantinedPayload],
+) -> Result<(Vec<Committed>, Vec<i64>), sqlx::Error> {
+    let events: Vec<&NewEvent> = decided.iter().map(|(e, _)| *e).collect();
+    let committed = if events.is_empty() {
+        Vec::new()
+    } else {
+        conn.upsert(&events).await?
+    };
+    let mut rows = Vec::new();
+    for ((event, decisions), done) in decided.iter().zip(&committed) {
+        // Another sighting of a stored event never fires anything again.
+        for decision in decisions.iter().filter(|_| done.created) {
+            let held =
+                decision.cooldown.is_some() && !conn.claim(decision, event, done.event_id).await?;
+            rows.push(MatchRow::new(done.event_id, decision, held));
+        }
+    }
+    conn.record(&rows).await?;
+    let mut ids = Vec::with_capacity(quarantined.len());
+    for q in quarantined {
+        ids.push(conn.quarantine(q).await?);
+    }
+    Ok((committed, ids))
+}
+
 /// Commits `items` in one transaction, returning one outcome per item, in order.
 async fn commit_group(
     store: &Store,
@@ -143,7 +236,6 @@ async fn commit_group(
             WriteItem::Quarantine(_) => None,
         })
         .collect();
-    let events: Vec<&NewEvent> = decided.iter().map(|(e, _)| *e).collect();
     let quarantined: Vec<&QuarantinedPayload> = items
         .iter()
         .filter_map(|item| match item {
@@ -156,61 +248,15 @@ async fn commit_group(
             // IMMEDIATE takes the write lock up front, so the group never fails
             // half-way on a lock upgrade.
             let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-            let committed = if events.is_empty() {
-                Vec::new()
-            } else {
-                events::upsert_sqlite(&mut tx, &events).await?
-            };
-            let mut rows = Vec::new();
-            for ((event, decisions), done) in decided.iter().zip(&committed) {
-                for decision in decisions.iter().filter(|_| done.created) {
-                    let held = match &decision.cooldown {
-                        Some((key, window)) => {
-                            let (rule, at, id) = (&decision.rule, event.received_at, done.event_id);
-                            !matches::claim_cooldown_sqlite(&mut tx, rule, key, at, *window, id)
-                                .await?
-                        }
-                        None => false,
-                    };
-                    rows.push(MatchRow::new(done.event_id, decision, held));
-                }
-            }
-            matches::record_sqlite(&mut tx, &rows).await?;
-            let mut ids = Vec::with_capacity(quarantined.len());
-            for q in &quarantined {
-                ids.push(quarantine::insert_sqlite(&mut tx, q).await?);
-            }
+            let written = write_group(&mut *tx, &decided, &quarantined).await?;
             tx.commit().await?;
-            (committed, ids)
+            written
         }
         Store::Postgres(pool) => {
             let mut tx = pool.begin().await?;
-            let committed = if events.is_empty() {
-                Vec::new()
-            } else {
-                events::upsert_postgres(&mut tx, &events).await?
-            };
-            let mut rows = Vec::new();
-            for ((event, decisions), done) in decided.iter().zip(&committed) {
-                for decision in decisions.iter().filter(|_| done.created) {
-                    let held = match &decision.cooldown {
-                        Some((key, window)) => {
-                            let (rule, at, id) = (&decision.rule, event.received_at, done.event_id);
-                            !matches::claim_cooldown_postgres(&mut tx, rule, key, at, *window, id)
-                                .await?
-                        }
-                        None => false,
-                    };
-                    rows.push(MatchRow::new(done.event_id, decision, held));
-                }
-            }
-            matches::record_postgres(&mut tx, &rows).await?;
-            let mut ids = Vec::with_capacity(quarantined.len());
-            for q in &quarantined {
-                ids.push(quarantine::insert_postgres(&mut tx, q).await?);
-            }
+            let written = write_group(&mut *tx, &decided, &quarantined).await?;
             tx.commit().await?;
-            (committed, ids)
+            written
         }
     };
     let (mut committed, mut quarantine_ids) = (committed.into_iter(), quarantine_ids.into_iter());
