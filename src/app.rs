@@ -56,6 +56,7 @@ impl Application {
         let addr = listener.local_addr()?;
         refuse_open_unauthenticated(&settings, addr)?;
 
+        crate::http::metrics::handle();
         let rules = RulesHandle::load(&settings.rules.dir).map_err(|errors| {
             anyhow::anyhow!(
                 "rule files in {} have errors:\n{errors}",
@@ -78,6 +79,7 @@ impl Application {
         let router = Router::new()
             .route("/healthz", get(health::healthz))
             .route("/readyz", get(health::readyz))
+            .route("/metrics", get(crate::http::metrics::metrics))
             .with_state(health::Ready {
                 store: store.clone(),
                 rules: rules.clone(),

@@ -2,5 +2,6 @@
 
 pub mod error;
 pub mod health;
+pub mod metrics;
 
 pub use error::ApiError;

@@ -49,6 +49,7 @@ impl RulesHandle {
             tracing::warn!(dir = %dir.display(), "Rules directory not found; starting with no rules");
             RuleSet::default()
         };
+        metrics::gauge!("starling_rules_loaded").set(set.rules.len() as f64);
         let status = RulesStatus {
             dir: dir.display().to_string(),
             rules: set.rules.len(),
@@ -91,6 +92,8 @@ impl RulesHandle {
         match load_dir(&self.dir) {
             Ok(set) => {
                 tracing::info!(rules = set.rules.len(), version = %set.version, "Rules reloaded");
+                metrics::counter!("starling_rules_reloads_total", "result" => "ok").increment(1);
+                metrics::gauge!("starling_rules_loaded").set(set.rules.len() as f64);
                 status.rules = set.rules.len();
                 status.version = set.version.clone();
                 status.last_error = None;
@@ -99,6 +102,7 @@ impl RulesHandle {
             }
             Err(errors) => {
                 tracing::error!(errors = %errors, "Rule files have errors; the previous rules keep running");
+                metrics::counter!("starling_rules_reloads_total", "result" => "error").increment(1);
                 status.last_error = Some(errors.to_string());
                 Err(errors)
             }

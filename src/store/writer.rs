@@ -96,6 +96,10 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize) {
         let started = std::time::Instant::now();
         match commit_group(&store, &items).await {
             Ok(outcomes) => {
+                metrics::counter!("starling_group_commits_total").increment(1);
+                metrics::histogram!("starling_group_commit_items").record(outcomes.len() as f64);
+                metrics::histogram!("starling_group_commit_seconds")
+                    .record(started.elapsed().as_secs_f64());
                 tracing::trace!(
                     size = outcomes.len(),
                     micros = started.elapsed().as_micros() as u64,
@@ -217,6 +221,9 @@ async fn write_group(
         }
     }
     conn.record(&rows).await?;
+    for row in &rows {
+        metrics::counter!("starling_rule_matches_total", "outcome" => row.outcome).increment(1);
+    }
     let mut ids = Vec::with_capacity(quarantined.len());
     for q in quarantined {
         ids.push(conn.quarantine(q).await?);

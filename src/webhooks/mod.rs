@@ -123,7 +123,7 @@ async fn scrapely_without_token(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<Ack>, ApiError> {
-    receive(
+    let result = receive(
         &state,
         &state.0.scrapely,
         None,
@@ -132,7 +132,8 @@ async fn scrapely_without_token(
         scrapely::SOURCE,
         scrapely::normalize,
     )
-    .await
+    .await;
+    counted(scrapely::SOURCE, result)
 }
 
 async fn scrapely_with_token(
@@ -142,7 +143,7 @@ async fn scrapely_with_token(
     body: Body,
 ) -> Result<Json<Ack>, ApiError> {
     let auth = &state.0.scrapely;
-    receive(
+    let result = receive(
         &state,
         auth,
         Some(&token),
@@ -151,10 +152,25 @@ async fn scrapely_with_token(
         scrapely::SOURCE,
         scrapely::normalize,
     )
-    .await
+    .await;
+    counted(scrapely::SOURCE, result)
 }
 
 type Normalize = fn(&[u8], OffsetDateTime) -> Result<NewEvent, Rejection>;
+
+/// Counts each answer in `starling_webhook_requests_total{source, outcome}`.
+fn counted(
+    source: &'static str,
+    result: Result<Json<Ack>, ApiError>,
+) -> Result<Json<Ack>, ApiError> {
+    let outcome = match &result {
+        Ok(ack) => ack.status,
+        Err(e) => e.error,
+    };
+    metrics::counter!("starling_webhook_requests_total", "source" => source, "outcome" => outcome)
+        .increment(1);
+    result
+}
 
 async fn receive(
     state: &WebhookState,

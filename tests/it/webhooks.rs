@@ -362,3 +362,36 @@ async fn readiness_reports_the_database(backend: Backend) {
         app.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_answers_and_group_commits_in_prometheus_text() {
+    let app = spawn_app(Backend::Sqlite).await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", new_reply("m-1"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.post("/webhooks/scrapely", "not json").await.status(),
+        400
+    );
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    for expected in [
+        r#"starling_webhook_requests_total{source="scrapely",outcome="created"}"#,
+        r#"starling_webhook_requests_total{source="scrapely",outcome="invalid_json"}"#,
+        "starling_group_commits_total",
+        "starling_group_commit_seconds",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    app.stop().await;
+}
