@@ -113,6 +113,7 @@ fn main() {
                 let value: serde_json::Value = serde_json::from_str(payload).unwrap();
                 let key = format!("scrapely:new_reply:m-{i}");
                 let meta = EventMeta {
+                    id: Some(i as i64),
                     source: "scrapely",
                     kind: "scrapely.new_reply",
                     dedupe_key: &key,

@@ -171,6 +171,7 @@ impl StoredEvent {
         let channels: Vec<&str> = self.channels.iter().map(String::as_str).collect();
         let data = crate::event::rule_data(&self.source, &self.payload);
         let meta = EventMeta {
+            id: Some(self.id),
             source: &self.source,
             kind: &self.kind,
             dedupe_key: &self.dedupe_key,

@@ -145,6 +145,8 @@ pub struct EventContext {
 
 /// What rules see of an event besides its data (`event.*`).
 pub struct EventMeta<'a> {
+    /// The stored event's row id (`None` for sample events).
+    pub id: Option<i64>,
     pub source: &'a str,
     pub kind: &'a str,
     pub dedupe_key: &'a str,
@@ -153,11 +155,10 @@ pub struct EventMeta<'a> {
 }
 
 impl EventContext {
-    /// Rules run just before the event's row is inserted (see `store::writer`), so
-    /// the context names the event by its dedupe key, not by a row id.
     pub fn new(meta: EventMeta<'_>, data: Value) -> Self {
         let json = json!({
             "event": {
+                "id": meta.id,
                 "source": meta.source,
                 "kind": meta.kind,
                 "dedupe_key": meta.dedupe_key,
@@ -177,9 +178,10 @@ impl EventContext {
     }
 
     /// The context of an event about to be stored.
-    pub fn of(event: &crate::event::NewEvent) -> Self {
+    pub fn of(event: &crate::event::NewEvent, id: Option<i64>) -> Self {
         let payload: Value = serde_json::from_str(&event.payload).unwrap_or_default();
         let meta = EventMeta {
+            id,
             source: event.source,
             kind: &event.kind,
             dedupe_key: &event.dedupe_key,
@@ -236,11 +238,11 @@ impl RuleSet {
     }
 
     /// The decisions of every rule that fires (or fails) on `event`.
-    pub fn decide(&self, event: &crate::event::NewEvent) -> Vec<Decision> {
+    pub fn decide(&self, event: &crate::event::NewEvent, id: i64) -> Vec<Decision> {
         if !self.handles(&event.kind) {
             return Vec::new();
         }
-        let ctx = EventContext::of(event);
+        let ctx = EventContext::of(event, Some(id));
         let decided_at = time::OffsetDateTime::now_utc();
         self.evaluate(&ctx)
             .into_iter()

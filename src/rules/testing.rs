@@ -26,7 +26,7 @@ pub fn sample_context(event: &Value) -> Result<EventContext, String> {
         let normalized =
             crate::webhooks::scrapely::normalize(&body, time::OffsetDateTime::now_utc())
                 .map_err(|r| format!("not a valid Scrapely webhook: {r:?}"))?;
-        return Ok(EventContext::of(&normalized));
+        return Ok(EventContext::of(&normalized, None));
     }
     let kind = event
         .get("kind")
@@ -35,6 +35,7 @@ pub fn sample_context(event: &Value) -> Result<EventContext, String> {
     let source = kind.split('.').next().unwrap_or(kind);
     let now = format_utc(time::OffsetDateTime::now_utc());
     let meta = EventMeta {
+        id: None,
         source,
         kind,
         dedupe_key: "sample",

@@ -1,11 +1,11 @@
 //! The group-commit writer: the one path by which ingested data reaches the database.
 //!
-//! Request handlers and stream readers call [`Writer::commit_event`], which
-//! evaluates the rules on the event in the caller's task (so rule work spreads
-//! over all cores) and hands event and decisions to one writer task. That task
-//! drains the channel and commits whatever has queued up in a single transaction:
-//! the events, and for each event that is new, its rule matches and cooldown
-//! claims (an outbox: a later stage enqueues actions from them in the same place).
+//! Request handlers and stream readers call [`Writer::commit_event`]; one writer
+//! task drains the channel and commits whatever has queued up in a single
+//! transaction: the events and, for each event that is new, the rules' decisions
+//! on it (matches with rendered actions, cooldown claims), evaluated right there
+//! against one whole rule set — an outbox: a later stage enqueues actions from
+//! them in the same place.
 //! Durability (an fsync per commit) is paid once per group instead of once per
 //! event, so throughput grows with concurrency. A caller hears "committed" only
 //! after the transaction is durable: a webhook's 2xx is sent after that.
@@ -15,8 +15,8 @@
 
 use super::{Store, StoreError, events, matches, quarantine};
 use crate::event::{Committed, NewEvent};
-use crate::rules::Decision;
 use crate::rules::reload::RulesHandle;
+use crate::rules::{Decision, RuleSet};
 use matches::MatchRow;
 use quarantine::QuarantinedPayload;
 use tokio::sync::{mpsc, oneshot};
@@ -25,11 +25,8 @@ use tokio::task::JoinHandle;
 /// Something to be made durable.
 #[derive(Debug, Clone)]
 pub enum WriteItem {
-    /// An event and the decisions of the rules on it (recorded only if the event is new).
-    Event {
-        event: NewEvent,
-        decisions: Vec<Decision>,
-    },
+    /// An event; the rules decide on it in the writer, if it is new.
+    Event(NewEvent),
     Quarantine(QuarantinedPayload),
 }
 
@@ -50,15 +47,14 @@ struct Request {
 #[derive(Clone)]
 pub struct Writer {
     requests: mpsc::Sender<Request>,
-    rules: RulesHandle,
 }
 
 impl Writer {
     /// Starts the writer task. `max_group` bounds the items in one transaction.
     pub fn spawn(store: Store, max_group: usize, rules: RulesHandle) -> (Writer, JoinHandle<()>) {
         let (requests, rx) = mpsc::channel(max_group.saturating_mul(4).max(64));
-        let task = tokio::spawn(run(store, rx, max_group));
-        (Writer { requests, rules }, task)
+        let task = tokio::spawn(run(store, rx, max_group, rules));
+        (Writer { requests }, task)
     }
 
     async fn write(&self, item: WriteItem) -> Result<WriteOutcome, StoreError> {
@@ -70,12 +66,10 @@ impl Writer {
         outcome.await.map_err(|_| StoreError::WriterClosed)?
     }
 
-    /// Evaluates the rules on `event`, then commits both (grouped with concurrent
-    /// items) and returns once they are durable. One rule set decides the whole
-    /// event: a reload never splits it.
+    /// Commits `event` and, if it is new, the rules' decisions on it (grouped with
+    /// concurrent items); returns once both are durable.
     pub async fn commit_event(&self, event: NewEvent) -> Result<Committed, StoreError> {
-        let decisions = self.rules.current().decide(&event);
-        match self.write(WriteItem::Event { event, decisions }).await? {
+        match self.write(WriteItem::Event(event)).await? {
             WriteOutcome::Event(committed) => Ok(committed),
             WriteOutcome::Quarantined { .. } => unreachable!("an event is never quarantined"),
         }
@@ -89,12 +83,14 @@ impl Writer {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize) {
+async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize, rules: RulesHandle) {
     let mut group = Vec::with_capacity(max_group);
     while rx.recv_many(&mut group, max_group).await > 0 {
         let items: Vec<&WriteItem> = group.iter().map(|r| &r.item).collect();
         let started = std::time::Instant::now();
-        match commit_group(&store, &items).await {
+        // One rule set for the whole group: a reload never splits it.
+        let rules = rules.current();
+        match commit_group(&store, &items, &rules).await {
             Ok(outcomes) => {
                 metrics::counter!("starling_group_commits_total").increment(1);
                 metrics::histogram!("starling_group_commit_items").record(outcomes.len() as f64);
@@ -117,7 +113,7 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize) {
             Err(error) => {
                 tracing::warn!(%error, size = group.len(), "Group commit failed; committing items one by one");
                 for request in group.drain(..) {
-                    let result = commit_group(&store, &[&request.item])
+                    let result = commit_group(&store, &[&request.item], &rules)
                         .await
                         .map(|mut o| o.remove(0))
                         .map_err(StoreError::from);
@@ -131,9 +127,6 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize) {
     }
     tracing::debug!("Event writer stopped: all senders are gone");
 }
-
-/// The events of a group, with their rule decisions.
-type Decided<'a> = (&'a NewEvent, &'a [Decision]);
 
 /// The statements a group needs, in each backend's SQL.
 trait GroupSql {
@@ -198,26 +191,32 @@ impl GroupSql for sqlx::PgConnection {
     }
 }
 
-/// Writes a group inside an open transaction: the events; for each new event its
-/// rule matches, after claiming their cooldowns; then the quarantined payloads.
+/// Writes a group inside an open transaction: the events; for each new event the
+/// rules' decisions, after claiming their cooldowns; then the quarantined payloads.
 async fn write_group(
     conn: &mut impl GroupSql,
-    decided: &[Decided<'_>],
+    events: &[&NewEvent],
     quarantined: &[&QuarantinedPayload],
+    rules: &RuleSet,
 ) -> Result<(Vec<Committed>, Vec<i64>), sqlx::Error> {
-    let events: Vec<&NewEvent> = decided.iter().map(|(e, _)| *e).collect();
     let committed = if events.is_empty() {
         Vec::new()
     } else {
-        conn.upsert(&events).await?
+        conn.upsert(events).await?
     };
+    // Another sighting of a stored event never fires anything again.
+    let decided: Vec<(&NewEvent, i64, Vec<Decision>)> = events
+        .iter()
+        .zip(&committed)
+        .filter(|(_, done)| done.created)
+        .map(|(event, done)| (*event, done.event_id, rules.decide(event, done.event_id)))
+        .collect();
     let mut rows = Vec::new();
-    for ((event, decisions), done) in decided.iter().zip(&committed) {
-        // Another sighting of a stored event never fires anything again.
-        for decision in decisions.iter().filter(|_| done.created) {
+    for (event, event_id, decisions) in &decided {
+        for decision in decisions {
             let held =
-                decision.cooldown.is_some() && !conn.claim(decision, event, done.event_id).await?;
-            rows.push(MatchRow::new(done.event_id, decision, held));
+                decision.cooldown.is_some() && !conn.claim(decision, event, *event_id).await?;
+            rows.push(MatchRow::new(*event_id, decision, held));
         }
     }
     conn.record(&rows).await?;
@@ -235,11 +234,12 @@ async fn write_group(
 async fn commit_group(
     store: &Store,
     items: &[&WriteItem],
+    rules: &RuleSet,
 ) -> Result<Vec<WriteOutcome>, sqlx::Error> {
-    let decided: Vec<Decided> = items
+    let events: Vec<&NewEvent> = items
         .iter()
         .filter_map(|item| match item {
-            WriteItem::Event { event, decisions } => Some((event, decisions.as_slice())),
+            WriteItem::Event(event) => Some(event),
             WriteItem::Quarantine(_) => None,
         })
         .collect();
@@ -247,7 +247,7 @@ async fn commit_group(
         .iter()
         .filter_map(|item| match item {
             WriteItem::Quarantine(q) => Some(q),
-            WriteItem::Event { .. } => None,
+            WriteItem::Event(_) => None,
         })
         .collect();
     let (committed, quarantine_ids) = match store {
@@ -255,13 +255,13 @@ async fn commit_group(
             // IMMEDIATE takes the write lock up front, so the group never fails
             // half-way on a lock upgrade.
             let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-            let written = write_group(&mut *tx, &decided, &quarantined).await?;
+            let written = write_group(&mut *tx, &events, &quarantined, rules).await?;
             tx.commit().await?;
             written
         }
         Store::Postgres(pool) => {
             let mut tx = pool.begin().await?;
-            let written = write_group(&mut *tx, &decided, &quarantined).await?;
+            let written = write_group(&mut *tx, &events, &quarantined, rules).await?;
             tx.commit().await?;
             written
         }
@@ -270,7 +270,7 @@ async fn commit_group(
     Ok(items
         .iter()
         .map(|item| match item {
-            WriteItem::Event { .. } => {
+            WriteItem::Event(_) => {
                 WriteOutcome::Event(committed.next().expect("one outcome per event"))
             }
             WriteItem::Quarantine(_) => WriteOutcome::Quarantined {

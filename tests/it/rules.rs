@@ -92,7 +92,7 @@ async fn an_evaluation_error_in_one_rule_leaves_the_others_firing(backend: Backe
   on: scrapely.new_reply
   do:
     - action: slack.post
-      with: { text: "reply from {{ data.receiver.screen_name }}" }
+      with: { text: "reply from {{ data.receiver.screen_name }} (event {{ event.id }}, {{ event.kind }})" }
 "#;
     let app = spawn_app_with_rules(backend, &[("r.yaml", broken)]).await;
     post(&app, reply("1", "hello", "dave")).await;
@@ -109,7 +109,10 @@ async fn an_evaluation_error_in_one_rule_leaves_the_others_firing(backend: Backe
     );
     let fired = found.iter().find(|m| m.0 == "always alerts").unwrap();
     assert_eq!(fired.1, "fired");
-    assert_eq!(fired.3[0]["params"]["text"], "reply from dave");
+    assert_eq!(
+        fired.3[0]["params"]["text"],
+        "reply from dave (event 1, scrapely.new_reply)"
+    );
     // The event itself is stored regardless.
     assert_eq!(app.count("events").await, 1);
     app.stop().await;
