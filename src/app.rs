@@ -107,10 +107,6 @@ impl Application {
         &self.store
     }
 
-    pub fn rules(&self) -> &RulesHandle {
-        &self.rules
-    }
-
     /// Serves until `shutdown` completes, then stops accepting, lets in-flight
     /// requests finish (up to `server.shutdown_grace_secs`), commits what the writer
     /// holds and closes the database.

@@ -41,7 +41,8 @@ pub fn render_table(table: &Table) -> String {
     for row in &table.rows {
         out.add_row(row.iter().map(cell));
     }
-    format!("{out}\n({} rows)\n", table.rows.len())
+    let n = table.rows.len();
+    format!("{out}\n({n} {})\n", if n == 1 { "row" } else { "rows" })
 }
 
 /// One JSON object per row, keys in the query's column order.

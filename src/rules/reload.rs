@@ -63,21 +63,6 @@ impl RulesHandle {
         })
     }
 
-    /// A handle over a fixed set (tests, benchmarks); the watcher is not needed.
-    pub fn fixed(set: RuleSet) -> Self {
-        let status = RulesStatus {
-            dir: String::new(),
-            rules: set.rules.len(),
-            version: set.version.clone(),
-            last_error: None,
-        };
-        Self {
-            current: Arc::new(ArcSwap::from_pointee(set)),
-            status: Arc::new(Mutex::new(status)),
-            dir: PathBuf::new(),
-        }
-    }
-
     pub fn current(&self) -> Arc<RuleSet> {
         self.current.load_full()
     }

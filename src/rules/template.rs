@@ -163,10 +163,6 @@ impl ScalarPlace {
             },
         }
     }
-
-    pub fn start(&self) -> Pos {
-        self.content
-    }
 }
 
 /// A Jinja error as "what is wrong", without minijinja's own template name and line.

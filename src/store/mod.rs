@@ -48,12 +48,6 @@ pub enum Store {
     Postgres(PgPool),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
-
 impl Store {
     /// Opens a pool for `url` (`sqlite://PATH` or `postgres://…`).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
@@ -85,13 +79,6 @@ impl Store {
         match self {
             Store::Sqlite(_) => "sqlite",
             Store::Postgres(_) => "postgres",
-        }
-    }
-
-    pub fn backend(&self) -> Backend {
-        match self {
-            Store::Sqlite(_) => Backend::Sqlite,
-            Store::Postgres(_) => Backend::Postgres,
         }
     }
 
