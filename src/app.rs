@@ -5,9 +5,11 @@
 //! [`Application::addr`] tells the real port), so a caller can start talking to it
 //! as soon as `build` returns.
 
+use crate::actions::executor::Executor;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::http::health;
+use crate::queue::{Wake, WorkerOptions};
 use crate::rules::reload::RulesHandle;
 use crate::store::Store;
 use crate::store::writer::Writer;
@@ -20,6 +22,7 @@ use axum::response::Response;
 use axum::routing::get;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -32,6 +35,10 @@ pub struct Application {
     rules: RulesHandle,
     writer_task: JoinHandle<()>,
     grace: Duration,
+    executor: Arc<Executor>,
+    wake: Wake,
+    workers: WorkerOptions,
+    account_check: Duration,
 }
 
 impl Application {
@@ -69,11 +76,34 @@ impl Application {
         )
         .await?;
         store.migrate().await?;
+        let wake = Wake::default();
         let (writer, writer_task) = Writer::spawn(
             store.clone(),
             settings.database.group_commit_max,
             rules.clone(),
+            wake.clone(),
         );
+        let worker_name = format!(
+            "{}-{}",
+            std::env::var("HOSTNAME").unwrap_or_else(|_| "starling".into()),
+            std::process::id()
+        );
+        let executor = Arc::new(Executor::new(
+            &settings,
+            store.clone(),
+            worker_name.clone(),
+        )?);
+        if settings.actions.dry_run {
+            tracing::warn!("Dry run: actions are rendered and recorded, nothing is sent");
+        }
+        let workers = WorkerOptions {
+            name_prefix: worker_name,
+            workers: settings.actions.workers,
+            concurrency: settings.actions.concurrency,
+            poll_interval: Duration::from_millis(settings.actions.poll_interval_ms),
+            heartbeat: Duration::from_secs(settings.actions.heartbeat_secs.max(1)),
+            shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+        };
         let webhook_state = WebhookState::new(&settings, writer, clock)?;
 
         let router = Router::new()
@@ -94,6 +124,10 @@ impl Application {
             rules,
             writer_task,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+            executor,
+            wake,
+            workers,
+            account_check: Duration::from_secs(settings.scrapely.account_check_secs.max(1)),
         })
     }
 
@@ -116,6 +150,19 @@ impl Application {
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let watcher = self.rules.spawn_watcher(stop.clone());
+        let queue = tokio::spawn(crate::queue::run_workers(
+            self.store.clone(),
+            self.executor.clone(),
+            self.wake.clone(),
+            self.workers.clone(),
+            stop.clone().cancelled_owned(),
+        ));
+        let accounts = tokio::spawn(crate::actions::accounts::watch_paused(
+            self.executor.clone(),
+            self.account_check,
+            self.wake.clone(),
+            stop.clone(),
+        ));
         let mut server = tokio::spawn(
             axum::serve(self.listener, self.router)
                 .with_graceful_shutdown(stop.clone().cancelled_owned())
@@ -143,6 +190,15 @@ impl Application {
         }
         stop.cancel();
         let _ = watcher.await;
+        let _ = accounts.await;
+        // Running actions finish within the grace period; the rest stay queued.
+        match queue.await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => {
+                tracing::warn!(error = %format!("{error:#}"), "Action workers stopped with an error")
+            }
+            Err(error) => tracing::error!(%error, "Action workers panicked"),
+        }
         // The router held the last writer handles; the writer now drains and ends.
         self.writer_task
             .await

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!  sources ──► store ──► rules ──► queue ──► actions
-//!  webhooks/   store/    (next)    (next)    (next)
+//!  webhooks/   store/    rules/    queue/    actions/
 //! ```
 //!
 //! - [`webhooks`] receives vendor webhooks over HTTP (axum), authenticates them
@@ -12,6 +12,11 @@
 //! - [`store`] owns the database (SQLite or PostgreSQL): migrations, the group-commit
 //!   [`store::writer::Writer`] that makes every event durable before it is acknowledged,
 //!   the quarantine of authentic-but-malformed payloads, and read-only audit queries.
+//! - [`rules`] loads, checks and evaluates YAML rule files (in the writer's transaction).
+//! - [`queue`] runs the apalis workers; every fired action is an `actions` row plus a job,
+//!   both created with the event (an outbox).
+//! - [`actions`] executes actions exactly once where it matters: attempts recorded before
+//!   and after each call, retries as scheduled jobs, a rate-limit budget in SQL.
 //! - [`http`] holds the operational endpoints (`/healthz`, `/readyz`) and the JSON error type.
 //! - [`app`] wires everything into one server with one shutdown token.
 //! - [`config`] loads layered settings (defaults → TOML file → `STARLING__…` environment).
@@ -24,6 +29,7 @@ pub mod clock;
 pub mod config;
 pub mod event;
 pub mod http;
+pub mod queue;
 pub mod rules;
 pub mod secret;
 pub mod store;

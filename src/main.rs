@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use starling::app::Application;
 use starling::cli::audit;
 use starling::cli::backtest;
+use starling::cli::jobs;
 use starling::cli::rules as cli_rules;
 use starling::config::Settings;
 use starling::store::Store;
@@ -23,8 +24,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server: webhooks, health and readiness endpoints.
-    Serve,
+    /// Run the server: webhooks, rules, the action workers, health and readiness endpoints.
+    Serve {
+        /// Render and record every action, send nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Apply database migrations (Starling's and the job queue's) and exit.
     Migrate,
     /// Run read-only SQL on the database and print the result (latest events without SQL).
@@ -37,6 +42,57 @@ enum Command {
     /// Check and try rule files.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Look at actions and their attempts; re-run or cancel them.
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+    /// Paused Scrapely accounts (their DMs and tweets are held).
+    #[command(subcommand)]
+    Accounts(AccountsCommand),
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Actions, newest first.
+    List {
+        #[arg(long, value_enum)]
+        status: Option<jobs::Status>,
+        #[arg(long, value_name = "NAME")]
+        rule: Option<String>,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        #[arg(long, value_enum, default_value = "table")]
+        format: audit::Format,
+    },
+    /// One action and every attempt (status, latency, error).
+    Show {
+        id: i64,
+        #[arg(long, value_enum, default_value = "table")]
+        format: audit::Format,
+    },
+    /// Start one new attempt series for a dead (or outcome_unknown, skipped, cancelled) action.
+    Retry {
+        /// The action's id (or use --dead).
+        #[arg(required_unless_present = "dead")]
+        id: Option<i64>,
+        /// Every dead action (of --rule, if given).
+        #[arg(long, conflicts_with = "id")]
+        dead: bool,
+        #[arg(long, value_name = "NAME", requires = "dead")]
+        rule: Option<String>,
+    },
+    /// Cancel an action that has not been sent.
+    Cancel { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Paused accounts and how many actions each holds.
+    List {
+        #[arg(long, value_enum, default_value = "table")]
+        format: audit::Format,
+    },
+    /// Release a paused account's held DMs and tweets.
+    Resume { handle: String },
 }
 
 #[derive(Subcommand)]
@@ -95,7 +151,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     starling::telemetry::init(&settings.log);
     match cli.command {
-        Command::Serve => serve(settings).await,
+        Command::Serve { dry_run } => {
+            let mut settings = settings;
+            settings.actions.dry_run |= dry_run;
+            serve(settings).await
+        }
+        Command::Jobs(command) => {
+            print!("{}", jobs_command(command, &settings).await?);
+            Ok(())
+        }
+        Command::Accounts(command) => {
+            let url = settings.database.url.expose();
+            let out = match command {
+                AccountsCommand::List { format } => jobs::paused(url, format).await?,
+                AccountsCommand::Resume { handle } => {
+                    let store = Store::connect(url, 2).await?;
+                    store.migrate().await?;
+                    jobs::resume(&store, &handle).await?
+                }
+            };
+            print!("{out}");
+            Ok(())
+        }
         Command::Migrate => {
             let store = Store::connect(settings.database.url.expose(), 2).await?;
             store.migrate().await?;
@@ -107,6 +184,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let out = audit::run(settings.database.url.expose(), sql.as_deref(), format).await?;
             print!("{out}");
             Ok(())
+        }
+    }
+}
+
+async fn jobs_command(command: JobsCommand, settings: &Settings) -> anyhow::Result<String> {
+    let url = settings.database.url.expose();
+    match command {
+        JobsCommand::List {
+            status,
+            rule,
+            limit,
+            format,
+        } => jobs::list(url, status, rule.as_deref(), limit, format).await,
+        JobsCommand::Show { id, format } => jobs::show(url, id, format).await,
+        JobsCommand::Retry { id, dead, rule } => {
+            let store = Store::connect(url, 2).await?;
+            store.migrate().await?;
+            match (id, dead) {
+                (Some(id), _) => jobs::retry(&store, id).await,
+                (None, _) => jobs::retry_dead(&store, rule.as_deref()).await,
+            }
+        }
+        JobsCommand::Cancel { id } => {
+            let store = Store::connect(url, 2).await?;
+            store.migrate().await?;
+            jobs::cancel(&store, id).await
         }
     }
 }

@@ -56,9 +56,85 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// An outbound request URL as the audit log keeps it: the password masked, and
+/// the values of query parameters that look like credentials replaced by `***`.
+/// (A Slack webhook's secret path is masked by its action before this.)
+pub fn redact_request_url(url: &str) -> String {
+    let url = redact_url(url);
+    let Some((base, query)) = url.split_once('?') else {
+        return url;
+    };
+    let masked: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if looks_secret(k) => format!("{k}=***"),
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", masked.join("&"))
+}
+
+fn looks_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "key",
+        "token",
+        "secret",
+        "sig",
+        "password",
+        "auth",
+        "credential",
+    ]
+    .iter()
+    .any(|s| key.contains(s))
+}
+
+/// Replaces every URL inside free text (e.g. an HTTP client's error message) by
+/// its scheme and host: paths and queries may hold credentials.
+pub fn redact_urls_in(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("http://").or_else(|| rest.find("https://")) {
+        out.push_str(&rest[..start]);
+        let tail = &rest[start..];
+        let end = tail
+            .find(|c: char| c.is_whitespace() || c == ')' || c == '"')
+            .unwrap_or(tail.len());
+        let url = &tail[..end];
+        let scheme_end = url.find("://").map_or(0, |i| i + 3);
+        let host_end = url[scheme_end..]
+            .find(['/', '?'])
+            .map_or(url.len(), |i| scheme_end + i);
+        let host = &url[scheme_end..host_end];
+        let host = host.rsplit('@').next().unwrap_or(host);
+        out.push_str(&url[..scheme_end]);
+        out.push_str(host);
+        if host_end < url.len() {
+            out.push_str("/…");
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_urls_and_error_texts_lose_their_secrets() {
+        assert_eq!(
+            redact_request_url("https://api.example.com/v1/x?api_key=abc&page=2"),
+            "https://api.example.com/v1/x?api_key=***&page=2"
+        );
+        assert_eq!(
+            redact_urls_in(
+                "error sending request for url (https://hooks.slack.com/services/T0/B0/XYZ)"
+            ),
+            "error sending request for url (https://hooks.slack.com/…)"
+        );
+    }
 
     #[test]
     fn debug_and_display_hide_the_value() {

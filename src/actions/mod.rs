@@ -1,10 +1,127 @@
-//! The action kinds rules may name, and the parameters each declares.
+//! Actions: what rules make Starling do, one module per kind.
 //!
-//! `rules check` validates every action of every rule against these declarations
-//! (unknown action, unknown parameter, missing required parameter, literal of the
-//! wrong type). Executing actions through the durable queue is the next stage of
-//! the pipeline; until it lands, matches are recorded with their rendered actions
-//! (`rule_matches.actions`) and nothing is sent.
+//! [`CATALOG`] declares each kind's parameters, so `rules check` validates every
+//! action of every rule (unknown action, unknown or missing parameter, literal of
+//! the wrong type). At run time each kind's module turns rendered parameters into
+//! one [`outbound::Outbound`] request or says why it cannot ([`NotSent`]);
+//! [`executor`] owns everything around the call: claiming, attempts, retries,
+//! rate limits, holds and reconciliation.
+
+pub mod accounts;
+pub mod backoff;
+pub mod executor;
+pub mod http_request;
+pub mod outbound;
+pub mod params;
+pub mod schedule_tweet;
+pub mod scrapely;
+pub mod send_dm;
+pub mod slack;
+pub mod update_crm;
+
+use crate::secret::Secret;
+use crate::store::Store;
+use scrapely::{Lookup, Scrapely};
+use std::time::Duration;
+
+/// Why an action was not sent this time.
+#[derive(Debug, Clone)]
+pub enum NotSent {
+    /// A parameter breaks a rule or a documented limit: permanent, the action is dead.
+    Invalid(String),
+    /// Not configured to run (no API key, no webhook URL): recorded as skipped.
+    Skip(String),
+    /// The shared rate-limit budget is spent: try again after this long.
+    Wait(Duration),
+    /// A lookup the request needs failed; retried or dead like the call itself.
+    LookupFailed(outbound::Answer),
+}
+
+impl From<Lookup> for NotSent {
+    fn from(lookup: Lookup) -> Self {
+        match lookup {
+            Lookup::Wait(d) => NotSent::Wait(d),
+            Lookup::Failed(answer) => NotSent::LookupFailed(answer),
+        }
+    }
+}
+
+/// What an action kind needs to build its request.
+pub struct Context<'a> {
+    pub store: &'a Store,
+    pub client: &'a reqwest::Client,
+    pub scrapely: Option<&'a Scrapely>,
+    pub slack_url: Option<&'a Secret>,
+    pub timeout: Duration,
+}
+
+impl Context<'_> {
+    fn scrapely(&self) -> Result<&Scrapely, NotSent> {
+        self.scrapely
+            .ok_or_else(|| NotSent::Skip("no scrapely.api_key configured".into()))
+    }
+}
+
+/// Builds the request of a `kind` action from its rendered parameters.
+pub async fn prepare(
+    ctx: &Context<'_>,
+    kind: &str,
+    params: &serde_json::Value,
+) -> Result<outbound::Outbound, NotSent> {
+    match kind {
+        "scrapely.send_dm" => send_dm::prepare(ctx, params).await,
+        "scrapely.update_crm" => update_crm::prepare(ctx, params).await,
+        "scrapely.schedule_tweet" => schedule_tweet::prepare(ctx, params).await,
+        "scrapely.cancel_scheduled_tweet" => schedule_tweet::prepare_cancel(ctx, params).await,
+        "slack.post" => slack::prepare(ctx, params),
+        "http.request" => http_request::prepare(ctx, params),
+        other => Err(NotSent::Invalid(format!("unknown action kind `{other}`"))),
+    }
+}
+
+/// Whether a kind calls Scrapely (and so draws from its rate-limit budget).
+pub fn calls_scrapely(kind: &str) -> bool {
+    kind.starts_with("scrapely.")
+}
+
+/// The account an action acts for (a handle or an id): DMs and tweets of a
+/// paused account are held.
+pub fn account_of(kind: &str, params: &serde_json::Value) -> Option<String> {
+    if !calls_scrapely(kind) {
+        return None;
+    }
+    ["account", "account_handle", "account_id"]
+        .iter()
+        .find_map(|k| params.get(*k).and_then(|v| v.as_str()))
+        .map(|s| s.trim_start_matches('@').to_string())
+}
+
+/// Fixes what must not drift between creation and a late retry (relative times).
+pub fn normalize(kind: &str, params: &mut serde_json::Value, now: time::OffsetDateTime) {
+    if kind == "scrapely.schedule_tweet" {
+        schedule_tweet::fix_relative_time(params, now);
+    }
+}
+
+/// `account_id`, or the id of the `account` handle looked up in `GET /accounts`.
+async fn account_id(ctx: &Context<'_>, params: &serde_json::Value) -> Result<String, NotSent> {
+    if let Some(id) = params::optional_text(params, "account_id")? {
+        return Ok(id.to_string());
+    }
+    let handle = params::optional_text(params, "account")?.ok_or_else(|| {
+        NotSent::Invalid("no account: give `account` (a handle) or `account_id`".into())
+    })?;
+    let scrapely = ctx.scrapely()?;
+    scrapely
+        .account_id(ctx.store, ctx.client, handle, ctx.timeout)
+        .await?
+        .ok_or_else(|| {
+            NotSent::Invalid(format!(
+                "Scrapely has no account @{}; expected one of the handles GET /accounts lists",
+                handle.trim_start_matches('@')
+            ))
+        })
+}
 
 /// The type a parameter's rendered value must have.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +180,7 @@ pub const CATALOG: &[ActionSpec] = &[
             from_event("conversation_id", "data.conversation_id"),
             p("message", Text, true),
             p("account_id", Text, false),
-            p("account", Text, false),
+            from_event("account", "data.account_handle"),
         ],
     },
     ActionSpec {
@@ -88,7 +205,7 @@ pub const CATALOG: &[ActionSpec] = &[
     },
     ActionSpec {
         name: "scrapely.cancel_scheduled_tweet",
-        params: &[p("id", Text, true)],
+        params: &[p("tweet_id", Text, true)],
     },
     ActionSpec {
         name: "slack.post",

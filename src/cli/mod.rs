@@ -2,4 +2,5 @@
 
 pub mod audit;
 pub mod backtest;
+pub mod jobs;
 pub mod rules;

@@ -35,6 +35,7 @@ pub struct Settings {
     pub webhooks: WebhooksSettings,
     pub scrapely: ScrapelySettings,
     pub slack: SlackSettings,
+    pub actions: ActionsSettings,
     pub log: LogSettings,
 }
 
@@ -110,6 +111,43 @@ pub struct ScrapelySettings {
     pub api_key: Option<Secret>,
     /// Scrapely API base URL; override for tests and proxies.
     pub base_url: String,
+    /// Calls allowed per `rate_window_secs`, counted in the database across every
+    /// worker and process sharing it.
+    pub rate_limit: u32,
+    pub rate_window_secs: f64,
+    /// How often held (paused) accounts are looked up in `GET /accounts` to see
+    /// whether they are active again.
+    pub account_check_secs: u64,
+}
+
+/// The action queue: apalis workers, timeouts and retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionsSettings {
+    /// apalis workers in this process (each with a unique name).
+    pub workers: usize,
+    /// Actions in flight per worker.
+    pub concurrency: usize,
+    /// Safety-net polling; commits in this process wake the workers at once.
+    pub poll_interval_ms: u64,
+    /// Worker heartbeat; a worker silent for 3 heartbeats has its jobs taken over.
+    pub heartbeat_secs: u64,
+    /// Timeout of one outbound call.
+    pub timeout_secs: f64,
+    /// Render and record every action, send nothing (`starling serve --dry-run`).
+    pub dry_run: bool,
+    pub retry: RetrySettings,
+}
+
+/// Exponential backoff with full jitter: attempt n waits a random time in
+/// `[0, min(cap, base × factor^(n-1))]`, or longer if the vendor asks.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetrySettings {
+    pub base_ms: u64,
+    pub factor: f64,
+    pub cap_secs: u64,
+    pub max_attempts: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -207,6 +245,24 @@ impl Settings {
             return Err(key_error(
                 "database.group_commit_max",
                 "expected at least 1",
+            ));
+        }
+        if self.actions.workers == 0 || self.actions.concurrency == 0 {
+            return Err(key_error(
+                "actions.workers",
+                "expected at least 1 worker with a concurrency of at least 1",
+            ));
+        }
+        if self.actions.retry.max_attempts == 0 || self.actions.retry.factor < 1.0 {
+            return Err(key_error(
+                "actions.retry",
+                "expected max_attempts >= 1 and factor >= 1.0",
+            ));
+        }
+        if self.scrapely.rate_limit == 0 || self.scrapely.rate_window_secs <= 0.0 {
+            return Err(key_error(
+                "scrapely.rate_limit",
+                "expected a positive number of calls per a positive rate_window_secs",
             ));
         }
         if self.database.max_connections < 2 {

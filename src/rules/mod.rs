@@ -63,6 +63,8 @@ pub struct ActionTemplate {
     pub action: String,
     pub params: Vec<(String, Param)>,
     pub delay: Option<Duration>,
+    /// Overrides `actions.retry.max_attempts` for this action.
+    pub max_attempts: Option<u32>,
 }
 
 /// One `tests:` entry of a rule.
@@ -96,12 +98,14 @@ pub struct Rule {
 }
 
 /// An action with its parameters rendered for one event.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RenderedAction {
     pub action: String,
     pub params: Value,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_secs: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
 }
 
 /// What a candidate rule did with an event.
@@ -333,6 +337,7 @@ impl RuleSet {
                 action: action.action.clone(),
                 params: Value::Object(params),
                 delay_secs: action.delay.map(|d| d.as_secs()),
+                max_attempts: action.max_attempts,
             });
         }
         let cooldown_key = match &rule.cooldown {

@@ -9,10 +9,12 @@
 //! - [`writer`] commits events in groups; [`events`] and [`quarantine`] hold the SQL;
 //!   [`audit`] runs users' read-only queries.
 
+pub mod actions;
 pub mod audit;
 pub mod events;
 pub mod matches;
 pub mod quarantine;
+pub mod ratelimit;
 pub mod writer;
 
 use crate::secret::redact_url;

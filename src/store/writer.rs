@@ -4,8 +4,9 @@
 //! task drains the channel and commits whatever has queued up in a single
 //! transaction: the events and, for each event that is new, the rules' decisions
 //! on it (matches with rendered actions, cooldown claims), evaluated right there
-//! against one whole rule set — an outbox: a later stage enqueues actions from
-//! them in the same place.
+//! against one whole rule set — and the outbox: one `actions` row per action of
+//! every rule that fired, each with its apalis job, in that same transaction, so
+//! an event is never stored without its actions nor an action queued twice.
 //! Durability (an fsync per commit) is paid once per group instead of once per
 //! event, so throughput grows with concurrency. A caller hears "committed" only
 //! after the transaction is durable: a webhook's 2xx is sent after that.
@@ -13,8 +14,10 @@
 //! If a group fails as a whole, its items are retried one by one so that one bad
 //! item cannot fail its neighbours.
 
+use super::actions::{self as outbox, NewAction, OutboxConn, Pause};
 use super::{Store, StoreError, events, matches, quarantine};
 use crate::event::{Committed, NewEvent};
+use crate::queue::{PushJobs, Wake};
 use crate::rules::reload::RulesHandle;
 use crate::rules::{Decision, RuleSet};
 use matches::MatchRow;
@@ -51,9 +54,15 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer task. `max_group` bounds the items in one transaction.
-    pub fn spawn(store: Store, max_group: usize, rules: RulesHandle) -> (Writer, JoinHandle<()>) {
+    /// `wake` is told after every commit that queued actions.
+    pub fn spawn(
+        store: Store,
+        max_group: usize,
+        rules: RulesHandle,
+        wake: Wake,
+    ) -> (Writer, JoinHandle<()>) {
         let (requests, rx) = mpsc::channel(max_group.saturating_mul(4).max(64));
-        let task = tokio::spawn(run(store, rx, max_group, rules));
+        let task = tokio::spawn(run(store, rx, max_group, rules, wake));
         (Writer { requests }, task)
     }
 
@@ -83,7 +92,13 @@ impl Writer {
     }
 }
 
-async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize, rules: RulesHandle) {
+async fn run(
+    store: Store,
+    mut rx: mpsc::Receiver<Request>,
+    max_group: usize,
+    rules: RulesHandle,
+    wake: Wake,
+) {
     let mut group = Vec::with_capacity(max_group);
     while rx.recv_many(&mut group, max_group).await > 0 {
         let items: Vec<&WriteItem> = group.iter().map(|r| &r.item).collect();
@@ -91,7 +106,10 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize, ru
         // One rule set for the whole group: a reload never splits it.
         let rules = rules.current();
         match commit_group(&store, &items, &rules).await {
-            Ok(outcomes) => {
+            Ok((outcomes, jobs)) => {
+                if jobs > 0 {
+                    wake.notify();
+                }
                 metrics::counter!("starling_group_commits_total").increment(1);
                 metrics::histogram!("starling_group_commit_items").record(outcomes.len() as f64);
                 metrics::histogram!("starling_group_commit_seconds")
@@ -115,7 +133,12 @@ async fn run(store: Store, mut rx: mpsc::Receiver<Request>, max_group: usize, ru
                 for request in group.drain(..) {
                     let result = commit_group(&store, &[&request.item], &rules)
                         .await
-                        .map(|mut o| o.remove(0))
+                        .map(|(mut o, jobs)| {
+                            if jobs > 0 {
+                                wake.notify();
+                            }
+                            o.remove(0)
+                        })
                         .map_err(StoreError::from);
                     if let Err(error) = &result {
                         tracing::error!(%error, "Could not commit an ingested item");
@@ -192,13 +215,14 @@ impl GroupSql for sqlx::PgConnection {
 }
 
 /// Writes a group inside an open transaction: the events; for each new event the
-/// rules' decisions, after claiming their cooldowns; then the quarantined payloads.
+/// rules' decisions, after claiming their cooldowns, and the fired actions with
+/// their jobs; then the quarantined payloads. Returns the jobs pushed too.
 async fn write_group(
-    conn: &mut impl GroupSql,
+    conn: &mut (impl GroupSql + OutboxConn + PushJobs),
     events: &[&NewEvent],
     quarantined: &[&QuarantinedPayload],
     rules: &RuleSet,
-) -> Result<(Vec<Committed>, Vec<i64>), sqlx::Error> {
+) -> Result<(Vec<Committed>, Vec<i64>, usize), sqlx::Error> {
     let committed = if events.is_empty() {
         Vec::new()
     } else {
@@ -223,11 +247,63 @@ async fn write_group(
     for row in &rows {
         metrics::counter!("starling_rule_matches_total", "outcome" => row.outcome).increment(1);
     }
+    let now = outbox::now_ms();
+    for (event, event_id, _) in &decided {
+        if let Some(pause) = pause_of(event, *event_id, now) {
+            conn.pause_account(&pause).await?;
+        }
+    }
+    let actions: Vec<NewAction> = rows
+        .iter()
+        .filter(|r| r.outcome == "fired")
+        .flat_map(|r| new_actions(r, now))
+        .collect();
+    let jobs = outbox::insert_outbox(conn, &actions, now).await?;
     let mut ids = Vec::with_capacity(quarantined.len());
     for q in quarantined {
         ids.push(conn.quarantine(q).await?);
     }
-    Ok((committed, ids))
+    Ok((committed, ids, jobs))
+}
+
+/// The actions of a fired rule, as outbox rows keyed by (event, rule, index).
+fn new_actions(row: &MatchRow<'_>, now: i64) -> Vec<NewAction> {
+    let rendered: Vec<crate::rules::RenderedAction> =
+        serde_json::from_str(&row.decision.actions).unwrap_or_default();
+    rendered
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut a)| {
+            crate::actions::normalize(&a.action, &mut a.params, time::OffsetDateTime::now_utc());
+            NewAction {
+                event_id: row.event_id,
+                rule: row.decision.rule.clone(),
+                index: i as i32,
+                account: crate::actions::account_of(&a.action, &a.params),
+                params: a.params.to_string(),
+                run_at: now + a.delay_secs.unwrap_or(0) as i64 * 1000,
+                max_attempts: a.max_attempts.map(|m| m as i32),
+                kind: a.action,
+            }
+        })
+        .collect()
+}
+
+/// A Scrapely `account_paused` event pauses its account (holding its DMs and tweets).
+fn pause_of(event: &NewEvent, event_id: i64, now: i64) -> Option<Pause> {
+    if event.kind != "scrapely.account_paused" {
+        return None;
+    }
+    let payload: serde_json::Value = serde_json::from_str(&event.payload).ok()?;
+    let data = payload.get("data")?;
+    let text = |k: &str| data.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    Some(Pause {
+        handle: text("account_handle")?.trim_start_matches('@').to_string(),
+        account_id: text("account_id"),
+        reason: text("reason"),
+        event_id,
+        at: now,
+    })
 }
 
 /// Commits `items` in one transaction, returning one outcome per item, in order.
@@ -235,7 +311,7 @@ async fn commit_group(
     store: &Store,
     items: &[&WriteItem],
     rules: &RuleSet,
-) -> Result<Vec<WriteOutcome>, sqlx::Error> {
+) -> Result<(Vec<WriteOutcome>, usize), sqlx::Error> {
     let events: Vec<&NewEvent> = items
         .iter()
         .filter_map(|item| match item {
@@ -250,7 +326,7 @@ async fn commit_group(
             WriteItem::Event(_) => None,
         })
         .collect();
-    let (committed, quarantine_ids) = match store {
+    let (committed, quarantine_ids, jobs) = match store {
         Store::Sqlite(pool) => {
             // IMMEDIATE takes the write lock up front, so the group never fails
             // half-way on a lock upgrade.
@@ -267,7 +343,7 @@ async fn commit_group(
         }
     };
     let (mut committed, mut quarantine_ids) = (committed.into_iter(), quarantine_ids.into_iter());
-    Ok(items
+    let outcomes = items
         .iter()
         .map(|item| match item {
             WriteItem::Event(_) => {
@@ -279,5 +355,6 @@ async fn commit_group(
                     .expect("one id per quarantined payload"),
             },
         })
-        .collect())
+        .collect();
+    Ok((outcomes, jobs))
 }

@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod actions;
+mod actions_process;
 mod audit;
 mod cli;
 mod deployment;

@@ -7,7 +7,7 @@ use crate::rules::{ActionTemplate, Param};
 use marked_yaml::Node;
 use serde_json::Value;
 
-const ACTION_KEYS: &[&str] = &["action", "with", "delay"];
+const ACTION_KEYS: &[&str] = &["action", "with", "delay", "max_attempts"];
 
 impl Loader {
     pub(super) fn actions(&mut self, src: Src, node: &Node, id: usize) -> Vec<ActionTemplate> {
@@ -65,6 +65,9 @@ impl Loader {
             let delay = map
                 .get_node("delay")
                 .and_then(|n| self.duration(src, n, "delay"));
+            let max_attempts = map
+                .get_node("max_attempts")
+                .and_then(|n| self.max_attempts(src, n));
             let params = self.params(
                 src,
                 map.get_node("with"),
@@ -76,9 +79,25 @@ impl Loader {
                 action: spec.name.to_string(),
                 params,
                 delay,
+                max_attempts,
             });
         }
         out
+    }
+
+    fn max_attempts(&mut self, src: Src, node: &Node) -> Option<u32> {
+        let parsed = node
+            .as_scalar()
+            .and_then(|s| s.as_str().parse::<u32>().ok())
+            .filter(|n| *n >= 1);
+        if parsed.is_none() {
+            self.error(
+                src,
+                pos_of(node),
+                "max_attempts: expected a whole number of attempts, at least 1",
+            );
+        }
+        parsed
     }
 
     fn params(

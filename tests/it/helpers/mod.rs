@@ -2,6 +2,7 @@
 //! fresh database; `StarlingProcess` runs the real binary for crash and log tests.
 
 pub mod db;
+pub mod fake_vendor;
 pub mod process;
 
 pub use db::{Backend, TestDb};

@@ -1,0 +1,341 @@
+//! Runs one action when its job arrives: claim it, check holds and the rate
+//! budget, settle an earlier attempt whose outcome is unknown, write the attempt,
+//! call, and record the answer — scheduling a retry as a new job, never sleeping
+//! more than a second in memory.
+
+use super::outbound::{self, Answer, Outbound, Verdict};
+use super::scrapely::{MAX_IN_MEMORY_WAIT, Scrapely};
+use super::{Context, NotSent, backoff, calls_scrapely, send_dm};
+use crate::config::{RetrySettings, Settings};
+use crate::secret::Secret;
+use crate::store::Store;
+use crate::store::actions::{
+    self as sql, ActionRow, Claim, Finish, OpenAttempt, RecordedRequest, now_ms,
+};
+use crate::store::ratelimit::Budget;
+use serde_json::Value;
+use std::time::Duration;
+
+pub struct Executor {
+    store: Store,
+    client: reqwest::Client,
+    scrapely: Option<Scrapely>,
+    slack_url: Option<Secret>,
+    retry: RetrySettings,
+    timeout: Duration,
+    dry_run: bool,
+    /// Written on every attempt: which process ran it.
+    worker: String,
+}
+
+impl Executor {
+    pub fn new(settings: &Settings, store: Store, worker: String) -> anyhow::Result<Self> {
+        // reqwest is built without a default TLS provider; install ring's once.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let timeout = Duration::from_secs_f64(settings.actions.timeout_secs);
+        let client = reqwest::Client::builder()
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("starling/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let scrapely = settings.scrapely.api_key.clone().map(|key| {
+            let budget = Budget {
+                limit: settings.scrapely.rate_limit,
+                window: Duration::from_secs_f64(settings.scrapely.rate_window_secs),
+            };
+            Scrapely::new(&settings.scrapely.base_url, key, budget)
+        });
+        Ok(Self {
+            store,
+            client,
+            scrapely,
+            slack_url: settings.slack.webhook_url.clone(),
+            retry: settings.actions.retry.clone(),
+            timeout,
+            dry_run: settings.actions.dry_run,
+            worker,
+        })
+    }
+
+    pub fn context(&self) -> Context<'_> {
+        Context {
+            store: &self.store,
+            client: &self.client,
+            scrapely: self.scrapely.as_ref(),
+            slack_url: self.slack_url.as_ref(),
+            timeout: self.timeout,
+        }
+    }
+
+    /// How long a run owns its action: past this a crashed run is taken over.
+    /// Longer than any call can take (the call's timeout, twice, plus slack).
+    fn lease(&self) -> Duration {
+        self.timeout * 2 + Duration::from_secs(5)
+    }
+
+    /// Handles one job for `id`. Any outcome is recorded on the action; an `Err`
+    /// means the database could not be reached.
+    pub async fn run(&self, id: i64) -> anyhow::Result<()> {
+        loop {
+            let now = now_ms();
+            match sql::claim(&self.store, id, now, self.lease()).await? {
+                Claim::Claimed(action) => return self.execute(action).await,
+                Claim::NotYet(at) => {
+                    // Jobs are due in whole seconds: finish a short wait here.
+                    let wait = sql::delay_until(at, now);
+                    if wait <= MAX_IN_MEMORY_WAIT {
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
+                    return Ok(sql::push_job(&self.store, id, wait).await?);
+                }
+                Claim::Busy(until) => {
+                    let wait = sql::delay_until(until, now) + Duration::from_millis(100);
+                    return Ok(sql::push_job(&self.store, id, wait).await?);
+                }
+                Claim::Nothing(status) => {
+                    tracing::debug!(action = id, %status, "Nothing to do for this job");
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    async fn execute(&self, action: ActionRow) -> anyhow::Result<()> {
+        let params: Value = serde_json::from_str(&action.params).unwrap_or(Value::Null);
+        if sql::HELD_WHEN_PAUSED.contains(&action.kind.as_str())
+            && let Some(account) = &action.account
+            && sql::is_paused(&self.store, account).await?
+        {
+            let note = format!("held: account @{account} is paused");
+            tracing::info!(action = action.id, kind = %action.kind, "Action held: its account is paused");
+            return Ok(sql::release(&self.store, &action, "held", None, Some(&note)).await?);
+        }
+        if self.dry_run {
+            return self.record_dry_run(&action, &params).await;
+        }
+        let last = sql::last_attempt(&self.store, &action).await?;
+        if let Some(last) = &last
+            && action.kind == "scrapely.send_dm"
+            && may_have_been_sent(last)
+        {
+            return self.reconcile_dm(action, &params, last).await;
+        }
+        if let Some(last) = last.filter(|l| l.outcome.is_none()) {
+            // Idempotent kinds simply run again; the stale attempt is closed first.
+            sql::close_stale_attempt(&self.store, last.id, "the worker stopped during the call")
+                .await?;
+        }
+        let ctx = self.context();
+        let request = match super::prepare(&ctx, &action.kind, &params).await {
+            Ok(request) => request,
+            Err(not_sent) => return self.not_sent(&action, not_sent).await,
+        };
+        if calls_scrapely(&action.kind)
+            && let Some(scrapely) = &self.scrapely
+            && let Err(lookup) = scrapely.permit(&self.store).await
+        {
+            return self.not_sent(&action, lookup.into()).await;
+        }
+        self.call(&action, &request).await
+    }
+
+    /// Writes the attempt, calls, and records the answer.
+    async fn call(&self, action: &ActionRow, request: &Outbound) -> anyhow::Result<()> {
+        let recorded = RecordedRequest {
+            method: request.method.to_string(),
+            url: request.recorded_url.clone(),
+            body: request.recorded_body(),
+        };
+        let attempt = sql::start_attempt(&self.store, action, &self.worker, &recorded).await?;
+        let answer = outbound::send(&self.client, request, self.timeout).await;
+        if calls_scrapely(&action.kind)
+            && let Some(scrapely) = &self.scrapely
+        {
+            scrapely.note_window(&self.store, &answer).await;
+        }
+        let finish = self.conclude(action, &answer);
+        metrics::counter!("starling_action_attempts_total", "kind" => action.kind.clone(), "outcome" => finish.outcome.clone()).increment(1);
+        metrics::histogram!("starling_action_call_seconds", "kind" => action.kind.clone())
+            .record(answer.latency.as_secs_f64());
+        tracing::info!(
+            action = action.id,
+            kind = %action.kind,
+            attempt = action.attempts + 1,
+            status = answer.status,
+            outcome = %finish.outcome,
+            latency_ms = answer.latency.as_secs_f64() * 1000.0,
+            error = finish.error.as_deref().unwrap_or(""),
+            "Action attempt finished"
+        );
+        Ok(sql::finish(&self.store, action, Some(attempt), &finish).await?)
+    }
+
+    /// What an answer means for the action: done, dead, or a retry after backoff.
+    fn conclude(&self, action: &ActionRow, answer: &Answer) -> Finish {
+        let attempt = (action.attempts + 1) as u32;
+        let max = action
+            .max_attempts
+            .map_or(self.retry.max_attempts, |m| m as u32);
+        let (outcome, status, retry_in, error) = match answer.verdict {
+            Verdict::Success => ("succeeded", "succeeded", None, None),
+            Verdict::Dead => ("dead", "dead", None, answer.error.clone()),
+            Verdict::Retry if attempt >= max => (
+                "dead",
+                "dead",
+                None,
+                answer
+                    .error
+                    .as_ref()
+                    .map(|e| format!("{e} (attempt {attempt} of {max}; no attempts left)")),
+            ),
+            Verdict::Retry => (
+                "retry",
+                "failed",
+                Some(backoff::delay(&self.retry, attempt, answer.vendor_wait)),
+                answer.error.clone(),
+            ),
+        };
+        Finish {
+            outcome: outcome.into(),
+            status_code: answer.status.map(i32::from),
+            response_excerpt: answer.excerpt.clone(),
+            request_id: answer.request_id.clone(),
+            latency_ms: Some(answer.latency.as_secs_f64() * 1000.0),
+            error_class: answer.error_class.map(str::to_string),
+            error,
+            status: status.into(),
+            retry_in,
+        }
+    }
+
+    /// Records an action that was not sent: invalid (dead), skipped, waiting for
+    /// budget (rescheduled, no attempt spent), or a failed lookup (like a call).
+    async fn not_sent(&self, action: &ActionRow, not_sent: NotSent) -> anyhow::Result<()> {
+        let (outcome, class, message) = match not_sent {
+            NotSent::Wait(wait) => {
+                tracing::debug!(
+                    action = action.id,
+                    wait_ms = wait.as_millis() as u64,
+                    "Rate-limit budget spent; rescheduled"
+                );
+                return Ok(sql::release(&self.store, action, "pending", Some(wait), None).await?);
+            }
+            NotSent::LookupFailed(answer) => {
+                let attempt = sql::start_attempt(
+                    &self.store,
+                    action,
+                    &self.worker,
+                    &RecordedRequest::default(),
+                )
+                .await?;
+                let mut finish = self.conclude(action, &answer);
+                finish.error = finish
+                    .error
+                    .map(|e| format!("lookup before the call failed: {e}"));
+                return Ok(sql::finish(&self.store, action, Some(attempt), &finish).await?);
+            }
+            NotSent::Invalid(message) => ("dead", "validation", message),
+            NotSent::Skip(message) => ("skipped", "not_configured", message),
+        };
+        tracing::warn!(action = action.id, kind = %action.kind, outcome, reason = %message, "Action not sent");
+        let attempt = sql::start_attempt(
+            &self.store,
+            action,
+            &self.worker,
+            &RecordedRequest::default(),
+        )
+        .await?;
+        let finish = Finish {
+            outcome: outcome.into(),
+            error_class: Some(class.into()),
+            error: Some(message),
+            status: outcome.into(),
+            ..Finish::default()
+        };
+        Ok(sql::finish(&self.store, action, Some(attempt), &finish).await?)
+    }
+
+    async fn record_dry_run(&self, action: &ActionRow, params: &Value) -> anyhow::Result<()> {
+        let recorded = RecordedRequest {
+            method: "DRY-RUN".into(),
+            url: action.kind.clone(),
+            body: Some(params.to_string()),
+        };
+        let attempt = sql::start_attempt(&self.store, action, &self.worker, &recorded).await?;
+        let finish = Finish {
+            outcome: "dry_run".into(),
+            status: "dry_run".into(),
+            ..Finish::default()
+        };
+        Ok(sql::finish(&self.store, action, Some(attempt), &finish).await?)
+    }
+
+    /// An earlier DM attempt may have reached Scrapely. Look in the conversation:
+    /// sent → done; not there after a crash → park for a person; not there after a
+    /// timeout → send.
+    async fn reconcile_dm(
+        &self,
+        action: ActionRow,
+        params: &Value,
+        last: &OpenAttempt,
+    ) -> anyhow::Result<()> {
+        let ctx = self.context();
+        let crashed = last.outcome.is_none();
+        match send_dm::reconcile(&ctx, params, last.started_at).await {
+            Ok(true) => {
+                tracing::info!(
+                    action = action.id,
+                    "DM found in its conversation: the earlier attempt was sent"
+                );
+                let finish = Finish {
+                    outcome: "reconciled".into(),
+                    status: "succeeded".into(),
+                    error: crashed.then(|| {
+                        "the worker stopped during the call; the message is in the conversation"
+                            .into()
+                    }),
+                    ..Finish::default()
+                };
+                Ok(sql::finish(&self.store, &action, crashed.then_some(last.id), &finish).await?)
+            }
+            Ok(false) if crashed => {
+                tracing::warn!(
+                    action = action.id,
+                    "A DM attempt's outcome is unknown; parked for a person"
+                );
+                let finish = Finish {
+                    outcome: "outcome_unknown".into(),
+                    status: "outcome_unknown".into(),
+                    error_class: Some("worker_stopped".into()),
+                    error: Some(
+                        "the worker stopped during the call and the message is not in the conversation; \
+                         `starling jobs retry` sends it again, `starling jobs cancel` gives up"
+                            .into(),
+                    ),
+                    ..Finish::default()
+                };
+                Ok(sql::finish(&self.store, &action, Some(last.id), &finish).await?)
+            }
+            Ok(false) => {
+                let request = match super::prepare(&ctx, &action.kind, params).await {
+                    Ok(request) => request,
+                    Err(not_sent) => return self.not_sent(&action, not_sent).await,
+                };
+                if let Some(scrapely) = &self.scrapely
+                    && let Err(lookup) = scrapely.permit(&self.store).await
+                {
+                    return self.not_sent(&action, lookup.into()).await;
+                }
+                self.call(&action, &request).await
+            }
+            Err(not_sent) => self.not_sent(&action, not_sent).await,
+        }
+    }
+}
+
+/// Whether an attempt may have delivered the DM without us seeing the answer.
+fn may_have_been_sent(attempt: &OpenAttempt) -> bool {
+    attempt.outcome.is_none()
+        || (attempt.outcome.as_deref() == Some("retry")
+            && attempt.error_class.as_deref() == Some("timeout"))
+}

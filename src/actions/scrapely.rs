@@ -1,0 +1,240 @@
+//! Scrapely's REST API as the actions use it (seed `004`): `X-API-Key` auth, the
+//! shared rate-limit budget, and the lookups actions need — accounts by handle
+//! (cached, refreshed on a miss), CRM tags, and conversations for DM
+//! reconciliation.
+
+use super::outbound::{self, Answer, Body, Outbound, Verdict};
+use crate::secret::Secret;
+use crate::store::Store;
+use crate::store::ratelimit::{self, Budget};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Longest wait for a rate-limit slot done in memory; longer waits become a
+/// rescheduled job.
+pub const MAX_IN_MEMORY_WAIT: Duration = Duration::from_secs(1);
+
+/// Why a Scrapely lookup could not answer.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// The budget is spent: ask again after this long.
+    Wait(Duration),
+    /// The call failed (recorded with the action's error).
+    Failed(Answer),
+}
+
+/// One Scrapely account as `GET /accounts` lists it.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub handle: String,
+    pub is_active: bool,
+    pub is_paused: bool,
+}
+
+pub struct Scrapely {
+    base_url: String,
+    api_key: Secret,
+    /// Rate-limit bucket: a hash of the key, so the key itself is never stored.
+    pub bucket: String,
+    budget: Budget,
+    accounts: Mutex<Option<(Instant, HashMap<String, Account>)>>,
+    tags: Mutex<Option<(Instant, Vec<String>)>>,
+}
+
+const TAGS_TTL: Duration = Duration::from_secs(300);
+
+impl Scrapely {
+    pub fn new(base_url: &str, api_key: Secret, budget: Budget) -> Self {
+        use sha2::{Digest, Sha256};
+        let digest = hex::encode(Sha256::digest(api_key.expose().as_bytes()));
+        let bucket = format!("scrapely:{}", &digest[..16]);
+        Self {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key,
+            bucket,
+            budget,
+            accounts: Mutex::new(None),
+            tags: Mutex::new(None),
+        }
+    }
+
+    /// A request to `path` with the API key header (recorded without it).
+    pub fn request(&self, method: reqwest::Method, path: &str, body: Body) -> Outbound {
+        let mut req = Outbound::new(method, format!("{}{path}", self.base_url), body);
+        req.headers
+            .push(("x-api-key".into(), self.api_key.expose().to_string()));
+        req
+    }
+
+    /// Waits for a slot in the shared budget (at most a second in memory).
+    pub async fn permit(&self, store: &Store) -> Result<(), Lookup> {
+        loop {
+            let now = crate::store::actions::now_ms();
+            match ratelimit::acquire(store, &self.bucket, self.budget, now).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(wait)) if wait <= MAX_IN_MEMORY_WAIT => tokio::time::sleep(wait).await,
+                Ok(Some(wait)) => return Err(Lookup::Wait(wait)),
+                Err(error) => {
+                    tracing::warn!(%error, "Cannot read the rate-limit budget; waiting");
+                    return Err(Lookup::Wait(MAX_IN_MEMORY_WAIT));
+                }
+            }
+        }
+    }
+
+    /// Sends a call under the budget, and records what the vendor says about its window.
+    pub async fn call(
+        &self,
+        store: &Store,
+        client: &reqwest::Client,
+        req: &Outbound,
+        timeout: Duration,
+    ) -> Result<Answer, Lookup> {
+        self.permit(store).await?;
+        let answer = outbound::send(client, req, timeout).await;
+        self.note_window(store, &answer).await;
+        Ok(answer)
+    }
+
+    /// When the vendor says the window is spent, nobody calls until its reset.
+    pub async fn note_window(&self, store: &Store, answer: &Answer) {
+        if let Some(until) = answer.window_spent_until
+            && let Err(error) = ratelimit::block_until(store, &self.bucket, until).await
+        {
+            tracing::warn!(%error, "Cannot record Scrapely's rate-limit window");
+        }
+    }
+
+    async fn get_json(
+        &self,
+        store: &Store,
+        client: &reqwest::Client,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<Value, Lookup> {
+        let req = self.request(reqwest::Method::GET, path, Body::None);
+        let answer = self.call(store, client, &req, timeout).await?;
+        match (answer.verdict, &answer.body) {
+            (Verdict::Success, Some(body)) => Ok(body.clone()),
+            _ => Err(Lookup::Failed(answer)),
+        }
+    }
+
+    /// Every account (`GET /accounts`), refreshing the cache.
+    pub async fn accounts(
+        &self,
+        store: &Store,
+        client: &reqwest::Client,
+        timeout: Duration,
+    ) -> Result<HashMap<String, Account>, Lookup> {
+        let body = self.get_json(store, client, "/accounts", timeout).await?;
+        let accounts: HashMap<String, Account> = body
+            .get("accounts")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                Some(Account {
+                    id: a.get("id")?.as_str()?.to_string(),
+                    handle: a
+                        .get("handle")?
+                        .as_str()?
+                        .trim_start_matches('@')
+                        .to_string(),
+                    is_active: a.get("is_active").and_then(Value::as_bool).unwrap_or(true),
+                    is_paused: a.get("is_paused").and_then(Value::as_bool).unwrap_or(false),
+                })
+            })
+            .map(|a| (a.handle.to_lowercase(), a))
+            .collect();
+        *self.accounts.lock().expect("accounts cache") = Some((Instant::now(), accounts.clone()));
+        Ok(accounts)
+    }
+
+    /// The account id of `handle`: from the cache, or from a fresh `GET /accounts`.
+    /// `Ok(None)` means Scrapely has no such account.
+    pub async fn account_id(
+        &self,
+        store: &Store,
+        client: &reqwest::Client,
+        handle: &str,
+        timeout: Duration,
+    ) -> Result<Option<String>, Lookup> {
+        let key = handle.trim_start_matches('@').to_lowercase();
+        if let Some((_, cached)) = &*self.accounts.lock().expect("accounts cache")
+            && let Some(account) = cached.get(&key)
+        {
+            return Ok(Some(account.id.clone()));
+        }
+        let accounts = self.accounts(store, client, timeout).await?;
+        Ok(accounts.get(&key).map(|a| a.id.clone()))
+    }
+
+    /// The CRM tags a conversation may take: base tags and the custom tags' keys
+    /// and names (`GET /crm/conversations`), cached for a few minutes.
+    pub async fn crm_tags(
+        &self,
+        store: &Store,
+        client: &reqwest::Client,
+        timeout: Duration,
+    ) -> Result<Vec<String>, Lookup> {
+        if let Some((at, tags)) = &*self.tags.lock().expect("tags cache")
+            && at.elapsed() < TAGS_TTL
+        {
+            return Ok(tags.clone());
+        }
+        let body = self
+            .get_json(store, client, "/crm/conversations?limit=1", timeout)
+            .await?;
+        let mut tags: Vec<String> = body
+            .get("base_tags")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_string))
+            .collect();
+        for custom in body
+            .get("custom_tags")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for field in ["key", "name"] {
+                if let Some(v) = custom.get(field).and_then(Value::as_str) {
+                    tags.push(v.to_string());
+                }
+            }
+        }
+        *self.tags.lock().expect("tags cache") = Some((Instant::now(), tags.clone()));
+        Ok(tags)
+    }
+
+    /// One conversation with its messages (`GET /conversations?conversation_id=…`).
+    pub async fn conversation(
+        &self,
+        store: &Store,
+        client: &reqwest::Client,
+        conversation_id: &str,
+        timeout: Duration,
+    ) -> Result<Value, Lookup> {
+        let path = format!("/conversations?conversation_id={}", encode(conversation_id));
+        let body = self.get_json(store, client, &path, timeout).await?;
+        Ok(body.get("conversation").cloned().unwrap_or(Value::Null))
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,220 @@
+//! `starling jobs …` and `starling accounts …`: look at actions and their
+//! attempts, re-run dead ones, cancel waiting ones, resume paused accounts.
+//!
+//! Listing goes through the read-only audit connection; changes go through the
+//! store, each one transaction that also pushes the job it needs.
+
+use super::audit::{Format, render_csv, render_json, render_table};
+use crate::store::Store;
+use crate::store::actions::{self as sql, in_tx, now_ms};
+use crate::store::audit;
+use sqlx::Row;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Status {
+    Pending,
+    Running,
+    Failed,
+    Succeeded,
+    Dead,
+    Held,
+    OutcomeUnknown,
+    Skipped,
+    Cancelled,
+    DryRun,
+}
+
+impl Status {
+    fn as_sql(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Running => "running",
+            Status::Failed => "failed",
+            Status::Succeeded => "succeeded",
+            Status::Dead => "dead",
+            Status::Held => "held",
+            Status::OutcomeUnknown => "outcome_unknown",
+            Status::Skipped => "skipped",
+            Status::Cancelled => "cancelled",
+            Status::DryRun => "dry_run",
+        }
+    }
+}
+
+/// A millisecond column as readable UTC text, in the backend's SQL.
+fn ts(url: &str, column: &str) -> String {
+    if url.starts_with("sqlite:") {
+        format!("strftime('%Y-%m-%dT%H:%M:%fZ', {column} / 1000.0, 'unixepoch')")
+    } else {
+        format!(
+            "to_char(to_timestamp({column} / 1000.0) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+        )
+    }
+}
+
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn render(table: &audit::Table, format: Format) -> String {
+    match format {
+        Format::Table => render_table(table),
+        Format::Json => render_json(table),
+        Format::Csv => render_csv(table),
+    }
+}
+
+/// `starling jobs list [--status S] [--rule NAME] [--limit N]`.
+pub async fn list(
+    url: &str,
+    status: Option<Status>,
+    rule: Option<&str>,
+    limit: u64,
+    format: Format,
+) -> anyhow::Result<String> {
+    let mut filters = Vec::new();
+    if let Some(status) = status {
+        filters.push(format!("a.status = {}", quote(status.as_sql())));
+    }
+    if let Some(rule) = rule {
+        filters.push(format!("a.rule = {}", quote(rule)));
+    }
+    let filter = if filters.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", filters.join(" AND "))
+    };
+    let query = format!(
+        "SELECT a.id, a.status, a.kind, a.rule, a.event_id AS event, a.attempts, a.series, \
+         {run_at} AS run_at, a.last_error FROM actions a {filter} ORDER BY a.id DESC LIMIT {limit}",
+        run_at = ts(url, "a.run_at")
+    );
+    Ok(render(&audit::query(url, &query).await?, format))
+}
+
+/// `starling jobs show ID`: the action, then every attempt.
+pub async fn show(url: &str, id: i64, format: Format) -> anyhow::Result<String> {
+    let action = format!(
+        "SELECT a.id, a.status, a.kind, a.rule, e.kind AS event_kind, e.dedupe_key AS event, a.account, \
+         a.attempts, a.max_attempts, a.series, {run_at} AS run_at, a.last_error, a.params \
+         FROM actions a JOIN events e ON e.id = a.event_id WHERE a.id = {id}",
+        run_at = ts(url, "a.run_at")
+    );
+    let action = audit::query(url, &action).await?;
+    if action.rows.is_empty() {
+        anyhow::bail!("no action with id {id}; `starling jobs list` shows them");
+    }
+    let attempts = format!(
+        "SELECT t.series, t.attempt, {started} AS started_at, t.outcome, t.method, t.url, t.status_code, \
+         t.latency_ms, t.error_class, t.error, t.retry_in_ms, t.request_id, t.worker \
+         FROM action_attempts t WHERE t.action_id = {id} ORDER BY t.id",
+        started = ts(url, "t.started_at")
+    );
+    let attempts = audit::query(url, &attempts).await?;
+    Ok(format!(
+        "{}\nAttempts:\n{}",
+        render(&action, format),
+        render(&attempts, format)
+    ))
+}
+
+/// Statuses `jobs retry` starts again from: the action is finished without success.
+const RETRYABLE: &str = "('dead', 'outcome_unknown', 'skipped', 'cancelled')";
+
+/// `starling jobs retry ID`: exactly one new attempt series. Refused for an
+/// action that succeeded or is still queued.
+pub async fn retry(store: &Store, id: i64) -> anyhow::Result<String> {
+    let done = start_series(store, Some(id), None).await?;
+    if done.is_empty() {
+        let why = match sql::get(store, id).await? {
+            None => format!("no action with id {id}"),
+            Some(a) if a.status == "succeeded" => {
+                format!("action {id} already succeeded; it is not sent again")
+            }
+            Some(a) => format!(
+                "action {id} is {}; only dead, outcome_unknown, skipped or cancelled actions are retried",
+                a.status
+            ),
+        };
+        anyhow::bail!(why);
+    }
+    Ok(format!(
+        "Action {id} queued again (a new attempt series).\n"
+    ))
+}
+
+/// `starling jobs retry --dead [--rule NAME]`.
+pub async fn retry_dead(store: &Store, rule: Option<&str>) -> anyhow::Result<String> {
+    let ids = start_series(store, None, rule).await?;
+    Ok(format!("{} dead action(s) queued again.\n", ids.len()))
+}
+
+async fn start_series(
+    store: &Store,
+    id: Option<i64>,
+    rule: Option<&str>,
+) -> anyhow::Result<Vec<i64>> {
+    use crate::queue::PushJobs;
+    let now = now_ms();
+    let sql_text = if id.is_some() {
+        format!(
+            "UPDATE actions SET status = 'pending', attempts = 0, series = series + 1, run_at = $2, \
+             updated_at = $2, last_error = NULL, lease_until = NULL WHERE id = $1 AND status IN {RETRYABLE} RETURNING id"
+        )
+    } else {
+        "UPDATE actions SET status = 'pending', attempts = 0, series = series + 1, run_at = $2, \
+         updated_at = $2, last_error = NULL, lease_until = NULL \
+         WHERE status = 'dead' AND ($3 IS NULL OR rule = $3) AND $1 = $1 RETURNING id"
+            .to_string()
+    };
+    let ids: Vec<i64> = in_tx!(store, tx => {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql_text.clone()))
+            .bind(id.unwrap_or(0)).bind(now).bind(rule)
+            .fetch_all(&mut *tx).await?;
+        let ids: Vec<i64> = rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
+        let jobs: Vec<_> = ids.iter().map(|id| (*id, std::time::Duration::ZERO)).collect();
+        tx.push_jobs(&jobs).await?;
+        ids
+    });
+    Ok(ids)
+}
+
+/// `starling jobs cancel ID`: an action not yet sent never will be.
+pub async fn cancel(store: &Store, id: i64) -> anyhow::Result<String> {
+    let query = "UPDATE actions SET status = 'cancelled', updated_at = $2, last_error = 'cancelled by a person' \
+                 WHERE id = $1 AND status IN ('pending', 'failed', 'held', 'outcome_unknown')";
+    let changed = in_tx!(store, tx => sqlx::query(query).bind(id).bind(now_ms()).execute(&mut *tx).await?.rows_affected());
+    if changed == 0 {
+        let why = match sql::get(store, id).await? {
+            None => format!("no action with id {id}"),
+            Some(a) => format!(
+                "action {id} is {}; only pending, failed, held or outcome_unknown actions can be cancelled",
+                a.status
+            ),
+        };
+        anyhow::bail!(why);
+    }
+    Ok(format!("Action {id} cancelled.\n"))
+}
+
+/// `starling accounts resume HANDLE`.
+pub async fn resume(store: &Store, handle: &str) -> anyhow::Result<String> {
+    let handle = handle.trim_start_matches('@');
+    match sql::resume_account(store, handle).await? {
+        Some(n) => Ok(format!("@{handle} resumed; {n} held action(s) released.\n")),
+        None => {
+            anyhow::bail!("@{handle} is not paused; `starling accounts list` shows paused accounts")
+        }
+    }
+}
+
+/// `starling accounts list`: paused accounts.
+pub async fn paused(url: &str, format: Format) -> anyhow::Result<String> {
+    let query = format!(
+        "SELECT account AS handle, account_id, {at} AS paused_at, reason, \
+         (SELECT count(*) FROM actions a WHERE a.status = 'held' AND (lower(a.account) = p.account OR a.account = p.account_id)) AS held \
+         FROM paused_accounts p ORDER BY account",
+        at = ts(url, "paused_at")
+    );
+    Ok(render(&audit::query(url, &query).await?, format))
+}

@@ -1,0 +1,436 @@
+//! Actions end to end: a webhook in, the rules fire, the apalis workers call a fake
+//! Scrapely / Slack over real HTTP, and every attempt is in the database.
+
+use crate::helpers::fake_vendor::{FakeVendor, Reply, SLACK_PATH};
+use crate::helpers::{Backend, TestApp, TestDb, fixture, new_reply, start};
+use crate::on_both_backends;
+use serde_json::json;
+use sqlx::Row;
+use starling::clock::Clock;
+use starling::store::Store;
+use std::time::{Duration, Instant};
+
+/// Long enough for a crashed run's lease to expire and its job to be taken over.
+pub const TERMINAL_WAIT: Duration = Duration::from_secs(40);
+
+const CRM: &str = "/api/v1/crm/update";
+const DM: &str = "/api/v1/dm/send";
+
+/// Starling with the repository's example rules (or `rules`), pointed at `vendor`,
+/// with quick retries for tests.
+pub async fn spawn(
+    backend: Backend,
+    vendor: &FakeVendor,
+    rules: Option<&[(&str, &str)]>,
+    extra: &[(&str, &str)],
+) -> (TestApp, Option<tempfile::TempDir>) {
+    let (dir, tmp) = match rules {
+        None => (
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/rules")),
+            None,
+        ),
+        Some(files) => {
+            let tmp = tempfile::tempdir().unwrap();
+            for (name, yaml) in files {
+                std::fs::write(tmp.path().join(name), yaml).unwrap();
+            }
+            (tmp.path().to_owned(), Some(tmp))
+        }
+    };
+    let env = vendor.env();
+    let mut overrides: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    overrides.extend_from_slice(&[
+        ("STARLING__ACTIONS__RETRY__BASE_MS", "200"),
+        ("STARLING__ACTIONS__POLL_INTERVAL_MS", "100"),
+        ("STARLING__ACTIONS__HEARTBEAT_SECS", "1"),
+        ("STARLING__ACTIONS__TIMEOUT_SECS", "5"),
+    ]);
+    overrides.extend_from_slice(extra);
+    let app = start(TestDb::new(backend).await, &dir, &overrides, Clock::System).await;
+    (app, tmp)
+}
+
+/// (status, attempts, series) of every action, by id.
+pub async fn actions(store: &Store) -> Vec<(i64, String, i32, i32)> {
+    let sql = "SELECT id, status, attempts, series FROM actions ORDER BY id";
+    let rows = match store {
+        Store::Sqlite(p) => sqlx::query(sql)
+            .fetch_all(p)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect(),
+        Store::Postgres(p) => sqlx::query(sql)
+            .fetch_all(p)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
+            .collect(),
+    };
+    rows
+}
+
+/// (outcome, retry_in_ms) of an action's attempts, in order.
+async fn attempts(store: &Store, action: i64) -> Vec<(Option<String>, Option<i64>)> {
+    let sql = "SELECT outcome, retry_in_ms FROM action_attempts WHERE action_id = $1 ORDER BY id";
+    match store {
+        Store::Sqlite(p) => sqlx::query(sql)
+            .bind(action)
+            .fetch_all(p)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect(),
+        Store::Postgres(p) => sqlx::query(sql)
+            .bind(action)
+            .fetch_all(p)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect(),
+    }
+}
+
+/// Polls until the only action reaches `status`.
+pub async fn wait_status(
+    store: &Store,
+    status: &str,
+    timeout: Duration,
+) -> (i64, String, i32, i32) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let all = actions(store).await;
+        if let Some(a) = all.iter().find(|a| a.1 == status) {
+            return a.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no action became {status} within {timeout:?}: {all:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn an_interested_reply_delivered_three_times_tags_the_conversation_once(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let (app, _rules) = spawn(backend, &vendor, None, &[]).await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.post("/webhooks/scrapely", fixture("new_reply"))
+                .await
+                .status(),
+            200
+        );
+    }
+    let calls = vendor
+        .wait_for("PATCH", CRM, 1, Duration::from_secs(10))
+        .await;
+    let (id, ..) = wait_status(&app.store, "succeeded", Duration::from_secs(10)).await;
+    assert_eq!(calls[0].body["tag"], "interested_reply");
+    assert_eq!(calls[0].body["conversation_id"], "123456789-987654321");
+    assert_eq!(calls[0].body["account_handle"], "yourhandle");
+    assert_eq!(
+        calls[0].api_key.as_deref(),
+        Some(crate::helpers::fake_vendor::API_KEY)
+    );
+    // The audit log answers what was done, to whom and why, in one SELECT.
+    let sql = "SELECT action, target, rule, outcome, status_code, request_id FROM audit_log WHERE action_id = $1";
+    let (action, target, rule, outcome, status, request_id): (
+        String,
+        String,
+        String,
+        String,
+        i32,
+        String,
+    ) = match &app.store {
+        Store::Sqlite(p) => sqlx::query_as(sql).bind(id).fetch_one(p).await.unwrap(),
+        Store::Postgres(p) => sqlx::query_as(sql).bind(id).fetch_one(p).await.unwrap(),
+    };
+    assert_eq!(
+        (action.as_str(), target.as_str(), rule.as_str()),
+        (
+            "scrapely.update_crm",
+            "123456789-987654321",
+            "tag interested replies"
+        )
+    );
+    assert_eq!((outcome.as_str(), status), ("succeeded", 200));
+    assert!(request_id.starts_with("req_"), "{request_id}");
+    // Settle, then make sure nothing else was sent.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(vendor.requests("PATCH", CRM).len(), 1);
+    assert_eq!(actions(&app.store).await.len(), 1);
+    app.stop().await;
+}
+
+async fn a_paused_account_and_exhausted_leads_post_to_slack_once_each(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let (app, _rules) = spawn(backend, &vendor, None, &[]).await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", fixture("account_paused"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.post("/webhooks/scrapely", fixture("leads_exhausted"))
+            .await
+            .status(),
+        200
+    );
+    let posts = vendor
+        .wait_for("POST", SLACK_PATH, 2, Duration::from_secs(10))
+        .await;
+    let mut texts: Vec<String> = posts
+        .iter()
+        .map(|p| p.body["text"].as_str().unwrap().to_string())
+        .collect();
+    texts.sort();
+    assert_eq!(
+        texts,
+        [
+            ":warning: @yourhandle was paused: Session expired or account disconnected",
+            "Campaign SaaS Founders Outreach ran out of leads after 500 DMs.",
+        ]
+    );
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(vendor.requests("POST", SLACK_PATH).len(), 2);
+    // The Slack URL is a credential: the audit keeps only its host.
+    let urls: Vec<String> = match &app.store {
+        Store::Sqlite(p) => sqlx::query_scalar("SELECT url FROM action_attempts")
+            .fetch_all(p)
+            .await
+            .unwrap(),
+        Store::Postgres(p) => sqlx::query_scalar("SELECT url FROM action_attempts")
+            .fetch_all(p)
+            .await
+            .unwrap(),
+    };
+    assert!(urls.iter().all(|u| !u.contains("slacksecret")), "{urls:?}");
+    app.stop().await;
+}
+
+async fn a_429_with_retry_after_means_no_call_until_then(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    vendor.script(CRM, vec![Reply::Status(429, json!({"error": "Rate limited", "message": "Too many requests. Please try again later.", "retry_after": 2}))]);
+    let (app, _rules) = spawn(
+        backend,
+        &vendor,
+        None,
+        &[("STARLING__ACTIONS__WORKERS", "3")],
+    )
+    .await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", fixture("new_reply"))
+            .await
+            .status(),
+        200
+    );
+    let calls = vendor
+        .wait_for("PATCH", CRM, 2, Duration::from_secs(15))
+        .await;
+    let gap = calls[1].at.duration_since(calls[0].at);
+    assert!(gap >= Duration::from_secs(2), "called again after {gap:?}");
+    assert!(gap < Duration::from_secs(5), "waited too long: {gap:?}");
+    let (id, _, attempts_spent, _) =
+        wait_status(&app.store, "succeeded", Duration::from_secs(10)).await;
+    assert_eq!(attempts_spent, 2);
+    let history = attempts(&app.store, id).await;
+    assert_eq!(history[0].0.as_deref(), Some("retry"));
+    assert!(history[0].1.unwrap() >= 2000, "{history:?}");
+    app.stop().await;
+}
+
+async fn two_server_errors_then_success_back_off_within_the_jitter_bounds(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let error = Reply::Status(500, json!({"error": "Internal Server Error"}));
+    vendor.script(CRM, vec![error.clone(), error]);
+    let (app, _rules) = spawn(backend, &vendor, None, &[]).await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", fixture("new_reply"))
+            .await
+            .status(),
+        200
+    );
+    let calls = vendor
+        .wait_for("PATCH", CRM, 3, Duration::from_secs(15))
+        .await;
+    let (id, _, spent, _) = wait_status(&app.store, "succeeded", Duration::from_secs(10)).await;
+    assert_eq!(spent, 3);
+    let history = attempts(&app.store, id).await;
+    let outcomes: Vec<_> = history.iter().map(|h| h.0.clone().unwrap()).collect();
+    assert_eq!(outcomes, ["retry", "retry", "succeeded"]);
+    // Full jitter under base 200 ms × 2^(n-1): the chosen delays, and the real gaps.
+    for (n, ceiling_ms) in [(0, 200), (1, 400)] {
+        let chosen = history[n].1.unwrap();
+        assert!(
+            (0..=ceiling_ms).contains(&chosen),
+            "attempt {} chose {chosen} ms",
+            n + 1
+        );
+        let gap = calls[n + 1].at.duration_since(calls[n].at).as_millis() as i64;
+        assert!(
+            gap >= chosen,
+            "attempt {} came {gap} ms after, before its {chosen} ms",
+            n + 2
+        );
+        assert!(
+            gap <= chosen + 1500,
+            "attempt {} came {gap} ms after, {chosen} ms chosen",
+            n + 2
+        );
+    }
+    app.stop().await;
+}
+
+async fn a_400_is_dead_at_once_and_jobs_retry_makes_one_new_attempt(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    vendor.script(
+        CRM,
+        vec![Reply::Status(
+            400,
+            json!({"error": "Bad Request", "message": "Invalid parameters"}),
+        )],
+    );
+    let (app, _rules) = spawn(backend, &vendor, None, &[]).await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", fixture("new_reply"))
+            .await
+            .status(),
+        200
+    );
+    let (id, _, spent, _) = wait_status(&app.store, "dead", Duration::from_secs(10)).await;
+    assert_eq!(spent, 1);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        vendor.requests("PATCH", CRM).len(),
+        1,
+        "a 400 is never retried by itself"
+    );
+    let listed = starling::cli::jobs::list(
+        &app.db.url,
+        Some(starling::cli::jobs::Status::Dead),
+        None,
+        10,
+        starling::cli::audit::Format::Json,
+    )
+    .await
+    .unwrap();
+    assert!(
+        listed.contains("Invalid parameters") && listed.contains(&format!("\"id\": {id}")),
+        "{listed}"
+    );
+    starling::cli::jobs::retry(&app.store, id).await.unwrap();
+    vendor
+        .wait_for("PATCH", CRM, 2, Duration::from_secs(10))
+        .await;
+    let (_, _, spent, series) = wait_status(&app.store, "succeeded", Duration::from_secs(10)).await;
+    assert_eq!((spent, series), (1, 2));
+    // A succeeded action is never sent again.
+    let refused = starling::cli::jobs::retry(&app.store, id)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("already succeeded"), "{refused}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(vendor.requests("PATCH", CRM).len(), 2);
+    app.stop().await;
+}
+
+const DM_RULE: &str = r#"
+- name: thank interested prospects
+  on: scrapely.new_reply
+  keywords: [interested]
+  do:
+    - action: scrapely.send_dm
+      with:
+        message: "Thanks {{ data.receiver.name | default('there') }}! Here is the calendar link."
+"#;
+
+async fn a_paused_accounts_dms_are_held_and_released(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    vendor.set_paused(true);
+    let (app, _rules) = spawn(
+        backend,
+        &vendor,
+        Some(&[("dm.yaml", DM_RULE)]),
+        &[("STARLING__SCRAPELY__ACCOUNT_CHECK_SECS", "1")],
+    )
+    .await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", fixture("account_paused"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.post("/webhooks/scrapely", new_reply("m-1"))
+            .await
+            .status(),
+        200
+    );
+    let (id, _, spent, _) = wait_status(&app.store, "held", Duration::from_secs(10)).await;
+    assert_eq!(spent, 0, "holding spends no attempt");
+    // Still paused at the vendor: the periodic check keeps it held.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(vendor.requests("POST", DM).is_empty());
+    // A person resumes it.
+    starling::cli::jobs::resume(&app.store, "@YourHandle")
+        .await
+        .unwrap();
+    let sent = vendor
+        .wait_for("POST", DM, 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        sent[0].body["account_id"],
+        crate::helpers::fake_vendor::ACCOUNT_ID
+    );
+    assert_eq!(sent[0].body["conversation_id"], "123456789-987654321");
+    assert_eq!(
+        sent[0].body["message"],
+        "Thanks John Doe! Here is the calendar link."
+    );
+    assert_eq!(
+        wait_status(&app.store, "succeeded", Duration::from_secs(5))
+            .await
+            .0,
+        id
+    );
+
+    // Paused again; this time Scrapely shows the account active and the check releases it.
+    let mut paused: serde_json::Value = serde_json::from_slice(&fixture("account_paused")).unwrap();
+    paused["timestamp"] = "2024-03-01T12:00:00.000Z".into();
+    assert_eq!(
+        app.post("/webhooks/scrapely", serde_json::to_vec(&paused).unwrap())
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.post("/webhooks/scrapely", new_reply("m-2"))
+            .await
+            .status(),
+        200
+    );
+    wait_status(&app.store, "held", Duration::from_secs(10)).await;
+    vendor.set_paused(false);
+    vendor
+        .wait_for("POST", DM, 2, Duration::from_secs(10))
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(vendor.requests("POST", DM).len(), 2);
+    app.stop().await;
+}
+
+on_both_backends!(
+    an_interested_reply_delivered_three_times_tags_the_conversation_once,
+    a_paused_account_and_exhausted_leads_post_to_slack_once_each,
+    a_429_with_retry_after_means_no_call_until_then,
+    two_server_errors_then_success_back_off_within_the_jitter_bounds,
+    a_400_is_dead_at_once_and_jobs_retry_makes_one_new_attempt,
+    a_paused_accounts_dms_are_held_and_released,
+);
