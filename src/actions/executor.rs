@@ -30,13 +30,8 @@ pub struct Executor {
 
 impl Executor {
     pub fn new(settings: &Settings, store: Store, worker: String) -> anyhow::Result<Self> {
-        // reqwest is built without a default TLS provider; install ring's once.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let timeout = Duration::from_secs_f64(settings.actions.timeout_secs);
-        let client = reqwest::Client::builder()
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .user_agent(concat!("starling/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let client = outbound::client(timeout)?;
         let scrapely = settings.scrapely.api_key.clone().map(|key| {
             let budget = Budget {
                 limit: settings.scrapely.rate_limit,

@@ -34,7 +34,7 @@ pub enum NotSent {
     /// The shared rate-limit budget is spent: try again after this long.
     Wait(Duration),
     /// A lookup the request needs failed; retried or dead like the call itself.
-    LookupFailed(outbound::Answer),
+    LookupFailed(Box<outbound::Answer>),
 }
 
 impl From<Lookup> for NotSent {

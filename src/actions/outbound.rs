@@ -5,6 +5,21 @@ use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+/// Installs the TLS crypto provider reqwest uses (ring); idempotent. reqwest is
+/// built without a default provider to keep the build lean.
+pub fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// An HTTP client for outbound calls.
+pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
+    init_tls();
+    reqwest::Client::builder()
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .user_agent(concat!("starling/", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
 /// A request ready to send. `recorded_url` is what the audit log shows (secrets
 /// in the URL, such as a Slack webhook path, redacted).
 #[derive(Debug, Clone)]

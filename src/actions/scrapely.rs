@@ -22,7 +22,7 @@ pub enum Lookup {
     /// The budget is spent: ask again after this long.
     Wait(Duration),
     /// The call failed (recorded with the action's error).
-    Failed(Answer),
+    Failed(Box<Answer>),
 }
 
 /// One Scrapely account as `GET /accounts` lists it.
@@ -119,7 +119,7 @@ impl Scrapely {
         let answer = self.call(store, client, &req, timeout).await?;
         match (answer.verdict, &answer.body) {
             (Verdict::Success, Some(body)) => Ok(body.clone()),
-            _ => Err(Lookup::Failed(answer)),
+            _ => Err(Lookup::Failed(Box::new(answer))),
         }
     }
 

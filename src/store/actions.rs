@@ -96,10 +96,10 @@ where
 {
     let mut jobs = Vec::new();
     for a in actions {
-        if let Some((id, run_at, status)) = conn.insert_action(a, now).await? {
-            if status == "pending" {
-                jobs.push((id, delay_until(run_at, now)));
-            }
+        if let Some((id, run_at, status)) = conn.insert_action(a, now).await?
+            && status == "pending"
+        {
+            jobs.push((id, delay_until(run_at, now)));
         }
     }
     conn.push_jobs(&jobs).await?;

@@ -53,7 +53,7 @@ pub async fn spawn(
 /// (status, attempts, series) of every action, by id.
 pub async fn actions(store: &Store) -> Vec<(i64, String, i32, i32)> {
     let sql = "SELECT id, status, attempts, series FROM actions ORDER BY id";
-    let rows = match store {
+    match store {
         Store::Sqlite(p) => sqlx::query(sql)
             .fetch_all(p)
             .await
@@ -68,8 +68,7 @@ pub async fn actions(store: &Store) -> Vec<(i64, String, i32, i32)> {
             .iter()
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
             .collect(),
-    };
-    rows
+    }
 }
 
 /// (outcome, retry_in_ms) of an action's attempts, in order.
@@ -426,7 +425,57 @@ async fn a_paused_accounts_dms_are_held_and_released(backend: Backend) {
     app.stop().await;
 }
 
+async fn a_spent_window_stops_every_call_until_its_reset(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let reset = now.as_secs() + 3;
+    vendor.script(
+        CRM,
+        vec![Reply::WithHeaders(
+            200,
+            json!({"success": true}),
+            vec![
+                ("x-ratelimit-limit", "60".into()),
+                ("x-ratelimit-remaining", "0".into()),
+                ("x-ratelimit-reset", reset.to_string()),
+            ],
+        )],
+    );
+    let (app, _rules) = spawn(backend, &vendor, None, &[]).await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", new_reply("w-1"))
+            .await
+            .status(),
+        200
+    );
+    let first = vendor
+        .wait_for("PATCH", CRM, 1, Duration::from_secs(10))
+        .await;
+    // The answer is read (and the spent window recorded) before the action completes.
+    wait_status(&app.store, "succeeded", Duration::from_secs(10)).await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", new_reply("w-2"))
+            .await
+            .status(),
+        200
+    );
+    let both = vendor
+        .wait_for("PATCH", CRM, 2, Duration::from_secs(15))
+        .await;
+    let waited = both[1].at.duration_since(first[0].at);
+    let first_at = first[0].wall.duration_since(std::time::UNIX_EPOCH).unwrap();
+    let until_reset = Duration::from_secs(reset).saturating_sub(first_at);
+    assert!(
+        waited + Duration::from_millis(50) >= until_reset,
+        "called {waited:?} after the window was spent, reset in {until_reset:?}"
+    );
+    app.stop().await;
+}
+
 on_both_backends!(
+    a_spent_window_stops_every_call_until_its_reset,
     an_interested_reply_delivered_three_times_tags_the_conversation_once,
     a_paused_account_and_exhausted_leads_post_to_slack_once_each,
     a_429_with_retry_after_means_no_call_until_then,

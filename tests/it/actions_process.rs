@@ -61,7 +61,8 @@ impl Setup {
 }
 
 async fn post(process: &StarlingProcess, body: Vec<u8>) {
-    let response = reqwest::Client::new()
+    let response = starling::actions::outbound::client(Duration::from_secs(30))
+        .unwrap()
         .post(process.url("/webhooks/scrapely"))
         .header("content-type", "application/json")
         .body(body)
@@ -144,9 +145,12 @@ async fn a_worker_killed_during_a_dm_call_never_sends_it_twice() {
         1,
         "the DM was sent twice"
     );
+    let lookups = vendor.requests("GET", "/api/v1/conversations");
     assert!(
-        !vendor.requests("GET", "/api/v1/conversations").is_empty(),
-        "reconciled through GET /conversations"
+        lookups
+            .iter()
+            .any(|r| r.query == "conversation_id=123456789-987654321"),
+        "reconciled through GET /conversations?conversation_id=…: {lookups:?}"
     );
     let outcome: String = match &store {
         Store::Sqlite(p) => sqlx::query_scalar(
@@ -191,7 +195,7 @@ async fn three_processes_on_one_postgres_stay_under_the_shared_rate_limit() {
         .iter()
         .map(|p| p.url("/webhooks/scrapely"))
         .collect();
-    let client = reqwest::Client::new();
+    let client = starling::actions::outbound::client(Duration::from_secs(30)).unwrap();
     let posts = (0..600).map(|i| {
         let (client, url) = (client.clone(), urls[i % 3].clone());
         async move {

@@ -24,6 +24,7 @@ pub struct Recorded {
     pub api_key: Option<String>,
     pub body: Value,
     pub at: Instant,
+    pub wall: std::time::SystemTime,
 }
 
 /// A scripted answer for the next call to a path.
@@ -180,6 +181,7 @@ async fn handle(State((inner, changed)): State<Shared>, request: Request) -> Res
             api_key: api_key.clone(),
             body: body.clone(),
             at: Instant::now(),
+            wall: std::time::SystemTime::now(),
         });
         inner.next_id += 1;
         decide(
