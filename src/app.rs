@@ -12,7 +12,8 @@ use crate::http::health;
 use crate::queue::{Wake, WorkerOptions};
 use crate::rules::reload::RulesHandle;
 use crate::store::Store;
-use crate::store::writer::Writer;
+use crate::store::actions::{ActionRow, OutboxMode};
+use crate::store::writer::{Outbox, Writer};
 use crate::webhooks::{self, WebhookState};
 use anyhow::Context;
 use axum::Router;
@@ -37,6 +38,7 @@ pub struct Application {
     grace: Duration,
     executor: Arc<Executor>,
     wake: Wake,
+    claimed: tokio::sync::mpsc::UnboundedReceiver<ActionRow>,
     workers: WorkerOptions,
     account_check: Duration,
 }
@@ -76,13 +78,6 @@ impl Application {
         )
         .await?;
         store.migrate().await?;
-        let wake = Wake::default();
-        let (writer, writer_task) = Writer::spawn(
-            store.clone(),
-            settings.database.group_commit_max,
-            rules.clone(),
-            wake.clone(),
-        );
         let worker_name = format!(
             "{}-{}",
             std::env::var("HOSTNAME").unwrap_or_else(|_| "starling".into()),
@@ -93,6 +88,21 @@ impl Application {
             store.clone(),
             worker_name.clone(),
         )?);
+        let wake = Wake::default();
+        let (fast, claimed) = tokio::sync::mpsc::unbounded_channel();
+        let outbox = Outbox {
+            wake: wake.clone(),
+            mode: OutboxMode {
+                fast_lease: Some(executor.lease()),
+            },
+            fast: Some(fast),
+        };
+        let (writer, writer_task) = Writer::spawn(
+            store.clone(),
+            settings.database.group_commit_max,
+            rules.clone(),
+            outbox,
+        );
         if settings.actions.dry_run {
             tracing::warn!("Dry run: actions are rendered and recorded, nothing is sent");
         }
@@ -126,6 +136,7 @@ impl Application {
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
             executor,
             wake,
+            claimed,
             workers,
             account_check: Duration::from_secs(settings.scrapely.account_check_secs.max(1)),
         })
@@ -156,6 +167,12 @@ impl Application {
             self.wake.clone(),
             self.workers.clone(),
             stop.clone().cancelled_owned(),
+        ));
+        let fast_path = tokio::spawn(crate::actions::executor::run_fast_path(
+            self.executor.clone(),
+            self.claimed,
+            self.workers.workers * self.workers.concurrency,
+            self.grace,
         ));
         let accounts = tokio::spawn(crate::actions::accounts::watch_paused(
             self.executor.clone(),
@@ -203,6 +220,8 @@ impl Application {
         self.writer_task
             .await
             .context("the event writer panicked")?;
+        // With the writer gone, the fast path finishes what it runs (within the grace).
+        let _ = fast_path.await;
         self.store.close().await;
         tracing::info!("Starling stopped");
         Ok(())

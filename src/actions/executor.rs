@@ -32,7 +32,13 @@ impl Executor {
     pub fn new(settings: &Settings, store: Store, worker: String) -> anyhow::Result<Self> {
         let timeout = Duration::from_secs_f64(settings.actions.timeout_secs);
         let client = outbound::client(timeout)?;
-        let scrapely = settings.scrapely.api_key.clone().map(|key| {
+        // An empty key (e.g. an empty environment variable) counts as unset.
+        let key = settings
+            .scrapely
+            .api_key
+            .clone()
+            .filter(|k| !k.expose().is_empty());
+        let scrapely = key.map(|key| {
             let budget = Budget {
                 limit: settings.scrapely.rate_limit,
                 window: Duration::from_secs_f64(settings.scrapely.rate_window_secs),
@@ -63,7 +69,7 @@ impl Executor {
 
     /// How long a run owns its action: past this a crashed run is taken over.
     /// Longer than any call can take (the call's timeout, twice, plus slack).
-    fn lease(&self) -> Duration {
+    pub fn lease(&self) -> Duration {
         self.timeout * 2 + Duration::from_secs(5)
     }
 
@@ -93,6 +99,12 @@ impl Executor {
                 }
             }
         }
+    }
+
+    /// Runs an action this process already claimed (the fast path: claimed in the
+    /// transaction that stored its event).
+    pub async fn run_claimed(&self, action: ActionRow) -> anyhow::Result<()> {
+        self.execute(action).await
     }
 
     async fn execute(&self, action: ActionRow) -> anyhow::Result<()> {
@@ -125,30 +137,39 @@ impl Executor {
             Ok(request) => request,
             Err(not_sent) => return self.not_sent(&action, not_sent).await,
         };
-        if calls_scrapely(&action.kind)
-            && let Some(scrapely) = &self.scrapely
-            && let Err(lookup) = scrapely.permit(&self.store).await
-        {
-            return self.not_sent(&action, lookup.into()).await;
-        }
         self.call(&action, &request).await
     }
 
-    /// Writes the attempt, calls, and records the answer.
+    /// Takes a slot of the vendor's budget and writes the attempt (one commit),
+    /// calls, and records the answer.
     async fn call(&self, action: &ActionRow, request: &Outbound) -> anyhow::Result<()> {
         let recorded = RecordedRequest {
             method: request.method.to_string(),
             url: request.recorded_url.clone(),
             body: request.recorded_body(),
         };
-        let attempt = sql::start_attempt(&self.store, action, &self.worker, &recorded).await?;
+        let budget = self
+            .scrapely
+            .as_ref()
+            .filter(|_| calls_scrapely(&action.kind))
+            .map(|s| (s.bucket.as_str(), s.budget));
+        let (attempt, slot_taken) = loop {
+            let now = now_ms();
+            match sql::start_call(&self.store, action, &self.worker, &recorded, budget, now).await?
+            {
+                Ok(attempt) => break (attempt, now),
+                Err(wait) if wait <= MAX_IN_MEMORY_WAIT => tokio::time::sleep(wait).await,
+                Err(wait) => return self.not_sent(action, NotSent::Wait(wait)).await,
+            }
+        };
         let answer = outbound::send(&self.client, request, self.timeout).await;
         if calls_scrapely(&action.kind)
             && let Some(scrapely) = &self.scrapely
         {
             scrapely.note_window(&self.store, &answer).await;
         }
-        let finish = self.conclude(action, &answer);
+        let mut finish = self.conclude(action, &answer);
+        finish.budget_slot = budget.map(|(bucket, _)| (bucket.to_string(), slot_taken));
         metrics::counter!("starling_action_attempts_total", "kind" => action.kind.clone(), "outcome" => finish.outcome.clone()).increment(1);
         metrics::histogram!("starling_action_call_seconds", "kind" => action.kind.clone())
             .record(answer.latency.as_secs_f64());
@@ -200,6 +221,7 @@ impl Executor {
             error,
             status: status.into(),
             retry_in,
+            budget_slot: None,
         }
     }
 
@@ -316,11 +338,6 @@ impl Executor {
                     Ok(request) => request,
                     Err(not_sent) => return self.not_sent(&action, not_sent).await,
                 };
-                if let Some(scrapely) = &self.scrapely
-                    && let Err(lookup) = scrapely.permit(&self.store).await
-                {
-                    return self.not_sent(&action, lookup.into()).await;
-                }
                 self.call(&action, &request).await
             }
             Err(not_sent) => self.not_sent(&action, not_sent).await,
@@ -333,4 +350,40 @@ fn may_have_been_sent(attempt: &OpenAttempt) -> bool {
     attempt.outcome.is_none()
         || (attempt.outcome.as_deref() == Some("retry")
             && attempt.error_class.as_deref() == Some("timeout"))
+}
+
+/// The fast path: runs the actions the writer claimed in its commits, at once and
+/// in this process, at most `concurrency` at a time. Ends when the writer is gone,
+/// letting running actions finish within `grace` (the rest are left to their
+/// fallback jobs, which take over when the lease expires).
+pub async fn run_fast_path(
+    executor: std::sync::Arc<Executor>,
+    mut claimed: tokio::sync::mpsc::UnboundedReceiver<ActionRow>,
+    concurrency: usize,
+    grace: Duration,
+) {
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    let mut running = tokio::task::JoinSet::new();
+    while let Some(action) = claimed.recv().await {
+        let permit = permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("semaphore open");
+        let executor = executor.clone();
+        running.spawn(async move {
+            let id = action.id;
+            if let Err(error) = executor.run_claimed(action).await {
+                tracing::error!(action = id, error = %format!("{error:#}"), "Action run failed; its fallback job will retry it");
+            }
+            drop(permit);
+        });
+        while running.try_join_next().is_some() {}
+    }
+    let finish = async { while running.join_next().await.is_some() {} };
+    if tokio::time::timeout(grace, finish).await.is_err() {
+        tracing::warn!(
+            "Some actions did not finish within the grace period; their jobs will take them over"
+        );
+    }
 }

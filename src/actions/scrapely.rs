@@ -39,7 +39,7 @@ pub struct Scrapely {
     api_key: Secret,
     /// Rate-limit bucket: a hash of the key, so the key itself is never stored.
     pub bucket: String,
-    budget: Budget,
+    pub budget: Budget,
     accounts: Mutex<Option<(Instant, HashMap<String, Account>)>>,
     tags: Mutex<Option<(Instant, Vec<String>)>>,
 }

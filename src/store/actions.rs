@@ -74,36 +74,60 @@ pub struct NewAction {
 }
 
 const INSERT_ACTION: &str = "INSERT INTO actions \
-    (event_id, rule, action_index, kind, params, account, status, max_attempts, run_at, created_at, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, \
-      CASE WHEN $4 IN ('scrapely.send_dm', 'scrapely.schedule_tweet') AND EXISTS \
-        (SELECT 1 FROM paused_accounts p WHERE p.account = lower($6) OR p.account_id = $6) \
-      THEN 'held' ELSE 'pending' END, \
-      $7, $8, $9, $9) \
+    (event_id, rule, action_index, kind, params, account, status, max_attempts, run_at, lease_until, created_at, updated_at) \
+    SELECT $1, $2, $3, $4, $5, $6, s.status, $7, $8, \
+      CASE WHEN s.status = 'running' THEN $10 END, $9, $9 \
+    FROM (SELECT CASE \
+        WHEN $4 IN ('scrapely.send_dm', 'scrapely.schedule_tweet') AND EXISTS \
+          (SELECT 1 FROM paused_accounts p WHERE p.account = lower($6) OR p.account_id = $6) THEN 'held' \
+        WHEN $10 IS NOT NULL AND $8 <= $9 THEN 'running' \
+        ELSE 'pending' END AS status) s \
+    WHERE true \
     ON CONFLICT (event_id, rule, action_index) DO NOTHING \
-    RETURNING id, run_at, status";
+    RETURNING id, event_id, rule, action_index, kind, params, account, status, attempts, \
+      max_attempts, series, run_at, lease_until, created_at, updated_at, last_error";
+
+/// How the outbox hands out new actions.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OutboxMode {
+    /// When set, an action due at once is claimed in the event's transaction
+    /// (`running`, leased this long) for this process to run right after the
+    /// commit; its job is then only the fallback, due when the lease expires.
+    pub fast_lease: Option<Duration>,
+}
 
 /// Inserts actions (a second insert of the same key does nothing) and pushes one
 /// job for each new, not held, action — all inside the caller's transaction.
-/// Returns how many jobs were pushed.
+/// Returns how many jobs were pushed and the actions claimed for the fast path.
 pub(crate) async fn insert_outbox<C>(
     conn: &mut C,
     actions: &[NewAction],
     now: i64,
-) -> Result<usize, sqlx::Error>
+    mode: OutboxMode,
+) -> Result<(usize, Vec<ActionRow>), sqlx::Error>
 where
     C: PushJobs + OutboxConn,
 {
+    let lease_until = mode.fast_lease.map(|l| now + l.as_millis() as i64);
     let mut jobs = Vec::new();
+    let mut claimed = Vec::new();
     for a in actions {
-        if let Some((id, run_at, status)) = conn.insert_action(a, now).await?
-            && status == "pending"
-        {
-            jobs.push((id, delay_until(run_at, now)));
+        let Some(row) = conn.insert_action(a, now, lease_until).await? else {
+            continue;
+        };
+        match row.status.as_str() {
+            "pending" => jobs.push((row.id, delay_until(row.run_at, now))),
+            "running" => {
+                // The fallback: runs only if this process dies before finishing it.
+                let fallback = mode.fast_lease.unwrap_or_default() + Duration::from_secs(1);
+                jobs.push((row.id, fallback));
+                claimed.push(row);
+            }
+            _ => {}
         }
     }
     conn.push_jobs(&jobs).await?;
-    Ok(jobs.len())
+    Ok((jobs.len() - claimed.len(), claimed))
 }
 
 pub fn delay_until(at: i64, now: i64) -> Duration {
@@ -116,7 +140,8 @@ pub(crate) trait OutboxConn {
         &mut self,
         a: &NewAction,
         now: i64,
-    ) -> Result<Option<(i64, i64, String)>, sqlx::Error>;
+        lease_until: Option<i64>,
+    ) -> Result<Option<ActionRow>, sqlx::Error>;
     /// Records a paused account and holds its queued DMs and tweets.
     async fn pause_account(&mut self, pause: &Pause) -> Result<(), sqlx::Error>;
 }
@@ -146,8 +171,9 @@ macro_rules! outbox_conn {
                 &mut self,
                 a: &NewAction,
                 now: i64,
-            ) -> Result<Option<(i64, i64, String)>, sqlx::Error> {
-                let row = sqlx::query(INSERT_ACTION)
+                lease_until: Option<i64>,
+            ) -> Result<Option<ActionRow>, sqlx::Error> {
+                sqlx::query_as::<_, ActionRow>(INSERT_ACTION)
                     .bind(a.event_id)
                     .bind(&a.rule)
                     .bind(a.index)
@@ -157,10 +183,9 @@ macro_rules! outbox_conn {
                     .bind(a.max_attempts)
                     .bind(a.run_at)
                     .bind(now)
+                    .bind(lease_until)
                     .fetch_optional(&mut *self)
-                    .await?;
-                row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
-                    .transpose()
+                    .await
             }
 
             async fn pause_account(&mut self, p: &Pause) -> Result<(), sqlx::Error> {
@@ -290,17 +315,41 @@ pub async fn start_attempt(
     worker: &str,
     request: &RecordedRequest,
 ) -> Result<i64, sqlx::Error> {
-    let now = now_ms();
+    match start_call(store, action, worker, request, None, now_ms()).await? {
+        Ok(id) => Ok(id),
+        Err(_) => unreachable!("no budget, no wait"),
+    }
+}
+
+/// Takes a slot of `budget` (if any) and writes the attempt, in one commit:
+/// `Ok(attempt id)`, or `Err(wait)` when the budget is spent (nothing written).
+pub async fn start_call(
+    store: &Store,
+    action: &ActionRow,
+    worker: &str,
+    request: &RecordedRequest,
+    budget: Option<(&str, super::ratelimit::Budget)>,
+    now: i64,
+) -> Result<Result<i64, Duration>, sqlx::Error> {
+    use super::ratelimit::RateConn;
     let sql = "INSERT INTO action_attempts (action_id, series, attempt, worker, started_at, method, url, request_body) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
     let bump = "UPDATE actions SET attempts = attempts + 1, updated_at = $2 WHERE id = $1";
     Ok(in_tx!(store, tx => {
+        let wait = match budget {
+            Some((bucket, budget)) => tx.acquire_on(bucket, budget, now).await?,
+            None => None,
+        };
+        if let Some(wait) = wait {
+            Err(wait)
+        } else {
         let id: i64 = sqlx::query_scalar(sql)
             .bind(action.id).bind(action.series).bind(action.attempts + 1).bind(worker).bind(now)
             .bind(&request.method).bind(&request.url).bind(&request.body)
             .fetch_one(&mut *tx).await?;
         sqlx::query(bump).bind(action.id).bind(now).execute(&mut *tx).await?;
-        id
+        Ok(id)
+        }
     }))
 }
 
@@ -319,6 +368,9 @@ pub struct Finish {
     pub status: String,
     /// When retried: run again after this long (a job is pushed).
     pub retry_in: Option<Duration>,
+    /// The rate-limit slot this call took (bucket, when): re-stamped with the
+    /// finish time, since the vendor counted the call somewhere in between.
+    pub budget_slot: Option<(String, i64)>,
 }
 
 /// Completes an attempt (if one was written) and moves its action on, in one
@@ -349,6 +401,10 @@ pub async fn finish(
             .execute(&mut *tx).await?.rows_affected();
         if moved == 1 && let Some(delay) = f.retry_in {
             tx.push_jobs(&[(action.id, delay)]).await?;
+        }
+        if let Some((bucket, at)) = &f.budget_slot {
+            sqlx::query("UPDATE rate_limit_calls SET at = $3 WHERE bucket = $1 AND at = $2")
+                .bind(bucket).bind(at).bind(now).execute(&mut *tx).await?;
         }
     });
     Ok(())

@@ -31,34 +31,74 @@ pub async fn acquire(
     budget: Budget,
     now: i64,
 ) -> Result<Option<Duration>, sqlx::Error> {
-    let window = (budget.window + MARGIN).as_millis() as i64;
-    let ensure = "INSERT INTO rate_limits (bucket) VALUES ($1) ON CONFLICT (bucket) DO NOTHING";
-    let lock = match store {
-        Store::Sqlite(_) => "SELECT blocked_until FROM rate_limits WHERE bucket = $1",
-        Store::Postgres(_) => "SELECT blocked_until FROM rate_limits WHERE bucket = $1 FOR UPDATE",
-    };
-    let prune = "DELETE FROM rate_limit_calls WHERE bucket = $1 AND at <= $2";
-    let count = "SELECT count(*), min(at) FROM rate_limit_calls WHERE bucket = $1";
-    let take = "INSERT INTO rate_limit_calls (bucket, at) VALUES ($1, $2)";
-    Ok(in_tx!(store, tx => {
-        sqlx::query(ensure).bind(bucket).execute(&mut *tx).await?;
-        let blocked_until: i64 = sqlx::query_scalar(lock).bind(bucket).fetch_one(&mut *tx).await?;
-        if blocked_until > now {
-            Some(Duration::from_millis((blocked_until - now) as u64))
-        } else {
-            sqlx::query(prune).bind(bucket).bind(now - window).execute(&mut *tx).await?;
-            let (used, oldest): (i64, Option<i64>) =
-                sqlx::query_as(count).bind(bucket).fetch_one(&mut *tx).await?;
-            if used >= i64::from(budget.limit) {
-                let free_at = oldest.unwrap_or(now) + window;
-                Some(Duration::from_millis((free_at - now).max(1) as u64))
-            } else {
-                sqlx::query(take).bind(bucket).bind(now).execute(&mut *tx).await?;
-                None
+    Ok(in_tx!(store, tx => tx.acquire_on(bucket, budget, now).await?))
+}
+
+/// [`acquire`] inside the caller's transaction (so a call's budget and its
+/// attempt row are one commit).
+pub(crate) trait RateConn {
+    async fn acquire_on(
+        &mut self,
+        bucket: &str,
+        budget: Budget,
+        now: i64,
+    ) -> Result<Option<Duration>, sqlx::Error>;
+}
+
+const ENSURE: &str = "INSERT INTO rate_limits (bucket) VALUES ($1) ON CONFLICT (bucket) DO NOTHING";
+const PRUNE: &str = "DELETE FROM rate_limit_calls WHERE bucket = $1 AND at <= $2";
+const COUNT: &str = "SELECT count(*), min(at) FROM rate_limit_calls WHERE bucket = $1";
+const TAKE: &str = "INSERT INTO rate_limit_calls (bucket, at) VALUES ($1, $2)";
+
+macro_rules! rate_conn {
+    ($conn:ty, $lock:expr) => {
+        impl RateConn for $conn {
+            async fn acquire_on(
+                &mut self,
+                bucket: &str,
+                budget: Budget,
+                now: i64,
+            ) -> Result<Option<Duration>, sqlx::Error> {
+                let window = (budget.window + MARGIN).as_millis() as i64;
+                sqlx::query(ENSURE).bind(bucket).execute(&mut *self).await?;
+                let blocked_until: i64 = sqlx::query_scalar($lock)
+                    .bind(bucket)
+                    .fetch_one(&mut *self)
+                    .await?;
+                if blocked_until > now {
+                    return Ok(Some(Duration::from_millis((blocked_until - now) as u64)));
+                }
+                sqlx::query(PRUNE)
+                    .bind(bucket)
+                    .bind(now - window)
+                    .execute(&mut *self)
+                    .await?;
+                let (used, oldest): (i64, Option<i64>) = sqlx::query_as(COUNT)
+                    .bind(bucket)
+                    .fetch_one(&mut *self)
+                    .await?;
+                if used >= i64::from(budget.limit) {
+                    let free_at = oldest.unwrap_or(now) + window;
+                    return Ok(Some(Duration::from_millis((free_at - now).max(1) as u64)));
+                }
+                sqlx::query(TAKE)
+                    .bind(bucket)
+                    .bind(now)
+                    .execute(&mut *self)
+                    .await?;
+                Ok(None)
             }
         }
-    }))
+    };
 }
+rate_conn!(
+    sqlx::SqliteConnection,
+    "SELECT blocked_until FROM rate_limits WHERE bucket = $1"
+);
+rate_conn!(
+    sqlx::PgConnection,
+    "SELECT blocked_until FROM rate_limits WHERE bucket = $1 FOR UPDATE"
+);
 
 /// The vendor said its window is spent: nobody calls before `until` (ms).
 pub async fn block_until(store: &Store, bucket: &str, until: i64) -> Result<(), sqlx::Error> {

@@ -14,10 +14,33 @@
 //! If a group fails as a whole, its items are retried one by one so that one bad
 //! item cannot fail its neighbours.
 
-use super::actions::{self as outbox, NewAction, OutboxConn, Pause};
+use super::actions::{self as outbox, ActionRow, NewAction, OutboxConn, OutboxMode, Pause};
 use super::{Store, StoreError, events, matches, quarantine};
 use crate::event::{Committed, NewEvent};
 use crate::queue::{PushJobs, Wake};
+
+/// Where the writer hands what its commits queued: `wake` for jobs, and `fast`
+/// for actions claimed in the commit, run by this process at once.
+#[derive(Clone, Default)]
+pub struct Outbox {
+    pub wake: Wake,
+    pub mode: OutboxMode,
+    pub fast: Option<mpsc::UnboundedSender<ActionRow>>,
+}
+
+impl Outbox {
+    fn committed(&self, jobs: usize, claimed: Vec<ActionRow>) {
+        if jobs > 0 {
+            self.wake.notify();
+        }
+        if let Some(fast) = &self.fast {
+            for action in claimed {
+                // A closed channel means shutdown: the fallback job runs it later.
+                let _ = fast.send(action);
+            }
+        }
+    }
+}
 use crate::rules::reload::RulesHandle;
 use crate::rules::{Decision, RuleSet};
 use matches::MatchRow;
@@ -54,15 +77,15 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer task. `max_group` bounds the items in one transaction.
-    /// `wake` is told after every commit that queued actions.
+    /// `outbox` hears of every commit that queued actions.
     pub fn spawn(
         store: Store,
         max_group: usize,
         rules: RulesHandle,
-        wake: Wake,
+        outbox: Outbox,
     ) -> (Writer, JoinHandle<()>) {
         let (requests, rx) = mpsc::channel(max_group.saturating_mul(4).max(64));
-        let task = tokio::spawn(run(store, rx, max_group, rules, wake));
+        let task = tokio::spawn(run(store, rx, max_group, rules, outbox));
         (Writer { requests }, task)
     }
 
@@ -97,7 +120,7 @@ async fn run(
     mut rx: mpsc::Receiver<Request>,
     max_group: usize,
     rules: RulesHandle,
-    wake: Wake,
+    outbox: Outbox,
 ) {
     let mut group = Vec::with_capacity(max_group);
     while rx.recv_many(&mut group, max_group).await > 0 {
@@ -105,11 +128,9 @@ async fn run(
         let started = std::time::Instant::now();
         // One rule set for the whole group: a reload never splits it.
         let rules = rules.current();
-        match commit_group(&store, &items, &rules).await {
-            Ok((outcomes, jobs)) => {
-                if jobs > 0 {
-                    wake.notify();
-                }
+        match commit_group(&store, &items, &rules, outbox.mode).await {
+            Ok((outcomes, jobs, claimed)) => {
+                outbox.committed(jobs, claimed);
                 metrics::counter!("starling_group_commits_total").increment(1);
                 metrics::histogram!("starling_group_commit_items").record(outcomes.len() as f64);
                 metrics::histogram!("starling_group_commit_seconds")
@@ -131,12 +152,10 @@ async fn run(
             Err(error) => {
                 tracing::warn!(%error, size = group.len(), "Group commit failed; committing items one by one");
                 for request in group.drain(..) {
-                    let result = commit_group(&store, &[&request.item], &rules)
+                    let result = commit_group(&store, &[&request.item], &rules, outbox.mode)
                         .await
-                        .map(|(mut o, jobs)| {
-                            if jobs > 0 {
-                                wake.notify();
-                            }
+                        .map(|(mut o, jobs, claimed)| {
+                            outbox.committed(jobs, claimed);
                             o.remove(0)
                         })
                         .map_err(StoreError::from);
@@ -222,7 +241,8 @@ async fn write_group(
     events: &[&NewEvent],
     quarantined: &[&QuarantinedPayload],
     rules: &RuleSet,
-) -> Result<(Vec<Committed>, Vec<i64>, usize), sqlx::Error> {
+    mode: OutboxMode,
+) -> Result<(Vec<Committed>, Vec<i64>, usize, Vec<ActionRow>), sqlx::Error> {
     let committed = if events.is_empty() {
         Vec::new()
     } else {
@@ -258,12 +278,12 @@ async fn write_group(
         .filter(|r| r.outcome == "fired")
         .flat_map(|r| new_actions(r, now))
         .collect();
-    let jobs = outbox::insert_outbox(conn, &actions, now).await?;
+    let (jobs, claimed) = outbox::insert_outbox(conn, &actions, now, mode).await?;
     let mut ids = Vec::with_capacity(quarantined.len());
     for q in quarantined {
         ids.push(conn.quarantine(q).await?);
     }
-    Ok((committed, ids, jobs))
+    Ok((committed, ids, jobs, claimed))
 }
 
 /// The actions of a fired rule, as outbox rows keyed by (event, rule, index).
@@ -311,7 +331,8 @@ async fn commit_group(
     store: &Store,
     items: &[&WriteItem],
     rules: &RuleSet,
-) -> Result<(Vec<WriteOutcome>, usize), sqlx::Error> {
+    mode: OutboxMode,
+) -> Result<(Vec<WriteOutcome>, usize, Vec<ActionRow>), sqlx::Error> {
     let events: Vec<&NewEvent> = items
         .iter()
         .filter_map(|item| match item {
@@ -326,18 +347,18 @@ async fn commit_group(
             WriteItem::Event(_) => None,
         })
         .collect();
-    let (committed, quarantine_ids, jobs) = match store {
+    let (committed, quarantine_ids, jobs, claimed) = match store {
         Store::Sqlite(pool) => {
             // IMMEDIATE takes the write lock up front, so the group never fails
             // half-way on a lock upgrade.
             let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-            let written = write_group(&mut *tx, &events, &quarantined, rules).await?;
+            let written = write_group(&mut *tx, &events, &quarantined, rules, mode).await?;
             tx.commit().await?;
             written
         }
         Store::Postgres(pool) => {
             let mut tx = pool.begin().await?;
-            let written = write_group(&mut *tx, &events, &quarantined, rules).await?;
+            let written = write_group(&mut *tx, &events, &quarantined, rules, mode).await?;
             tx.commit().await?;
             written
         }
@@ -356,5 +377,5 @@ async fn commit_group(
             },
         })
         .collect();
-    Ok((outcomes, jobs))
+    Ok((outcomes, jobs, claimed))
 }

@@ -483,3 +483,233 @@ on_both_backends!(
     a_400_is_dead_at_once_and_jobs_retry_makes_one_new_attempt,
     a_paused_accounts_dms_are_held_and_released,
 );
+
+const KINDS_RULE: &str = r#"
+- name: every kind
+  on: scrapely.new_reply
+  do:
+    - action: scrapely.schedule_tweet
+      with: { account: yourhandle, tweet_text: "We just helped {{ data.receiver.name }}!", scheduled_at: "in 2h" }
+    - action: scrapely.schedule_tweet
+      with: { account: yourhandle, tweet_text: "{{ 'x' * 281 }}", scheduled_at: "in 2h" }
+    - action: scrapely.cancel_scheduled_tweet
+      with: { tweet_id: "7f3a1b2c-4d5e-6f7a-8b9c-0d1e2f3a4b5c" }
+    - action: scrapely.update_crm
+      with: { tag: "no_such_tag" }
+    - action: http.request
+      with:
+        url: "{{ env_url }}"
+        json: { conversation: "{{ data.conversation_id }}" }
+        success_statuses: [200]
+"#;
+
+/// Every kind's request shape; limits and unknown tags are validation errors, never sent.
+async fn each_kind_sends_its_documented_request_and_invalid_ones_are_dead(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let hook = format!("http://{}/hook?token=abc", vendor.addr);
+    let rule = KINDS_RULE.replace("{{ env_url }}", &hook);
+    let (app, _rules) = spawn(
+        backend,
+        &vendor,
+        Some(&[("kinds.yaml", rule.as_str())]),
+        &[],
+    )
+    .await;
+    let before = time::OffsetDateTime::now_utc();
+    assert_eq!(
+        app.post("/webhooks/scrapely", fixture("new_reply"))
+            .await
+            .status(),
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let all = loop {
+        let all = actions(&app.store).await;
+        if all.len() == 5 && all.iter().all(|a| a.1 == "succeeded" || a.1 == "dead") {
+            break all;
+        }
+        assert!(Instant::now() < deadline, "actions did not finish: {all:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let statuses: Vec<&str> = all.iter().map(|a| a.1.as_str()).collect();
+    assert_eq!(
+        statuses,
+        ["succeeded", "dead", "succeeded", "dead", "succeeded"]
+    );
+    let tweets = vendor.requests("POST", "/api/v1/scheduled-tweets");
+    assert_eq!(tweets.len(), 1, "the 281-character tweet is never sent");
+    assert_eq!(
+        tweets[0].body["account_id"],
+        crate::helpers::fake_vendor::ACCOUNT_ID
+    );
+    let at = time::OffsetDateTime::parse(
+        tweets[0].body["scheduled_at"].as_str().unwrap(),
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap();
+    let ahead = at - before;
+    assert!(
+        ahead >= time::Duration::minutes(119) && ahead <= time::Duration::minutes(121),
+        "scheduled {ahead} ahead"
+    );
+    let cancels = vendor.requests("DELETE", "/api/v1/scheduled-tweets");
+    assert_eq!(
+        cancels[0].body,
+        json!({"tweet_id": "7f3a1b2c-4d5e-6f7a-8b9c-0d1e2f3a4b5c"})
+    );
+    assert!(
+        vendor.requests("PATCH", CRM).is_empty(),
+        "an unknown tag is never sent"
+    );
+    let hooks = vendor.requests("POST", "/hook");
+    assert_eq!(
+        hooks[0].body,
+        json!({"conversation": "123456789-987654321"})
+    );
+    let errors: Vec<String> = match &app.store {
+        Store::Sqlite(p) => {
+            sqlx::query_scalar("SELECT last_error FROM actions WHERE status = 'dead' ORDER BY id")
+                .fetch_all(p)
+                .await
+                .unwrap()
+        }
+        Store::Postgres(p) => {
+            sqlx::query_scalar("SELECT last_error FROM actions WHERE status = 'dead' ORDER BY id")
+                .fetch_all(p)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        errors[0].contains("281 characters") && errors[0].contains("at most 280"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].contains("no_such_tag") && errors[1].contains("interested_reply"),
+        "{errors:?}"
+    );
+    // The recorded URL keeps no credential from the query string.
+    let urls: Vec<String> = match &app.store {
+        Store::Sqlite(p) => {
+            sqlx::query_scalar("SELECT url FROM action_attempts WHERE url LIKE '%hook%'")
+                .fetch_all(p)
+                .await
+                .unwrap()
+        }
+        Store::Postgres(p) => {
+            sqlx::query_scalar("SELECT url FROM action_attempts WHERE url LIKE '%hook%'")
+                .fetch_all(p)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(urls[0].ends_with("/hook?token=***"), "{urls:?}");
+    app.stop().await;
+}
+
+/// Without an API key Scrapely actions are skipped with the reason; a dry run sends nothing.
+async fn no_api_key_skips_and_a_dry_run_sends_nothing(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let (app, _rules) = spawn(
+        backend,
+        &vendor,
+        None,
+        &[("STARLING__SCRAPELY__API_KEY", "")],
+    )
+    .await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", fixture("new_reply"))
+            .await
+            .status(),
+        200
+    );
+    wait_status(&app.store, "skipped", Duration::from_secs(10)).await;
+    app.stop().await;
+
+    let (app, _rules) = spawn(
+        backend,
+        &vendor,
+        None,
+        &[("STARLING__ACTIONS__DRY_RUN", "true")],
+    )
+    .await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", fixture("new_reply"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.post("/webhooks/scrapely", fixture("leads_exhausted"))
+            .await
+            .status(),
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while actions(&app.store)
+        .await
+        .iter()
+        .filter(|a| a.1 == "dry_run")
+        .count()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "{:?}", actions(&app.store).await);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        vendor.all_requests().is_empty(),
+        "a dry run sent {:?}",
+        vendor.all_requests()
+    );
+    app.stop().await;
+}
+
+on_both_backends!(
+    each_kind_sends_its_documented_request_and_invalid_ones_are_dead,
+    no_api_key_skips_and_a_dry_run_sends_nothing,
+);
+
+/// The README's audit_log queries run as written on both backends.
+async fn the_readme_audit_queries_run(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let (app, _rules) = spawn(backend, &vendor, None, &[]).await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", fixture("new_reply"))
+            .await
+            .status(),
+        200
+    );
+    wait_status(&app.store, "succeeded", Duration::from_secs(10)).await;
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("### What did Starling do")
+        .nth(1)
+        .expect("the README has the audit section");
+    let block = section
+        .split("```sql")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    let statements: Vec<&str> = block
+        .split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect();
+    assert_eq!(statements.len(), 5);
+    let first = starling::store::audit::query(&app.db.url, statements[0])
+        .await
+        .unwrap();
+    assert_eq!(first.rows.len(), 1, "one attempt today");
+    for sql in &statements[1..] {
+        starling::store::audit::query(&app.db.url, sql)
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    app.stop().await;
+}
+
+on_both_backends!(the_readme_audit_queries_run);
