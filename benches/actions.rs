@@ -49,7 +49,7 @@ async fn run() {
     let secs: u64 = env_or("BENCH_SECS", 10);
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let (vendor, arrivals) = fake_vendor().await;
-    let client = reqwest::Client::new();
+    let client = starling::actions::outbound::client(Duration::from_secs(60)).unwrap();
     let bare = bare_round_trip(&client, &vendor, secs).await;
     let mut rows = vec![
         "| backend | load | events | actions/s | p50 ms | p99 ms | max ms | p50 ÷ bare p50 |"

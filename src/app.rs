@@ -12,7 +12,7 @@ use crate::http::health;
 use crate::queue::{Wake, WorkerOptions};
 use crate::rules::reload::RulesHandle;
 use crate::store::Store;
-use crate::store::actions::{ActionRow, OutboxMode};
+use crate::store::actions::{FastClaim, OutboxMode};
 use crate::store::writer::{Outbox, Writer};
 use crate::webhooks::{self, WebhookState};
 use anyhow::Context;
@@ -38,7 +38,7 @@ pub struct Application {
     grace: Duration,
     executor: Arc<Executor>,
     wake: Wake,
-    claimed: tokio::sync::mpsc::UnboundedReceiver<ActionRow>,
+    claimed: tokio::sync::mpsc::UnboundedReceiver<FastClaim>,
     workers: WorkerOptions,
     account_check: Duration,
 }
@@ -94,6 +94,8 @@ impl Application {
             wake: wake.clone(),
             mode: OutboxMode {
                 fast_lease: Some(executor.lease()),
+                worker: worker_name.clone(),
+                budget: executor.budget(),
             },
             fast: Some(fast),
         };

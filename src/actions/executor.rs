@@ -10,7 +10,7 @@ use crate::config::{RetrySettings, Settings};
 use crate::secret::Secret;
 use crate::store::Store;
 use crate::store::actions::{
-    self as sql, ActionRow, Claim, Finish, OpenAttempt, RecordedRequest, now_ms,
+    self as sql, ActionRow, Claim, FastClaim, Finish, OpenAttempt, RecordedRequest, now_ms,
 };
 use crate::store::ratelimit::Budget;
 use serde_json::Value;
@@ -101,10 +101,46 @@ impl Executor {
         }
     }
 
-    /// Runs an action this process already claimed (the fast path: claimed in the
-    /// transaction that stored its event).
-    pub async fn run_claimed(&self, action: ActionRow) -> anyhow::Result<()> {
-        self.execute(action).await
+    /// Scrapely's shared budget (bucket, limit), when a key is configured.
+    pub fn budget(&self) -> Option<(String, Budget)> {
+        self.scrapely.as_ref().map(|s| (s.bucket.clone(), s.budget))
+    }
+
+    /// Runs an action this process claimed in the transaction that stored its
+    /// event (the fast path), its first attempt possibly already written.
+    pub async fn run_claimed(&self, claimed: FastClaim) -> anyhow::Result<()> {
+        let FastClaim {
+            action,
+            attempt,
+            slot,
+        } = claimed;
+        let Some(attempt) = attempt else {
+            return self.execute(action).await;
+        };
+        let params: Value = serde_json::from_str(&action.params).unwrap_or(Value::Null);
+        let budget_slot =
+            slot.and_then(|at| self.scrapely.as_ref().map(|s| (s.bucket.clone(), at)));
+        if self.dry_run {
+            let finish = Finish {
+                outcome: "dry_run".into(),
+                status: "dry_run".into(),
+                request: Some(dry_run_request(&action, &params)),
+                budget_slot,
+                ..Finish::default()
+            };
+            return Ok(sql::finish(&self.store, &action, Some(attempt), &finish).await?);
+        }
+        match super::prepare(&self.context(), &action.kind, &params).await {
+            Ok(request) => {
+                self.complete_call(&action, attempt, budget_slot, &request)
+                    .await
+            }
+            Err(not_sent) => {
+                let mut finish = self.not_sent_finish(&action, not_sent);
+                finish.budget_slot = budget_slot;
+                Ok(sql::finish(&self.store, &action, Some(attempt), &finish).await?)
+            }
+        }
     }
 
     async fn execute(&self, action: ActionRow) -> anyhow::Result<()> {
@@ -143,11 +179,7 @@ impl Executor {
     /// Takes a slot of the vendor's budget and writes the attempt (one commit),
     /// calls, and records the answer.
     async fn call(&self, action: &ActionRow, request: &Outbound) -> anyhow::Result<()> {
-        let recorded = RecordedRequest {
-            method: request.method.to_string(),
-            url: request.recorded_url.clone(),
-            body: request.recorded_body(),
-        };
+        let recorded = recorded(request);
         let budget = self
             .scrapely
             .as_ref()
@@ -162,6 +194,18 @@ impl Executor {
                 Err(wait) => return self.not_sent(action, NotSent::Wait(wait)).await,
             }
         };
+        let slot = budget.map(|(bucket, _)| (bucket.to_string(), slot_taken));
+        self.complete_call(action, attempt, slot, request).await
+    }
+
+    /// Calls (the attempt is written) and records the answer.
+    async fn complete_call(
+        &self,
+        action: &ActionRow,
+        attempt: i64,
+        budget_slot: Option<(String, i64)>,
+        request: &Outbound,
+    ) -> anyhow::Result<()> {
         let answer = outbound::send(&self.client, request, self.timeout).await;
         if calls_scrapely(&action.kind)
             && let Some(scrapely) = &self.scrapely
@@ -169,7 +213,8 @@ impl Executor {
             scrapely.note_window(&self.store, &answer).await;
         }
         let mut finish = self.conclude(action, &answer);
-        finish.budget_slot = budget.map(|(bucket, _)| (bucket.to_string(), slot_taken));
+        finish.budget_slot = budget_slot;
+        finish.request = Some(recorded(request));
         metrics::counter!("starling_action_attempts_total", "kind" => action.kind.clone(), "outcome" => finish.outcome.clone()).increment(1);
         metrics::histogram!("starling_action_call_seconds", "kind" => action.kind.clone())
             .record(answer.latency.as_secs_f64());
@@ -222,39 +267,21 @@ impl Executor {
             status: status.into(),
             retry_in,
             budget_slot: None,
+            request: None,
         }
     }
 
     /// Records an action that was not sent: invalid (dead), skipped, waiting for
     /// budget (rescheduled, no attempt spent), or a failed lookup (like a call).
     async fn not_sent(&self, action: &ActionRow, not_sent: NotSent) -> anyhow::Result<()> {
-        let (outcome, class, message) = match not_sent {
-            NotSent::Wait(wait) => {
-                tracing::debug!(
-                    action = action.id,
-                    wait_ms = wait.as_millis() as u64,
-                    "Rate-limit budget spent; rescheduled"
-                );
-                return Ok(sql::release(&self.store, action, "pending", Some(wait), None).await?);
-            }
-            NotSent::LookupFailed(answer) => {
-                let attempt = sql::start_attempt(
-                    &self.store,
-                    action,
-                    &self.worker,
-                    &RecordedRequest::default(),
-                )
-                .await?;
-                let mut finish = self.conclude(action, &answer);
-                finish.error = finish
-                    .error
-                    .map(|e| format!("lookup before the call failed: {e}"));
-                return Ok(sql::finish(&self.store, action, Some(attempt), &finish).await?);
-            }
-            NotSent::Invalid(message) => ("dead", "validation", message),
-            NotSent::Skip(message) => ("skipped", "not_configured", message),
-        };
-        tracing::warn!(action = action.id, kind = %action.kind, outcome, reason = %message, "Action not sent");
+        if let NotSent::Wait(wait) = not_sent {
+            tracing::debug!(
+                action = action.id,
+                wait_ms = wait.as_millis() as u64,
+                "Rate-limit budget spent; rescheduled"
+            );
+            return Ok(sql::release(&self.store, action, "pending", Some(wait), None).await?);
+        }
         let attempt = sql::start_attempt(
             &self.store,
             action,
@@ -262,22 +289,56 @@ impl Executor {
             &RecordedRequest::default(),
         )
         .await?;
-        let finish = Finish {
+        let finish = self.not_sent_finish(action, not_sent);
+        Ok(sql::finish(&self.store, action, Some(attempt), &finish).await?)
+    }
+
+    /// How an attempt that never reached the call ends.
+    fn not_sent_finish(&self, action: &ActionRow, not_sent: NotSent) -> Finish {
+        let (outcome, class, message) = match not_sent {
+            NotSent::LookupFailed(answer) => {
+                let mut finish = self.conclude(action, &answer);
+                finish.error = finish
+                    .error
+                    .map(|e| format!("lookup before the call failed: {e}"));
+                return finish;
+            }
+            NotSent::Wait(wait) => {
+                // Only the fast path gets here (its attempt was already written): retry then.
+                let mut finish = Finish {
+                    outcome: "retry".into(),
+                    status: "failed".into(),
+                    error_class: Some("rate_limited".into()),
+                    error: Some("Scrapely's budget was spent by a lookup".into()),
+                    retry_in: Some(wait),
+                    ..Finish::default()
+                };
+                if action.attempts + 1
+                    >= action
+                        .max_attempts
+                        .unwrap_or(self.retry.max_attempts as i32)
+                {
+                    finish.outcome = "dead".into();
+                    finish.status = "dead".into();
+                    finish.retry_in = None;
+                }
+                return finish;
+            }
+            NotSent::Invalid(message) => ("dead", "validation", message),
+            NotSent::Skip(message) => ("skipped", "not_configured", message),
+        };
+        tracing::warn!(action = action.id, kind = %action.kind, outcome, reason = %message, "Action not sent");
+        Finish {
             outcome: outcome.into(),
             error_class: Some(class.into()),
             error: Some(message),
             status: outcome.into(),
             ..Finish::default()
-        };
-        Ok(sql::finish(&self.store, action, Some(attempt), &finish).await?)
+        }
     }
 
     async fn record_dry_run(&self, action: &ActionRow, params: &Value) -> anyhow::Result<()> {
-        let recorded = RecordedRequest {
-            method: "DRY-RUN".into(),
-            url: action.kind.clone(),
-            body: Some(params.to_string()),
-        };
+        let recorded = dry_run_request(action, params);
         let attempt = sql::start_attempt(&self.store, action, &self.worker, &recorded).await?;
         let finish = Finish {
             outcome: "dry_run".into(),
@@ -345,6 +406,23 @@ impl Executor {
     }
 }
 
+fn recorded(request: &Outbound) -> RecordedRequest {
+    RecordedRequest {
+        method: request.method.to_string(),
+        url: request.recorded_url.clone(),
+        body: request.recorded_body(),
+    }
+}
+
+/// What a dry run records: the action and its rendered parameters.
+fn dry_run_request(action: &ActionRow, params: &Value) -> RecordedRequest {
+    RecordedRequest {
+        method: "DRY-RUN".into(),
+        url: action.kind.clone(),
+        body: Some(params.to_string()),
+    }
+}
+
 /// Whether an attempt may have delivered the DM without us seeing the answer.
 fn may_have_been_sent(attempt: &OpenAttempt) -> bool {
     attempt.outcome.is_none()
@@ -358,7 +436,7 @@ fn may_have_been_sent(attempt: &OpenAttempt) -> bool {
 /// fallback jobs, which take over when the lease expires).
 pub async fn run_fast_path(
     executor: std::sync::Arc<Executor>,
-    mut claimed: tokio::sync::mpsc::UnboundedReceiver<ActionRow>,
+    mut claimed: tokio::sync::mpsc::UnboundedReceiver<FastClaim>,
     concurrency: usize,
     grace: Duration,
 ) {
@@ -372,7 +450,7 @@ pub async fn run_fast_path(
             .expect("semaphore open");
         let executor = executor.clone();
         running.spawn(async move {
-            let id = action.id;
+            let id = action.action.id;
             if let Err(error) = executor.run_claimed(action).await {
                 tracing::error!(action = id, error = %format!("{error:#}"), "Action run failed; its fallback job will retry it");
             }

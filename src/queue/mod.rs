@@ -32,17 +32,34 @@ pub struct ActionJob {
     pub action_id: i64,
 }
 
-fn task_bytes(action_id: i64, delay: Duration) -> apalis_core::task::Task<Vec<u8>> {
+fn builder(action_id: i64, delay: Duration) -> apalis_core::task::builder::TaskBuilder<Vec<u8>> {
     let args = serde_json::to_vec(&ActionJob { action_id }).expect("a job serializes");
     apalis_core::task::builder::TaskBuilder::new(args)
         .run_after(delay)
         .max_attempts(1)
+}
+
+fn task_bytes(action_id: i64, delay: Duration) -> apalis_core::task::Task<Vec<u8>> {
+    builder(action_id, delay).build()
+}
+
+fn fallback_task(action_id: i64, delay: Duration) -> apalis_core::task::Task<Vec<u8>> {
+    let id: ulid::Ulid = crate::store::actions::fallback_job_id(action_id)
+        .parse()
+        .expect("a fallback job id is a ULID");
+    builder(action_id, delay)
+        .task_id(apalis_core::task::task_id::TaskId::from_ulid(id))
         .build()
 }
 
 /// Pushing jobs on an open connection (inside the caller's transaction).
 pub(crate) trait PushJobs {
     async fn push_jobs(&mut self, jobs: &[(i64, Duration)]) -> Result<(), sqlx::Error>;
+    /// The fallback job of a fast-path action, with a known id so that it can be
+    /// dropped once the action is done.
+    async fn push_fallback(&mut self, action_id: i64, delay: Duration) -> Result<(), sqlx::Error>;
+    /// Drops the fallback job of a finished fast-path action, if it is still waiting.
+    async fn drop_fallback(&mut self, action_id: i64) -> Result<(), sqlx::Error>;
 }
 
 impl PushJobs for sqlx::SqliteConnection {
@@ -55,6 +72,20 @@ impl PushJobs for sqlx::SqliteConnection {
             .await
             .map_err(|e| sqlx::Error::Protocol(format!("cannot push a job: {e}")))
     }
+
+    async fn push_fallback(&mut self, action_id: i64, delay: Duration) -> Result<(), sqlx::Error> {
+        apalis_sqlite::queries::push_tasks(self, QUEUE, &[fallback_task(action_id, delay)])
+            .await
+            .map_err(|e| sqlx::Error::Protocol(format!("cannot push a job: {e}")))
+    }
+
+    async fn drop_fallback(&mut self, action_id: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM Jobs WHERE id = $1 AND status = 'Pending'")
+            .bind(crate::store::actions::fallback_job_id(action_id))
+            .execute(self)
+            .await?;
+        Ok(())
+    }
 }
 
 impl PushJobs for sqlx::PgConnection {
@@ -66,6 +97,20 @@ impl PushJobs for sqlx::PgConnection {
         apalis_postgres::queries::push_tasks(self, QUEUE, tasks)
             .await
             .map_err(|e| sqlx::Error::Protocol(format!("cannot push a job: {e}")))
+    }
+
+    async fn push_fallback(&mut self, action_id: i64, delay: Duration) -> Result<(), sqlx::Error> {
+        apalis_postgres::queries::push_tasks(self, QUEUE, vec![fallback_task(action_id, delay)])
+            .await
+            .map_err(|e| sqlx::Error::Protocol(format!("cannot push a job: {e}")))
+    }
+
+    async fn drop_fallback(&mut self, action_id: i64) -> Result<(), sqlx::Error> {
+        sqlx::query("DELETE FROM apalis.jobs WHERE id = $1 AND status = 'Pending'")
+            .bind(crate::store::actions::fallback_job_id(action_id))
+            .execute(self)
+            .await?;
+        Ok(())
     }
 }
 

@@ -88,12 +88,36 @@ const INSERT_ACTION: &str = "INSERT INTO actions \
       max_attempts, series, run_at, lease_until, created_at, updated_at, last_error";
 
 /// How the outbox hands out new actions.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct OutboxMode {
     /// When set, an action due at once is claimed in the event's transaction
     /// (`running`, leased this long) for this process to run right after the
     /// commit; its job is then only the fallback, due when the lease expires.
     pub fast_lease: Option<Duration>,
+    /// Written on attempts started in the event's transaction.
+    pub worker: String,
+    /// Scrapely's shared budget (bucket, limit), when a key is configured.
+    pub budget: Option<(String, super::ratelimit::Budget)>,
+}
+
+/// An action claimed in the event's transaction, for the fast path. Except for
+/// DMs (whose attempt must be written right before the call, see
+/// `actions::send_dm`), its first attempt and budget slot are taken there too,
+/// so nothing but the call itself stands between the commit and the vendor.
+#[derive(Debug, Clone)]
+pub struct FastClaim {
+    pub action: ActionRow,
+    pub attempt: Option<i64>,
+    /// When the budget slot was taken (ms), if one was.
+    pub slot: Option<i64>,
+}
+
+/// The id of the fallback job of a fast-path action (deleted once it is done).
+/// apalis decodes job ids as ULIDs, so it is one: a fixed tag ("STARLING" in the
+/// top bits, timestamp zero) and the action id.
+pub fn fallback_job_id(action_id: i64) -> String {
+    const TAG: u128 = 0x5354_4152_4c49_4e47 << 64;
+    ulid::Ulid::from(TAG | action_id as u64 as u128).to_string()
 }
 
 /// Inserts actions (a second insert of the same key does nothing) and pushes one
@@ -103,10 +127,10 @@ pub(crate) async fn insert_outbox<C>(
     conn: &mut C,
     actions: &[NewAction],
     now: i64,
-    mode: OutboxMode,
-) -> Result<(usize, Vec<ActionRow>), sqlx::Error>
+    mode: &OutboxMode,
+) -> Result<(usize, Vec<FastClaim>), sqlx::Error>
 where
-    C: PushJobs + OutboxConn,
+    C: PushJobs + OutboxConn + super::ratelimit::RateConn,
 {
     let lease_until = mode.fast_lease.map(|l| now + l.as_millis() as i64);
     let mut jobs = Vec::new();
@@ -117,17 +141,58 @@ where
         };
         match row.status.as_str() {
             "pending" => jobs.push((row.id, delay_until(row.run_at, now))),
-            "running" => {
-                // The fallback: runs only if this process dies before finishing it.
-                let fallback = mode.fast_lease.unwrap_or_default() + Duration::from_secs(1);
-                jobs.push((row.id, fallback));
-                claimed.push(row);
-            }
+            "running" => match start_in_outbox(conn, row, now, mode).await? {
+                Ok(fast) => claimed.push(fast),
+                Err(id) => jobs.push((id, Duration::ZERO)),
+            },
             _ => {}
         }
     }
     conn.push_jobs(&jobs).await?;
-    Ok((jobs.len() - claimed.len(), claimed))
+    // The fallbacks: each runs only if this process dies before finishing its action.
+    let fallback = mode.fast_lease.unwrap_or_default() + Duration::from_secs(1);
+    for fast in &claimed {
+        conn.push_fallback(fast.action.id, fallback).await?;
+    }
+    Ok((jobs.len(), claimed))
+}
+
+/// Takes the budget slot and writes the first attempt of a claimed action (not
+/// for DMs). `Err(id)` when the budget is spent: the action goes back to pending.
+async fn start_in_outbox<C>(
+    conn: &mut C,
+    row: ActionRow,
+    now: i64,
+    mode: &OutboxMode,
+) -> Result<Result<FastClaim, i64>, sqlx::Error>
+where
+    C: OutboxConn + super::ratelimit::RateConn,
+{
+    if row.kind == "scrapely.send_dm" {
+        return Ok(Ok(FastClaim {
+            action: row,
+            attempt: None,
+            slot: None,
+        }));
+    }
+    let mut slot = None;
+    if let Some((bucket, budget)) = mode
+        .budget
+        .as_ref()
+        .filter(|_| row.kind.starts_with("scrapely."))
+    {
+        if conn.acquire_on(bucket, *budget, now).await?.is_some() {
+            conn.unclaim(row.id).await?;
+            return Ok(Err(row.id));
+        }
+        slot = Some(now);
+    }
+    let attempt = conn.first_attempt(row.id, &mode.worker, now).await?;
+    Ok(Ok(FastClaim {
+        action: row,
+        attempt: Some(attempt),
+        slot,
+    }))
 }
 
 pub fn delay_until(at: i64, now: i64) -> Duration {
@@ -144,7 +209,21 @@ pub(crate) trait OutboxConn {
     ) -> Result<Option<ActionRow>, sqlx::Error>;
     /// Records a paused account and holds its queued DMs and tweets.
     async fn pause_account(&mut self, pause: &Pause) -> Result<(), sqlx::Error>;
+    /// Writes the first attempt of an action claimed in this transaction.
+    async fn first_attempt(
+        &mut self,
+        action_id: i64,
+        worker: &str,
+        now: i64,
+    ) -> Result<i64, sqlx::Error>;
+    /// Gives back a claim taken in this transaction.
+    async fn unclaim(&mut self, action_id: i64) -> Result<(), sqlx::Error>;
 }
+
+const FIRST_ATTEMPT: &str = "INSERT INTO action_attempts (action_id, series, attempt, worker, started_at) \
+    VALUES ($1, 1, 1, $2, $3) RETURNING id";
+const COUNT_FIRST: &str = "UPDATE actions SET attempts = 1 WHERE id = $1";
+const UNCLAIM: &str = "UPDATE actions SET status = 'pending', lease_until = NULL WHERE id = $1";
 
 /// An `account_paused` event's facts.
 #[derive(Debug, Clone)]
@@ -201,6 +280,33 @@ macro_rules! outbox_conn {
                     .bind(&p.handle)
                     .bind(&p.account_id)
                     .bind(p.at)
+                    .execute(&mut *self)
+                    .await?;
+                Ok(())
+            }
+
+            async fn first_attempt(
+                &mut self,
+                action_id: i64,
+                worker: &str,
+                now: i64,
+            ) -> Result<i64, sqlx::Error> {
+                let id = sqlx::query_scalar(FIRST_ATTEMPT)
+                    .bind(action_id)
+                    .bind(worker)
+                    .bind(now)
+                    .fetch_one(&mut *self)
+                    .await?;
+                sqlx::query(COUNT_FIRST)
+                    .bind(action_id)
+                    .execute(&mut *self)
+                    .await?;
+                Ok(id)
+            }
+
+            async fn unclaim(&mut self, action_id: i64) -> Result<(), sqlx::Error> {
+                sqlx::query(UNCLAIM)
+                    .bind(action_id)
                     .execute(&mut *self)
                     .await?;
                 Ok(())
@@ -371,6 +477,8 @@ pub struct Finish {
     /// The rate-limit slot this call took (bucket, when): re-stamped with the
     /// finish time, since the vendor counted the call somewhere in between.
     pub budget_slot: Option<(String, i64)>,
+    /// The request, when the attempt was written before it was known (fast path).
+    pub request: Option<RecordedRequest>,
 }
 
 /// Completes an attempt (if one was written) and moves its action on, in one
@@ -383,8 +491,11 @@ pub async fn finish(
 ) -> Result<(), sqlx::Error> {
     let now = now_ms();
     let attempt_sql = "UPDATE action_attempts SET finished_at = $2, outcome = $3, status_code = $4, \
-        response_excerpt = $5, request_id = $6, latency_ms = $7, error_class = $8, error = $9, retry_in_ms = $10 \
+        response_excerpt = $5, request_id = $6, latency_ms = $7, error_class = $8, error = $9, retry_in_ms = $10, \
+        method = COALESCE($11, method), url = COALESCE($12, url), request_body = COALESCE($13, request_body) \
         WHERE id = $1";
+    let request = f.request.clone().unwrap_or_default();
+    let given = |s: String| Some(s).filter(|s| !s.is_empty());
     let action_sql = "UPDATE actions SET status = $2, run_at = $3, lease_until = NULL, updated_at = $4, \
         last_error = $5 WHERE id = $1 AND status = 'running'";
     let retry_ms = f.retry_in.map(|d| d.as_millis() as i64);
@@ -394,6 +505,7 @@ pub async fn finish(
             sqlx::query(attempt_sql)
                 .bind(attempt).bind(now).bind(&f.outcome).bind(f.status_code).bind(&f.response_excerpt)
                 .bind(&f.request_id).bind(f.latency_ms).bind(&f.error_class).bind(&f.error).bind(retry_ms)
+                .bind(given(request.method.clone())).bind(given(request.url.clone())).bind(request.body.clone())
                 .execute(&mut *tx).await?;
         }
         let moved = sqlx::query(action_sql)
@@ -402,6 +514,7 @@ pub async fn finish(
         if moved == 1 && let Some(delay) = f.retry_in {
             tx.push_jobs(&[(action.id, delay)]).await?;
         }
+        tx.drop_fallback(action.id).await?;
         if let Some((bucket, at)) = &f.budget_slot {
             sqlx::query("UPDATE rate_limit_calls SET at = $3 WHERE bucket = $1 AND at = $2")
                 .bind(bucket).bind(at).bind(now).execute(&mut *tx).await?;
@@ -440,6 +553,7 @@ pub async fn release(
         if moved == 1 && let Some(delay) = wait {
             tx.push_jobs(&[(action.id, delay)]).await?;
         }
+        tx.drop_fallback(action.id).await?;
     });
     Ok(())
 }
@@ -491,4 +605,16 @@ pub async fn resume_account(store: &Store, handle: &str) -> Result<Option<usize>
             }
         }
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fallback_job_ids_are_distinct_ulids() {
+        let (a, b) = (super::fallback_job_id(1), super::fallback_job_id(2));
+        assert_ne!(a, b);
+        for id in [a, b] {
+            assert!(id.parse::<ulid::Ulid>().is_ok(), "{id}");
+        }
+    }
 }

@@ -14,7 +14,7 @@
 //! If a group fails as a whole, its items are retried one by one so that one bad
 //! item cannot fail its neighbours.
 
-use super::actions::{self as outbox, ActionRow, NewAction, OutboxConn, OutboxMode, Pause};
+use super::actions::{self as outbox, FastClaim, NewAction, OutboxConn, OutboxMode, Pause};
 use super::{Store, StoreError, events, matches, quarantine};
 use crate::event::{Committed, NewEvent};
 use crate::queue::{PushJobs, Wake};
@@ -25,11 +25,11 @@ use crate::queue::{PushJobs, Wake};
 pub struct Outbox {
     pub wake: Wake,
     pub mode: OutboxMode,
-    pub fast: Option<mpsc::UnboundedSender<ActionRow>>,
+    pub fast: Option<mpsc::UnboundedSender<FastClaim>>,
 }
 
 impl Outbox {
-    fn committed(&self, jobs: usize, claimed: Vec<ActionRow>) {
+    fn committed(&self, jobs: usize, claimed: Vec<FastClaim>) {
         if jobs > 0 {
             self.wake.notify();
         }
@@ -128,7 +128,7 @@ async fn run(
         let started = std::time::Instant::now();
         // One rule set for the whole group: a reload never splits it.
         let rules = rules.current();
-        match commit_group(&store, &items, &rules, outbox.mode).await {
+        match commit_group(&store, &items, &rules, &outbox.mode).await {
             Ok((outcomes, jobs, claimed)) => {
                 outbox.committed(jobs, claimed);
                 metrics::counter!("starling_group_commits_total").increment(1);
@@ -152,7 +152,7 @@ async fn run(
             Err(error) => {
                 tracing::warn!(%error, size = group.len(), "Group commit failed; committing items one by one");
                 for request in group.drain(..) {
-                    let result = commit_group(&store, &[&request.item], &rules, outbox.mode)
+                    let result = commit_group(&store, &[&request.item], &rules, &outbox.mode)
                         .await
                         .map(|(mut o, jobs, claimed)| {
                             outbox.committed(jobs, claimed);
@@ -237,12 +237,12 @@ impl GroupSql for sqlx::PgConnection {
 /// rules' decisions, after claiming their cooldowns, and the fired actions with
 /// their jobs; then the quarantined payloads. Returns the jobs pushed too.
 async fn write_group(
-    conn: &mut (impl GroupSql + OutboxConn + PushJobs),
+    conn: &mut (impl GroupSql + OutboxConn + PushJobs + super::ratelimit::RateConn),
     events: &[&NewEvent],
     quarantined: &[&QuarantinedPayload],
     rules: &RuleSet,
-    mode: OutboxMode,
-) -> Result<(Vec<Committed>, Vec<i64>, usize, Vec<ActionRow>), sqlx::Error> {
+    mode: &OutboxMode,
+) -> Result<(Vec<Committed>, Vec<i64>, usize, Vec<FastClaim>), sqlx::Error> {
     let committed = if events.is_empty() {
         Vec::new()
     } else {
@@ -331,8 +331,8 @@ async fn commit_group(
     store: &Store,
     items: &[&WriteItem],
     rules: &RuleSet,
-    mode: OutboxMode,
-) -> Result<(Vec<WriteOutcome>, usize, Vec<ActionRow>), sqlx::Error> {
+    mode: &OutboxMode,
+) -> Result<(Vec<WriteOutcome>, usize, Vec<FastClaim>), sqlx::Error> {
     let events: Vec<&NewEvent> = items
         .iter()
         .filter_map(|item| match item {

@@ -106,6 +106,15 @@ pub async fn wait_status(
         if let Some(a) = all.iter().find(|a| a.1 == status) {
             return a.clone();
         }
+        if Instant::now() >= deadline {
+            if let Store::Sqlite(p) = store {
+                let jobs: Vec<(String, String, i64, i64, i64, Option<String>, Option<String>)> = sqlx::query_as("SELECT id, status, run_at, attempts, max_attempts, lock_by, last_result FROM Jobs").fetch_all(p).await.unwrap();
+                eprintln!(
+                    "JOBS {jobs:?} now {:?}",
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)
+                );
+            }
+        }
         assert!(
             Instant::now() < deadline,
             "no action became {status} within {timeout:?}: {all:?}"
@@ -163,6 +172,22 @@ async fn an_interested_reply_delivered_three_times_tags_the_conversation_once(ba
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(vendor.requests("PATCH", CRM).len(), 1);
     assert_eq!(actions(&app.store).await.len(), 1);
+    // The fast path ran it; its fallback job is gone, so nothing is left queued.
+    let queued: i64 = match &app.store {
+        Store::Sqlite(p) => {
+            sqlx::query_scalar("SELECT count(*) FROM Jobs WHERE status = 'Pending'")
+                .fetch_one(p)
+                .await
+                .unwrap()
+        }
+        Store::Postgres(p) => {
+            sqlx::query_scalar("SELECT count(*) FROM apalis.jobs WHERE status = 'Pending'")
+                .fetch_one(p)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(queued, 0);
     app.stop().await;
 }
 

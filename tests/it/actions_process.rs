@@ -166,6 +166,42 @@ async fn a_worker_killed_during_a_dm_call_never_sends_it_twice() {
     second.terminate();
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dm_whose_fate_is_unknown_is_parked_until_a_person_decides() {
+    let vendor = FakeVendor::start().await;
+    // The call hangs and the message never reaches the conversation.
+    vendor.script("/api/v1/dm/send", vec![Reply::HoldUnsent]);
+    let setup = Setup::new(
+        Backend::Sqlite,
+        &vendor,
+        DM_RULE,
+        &[("STARLING__ACTIONS__TIMEOUT_SECS", "3")],
+    )
+    .await;
+    let mut first = setup.start();
+    post(&first, fixture("new_reply")).await;
+    vendor
+        .wait_for("POST", "/api/v1/dm/send", 1, Duration::from_secs(10))
+        .await;
+    first.kill9();
+    let second = setup.start();
+    let store = setup.store().await;
+    let (id, ..) = wait_status(&store, "outcome_unknown", TERMINAL_WAIT).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        vendor.requests("POST", "/api/v1/dm/send").len(),
+        1,
+        "never sent blindly"
+    );
+    // A person decides to send it.
+    starling::cli::jobs::retry(&store, id).await.unwrap();
+    vendor
+        .wait_for("POST", "/api/v1/dm/send", 2, Duration::from_secs(10))
+        .await;
+    wait_status(&store, "succeeded", Duration::from_secs(10)).await;
+    second.terminate();
+}
+
 const CRM_RULE: &str = r#"
 - name: note every reply
   on: scrapely.new_reply

@@ -17,7 +17,7 @@ async fn every_acknowledged_webhook_survives_sigkill(backend: Backend) {
     let url = server.url("/webhooks/scrapely");
     let acked = Arc::new(Mutex::new(Vec::<String>::new()));
     let enough = Arc::new(Notify::new());
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
 
     // 16 senders keep posting unique replies; the server is killed mid-stream.
     let mut senders = Vec::new();
@@ -83,7 +83,7 @@ async fn every_acknowledged_webhook_survives_sigkill(backend: Backend) {
 async fn sigterm_finishes_and_exits_zero() {
     let db = TestDb::new(Backend::Sqlite).await;
     let server = StarlingProcess::start(&[("STARLING__DATABASE__URL", &db.url)]);
-    let response = reqwest::Client::new()
+    let response = crate::helpers::http()
         .post(server.url("/webhooks/scrapely"))
         .body(new_reply("before-term"))
         .send()
@@ -111,6 +111,11 @@ async fn no_secret_appears_in_trace_logs() {
         base64::engine::general_purpose::STANDARD.encode("SECRET-signing-key-material")
     );
     let token = "tok-SECRET-url-token";
+    // Actions really call out (a fake Scrapely and Slack), with the key in a header
+    // and the Slack credential in the URL's path.
+    let vendor = crate::helpers::fake_vendor::FakeVendor::start().await;
+    let scrapely_url = vendor.base_url();
+    let slack_url = format!("http://{}/slack/services/T0/B0/SECRET-slack", vendor.addr);
     let server = StarlingProcess::start(&[
         ("RUST_LOG", "trace"),
         ("STARLING__DATABASE__URL", &db_url),
@@ -120,12 +125,10 @@ async fn no_secret_appears_in_trace_logs() {
             &signing_secret,
         ),
         ("STARLING__SCRAPELY__API_KEY", "key-SECRET-scrapely"),
-        (
-            "STARLING__SLACK__WEBHOOK_URL",
-            "https://hooks.slack.com/services/T0/B0/SECRET-slack",
-        ),
+        ("STARLING__SCRAPELY__BASE_URL", &scrapely_url),
+        ("STARLING__SLACK__WEBHOOK_URL", &slack_url),
     ]);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::http();
     let key = starling::webhooks::signature::SigningKey::parse(&signing_secret).unwrap();
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let body = new_reply("secret-check");
@@ -156,6 +159,25 @@ async fn no_secret_appears_in_trace_logs() {
         .await
         .unwrap();
     assert_eq!(wrong_token.status(), 401);
+    let paused = crate::helpers::fixture("account_paused");
+    let alert = client
+        .post(server.url(&format!("/webhooks/scrapely/{token}")))
+        .header("webhook-id", "msg_3")
+        .header("webhook-timestamp", now.to_string())
+        .header("webhook-signature", key.sign("msg_3", now, &paused))
+        .body(paused)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(alert.status(), 200);
+    let timeout = std::time::Duration::from_secs(15);
+    let crm = vendor
+        .wait_for("PATCH", "/api/v1/crm/update", 1, timeout)
+        .await;
+    assert_eq!(crm[0].api_key.as_deref(), Some("key-SECRET-scrapely"));
+    vendor
+        .wait_for("POST", "/slack/services/T0/B0/SECRET-slack", 1, timeout)
+        .await;
 
     let (status, logs) = server.terminate();
     assert!(status.success());

@@ -35,6 +35,8 @@ pub enum Reply {
     WithHeaders(u16, Value, Vec<(&'static str, String)>),
     /// Never answer (the call stays open until the client gives up or dies).
     Hold,
+    /// Never answer, and for a DM: never send it either.
+    HoldUnsent,
 }
 
 #[derive(Default)]
@@ -196,7 +198,7 @@ async fn handle(State((inner, changed)): State<Shared>, request: Request) -> Res
     changed.notify_waiters();
     let request_id = format!("req_fake{}", inner.lock().unwrap().next_id);
     match reply {
-        Reply::Hold => {
+        Reply::Hold | Reply::HoldUnsent => {
             std::future::pending::<()>().await;
             unreachable!()
         }
@@ -298,6 +300,7 @@ fn decide(
                 json!({"conversation": {"conversation_id": id, "account_handle": "yourhandle", "messages": messages}}),
             )
         }
+        ("POST", "/dm/send") if matches!(scripted, Some(Reply::HoldUnsent)) => Reply::Hold,
         ("POST", "/dm/send") => {
             let id = body["conversation_id"]
                 .as_str()

@@ -104,7 +104,7 @@ pub async fn start(
     }));
     TestApp {
         addr,
-        client: reqwest::Client::new(),
+        client: http(),
         store,
         db,
         rules_dir: rules_dir.to_owned(),
@@ -205,4 +205,11 @@ impl Drop for TestApp {
             let _ = stop.send(());
         }
     }
+}
+
+/// An HTTP client for tests. reqwest is built without a default TLS provider, so
+/// building a client first installs Starling's (as the server does).
+pub fn http() -> reqwest::Client {
+    starling::actions::outbound::init_tls();
+    reqwest::Client::new()
 }
