@@ -106,14 +106,17 @@ pub async fn wait_status(
         if let Some(a) = all.iter().find(|a| a.1 == status) {
             return a.clone();
         }
-        if Instant::now() >= deadline {
-            if let Store::Sqlite(p) = store {
-                let jobs: Vec<(String, String, i64, i64, i64, Option<String>, Option<String>)> = sqlx::query_as("SELECT id, status, run_at, attempts, max_attempts, lock_by, last_result FROM Jobs").fetch_all(p).await.unwrap();
-                eprintln!(
-                    "JOBS {jobs:?} now {:?}",
-                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)
-                );
-            }
+        if Instant::now() >= deadline
+            && let Store::Sqlite(p) = store
+        {
+            // What the queue holds, to diagnose a job that never ran.
+            let jobs: Vec<String> = sqlx::query_scalar(
+                "SELECT id || ' ' || status || ' run_at=' || run_at || ' lock_by=' || COALESCE(lock_by, '-') FROM Jobs",
+            )
+            .fetch_all(p)
+            .await
+            .unwrap();
+            eprintln!("apalis jobs: {jobs:?}");
         }
         assert!(
             Instant::now() < deadline,
