@@ -1,5 +1,6 @@
 //! `GET /healthz`: the process is alive. `GET /readyz`: it can do its job — the
-//! database answers — else 503 with the reason.
+//! database answers — else 503 with the reason; it also shows the rules' status
+//! and how many actions wait or need a person.
 
 use crate::rules::reload::RulesHandle;
 use crate::store::Store;
@@ -26,10 +27,18 @@ pub struct Ready {
 pub async fn readyz(State(ready): State<Ready>) -> (StatusCode, Json<Value>) {
     let rules = serde_json::to_value(ready.rules.status()).unwrap_or_default();
     match tokio::time::timeout(Duration::from_secs(2), ready.store.ping()).await {
-        Ok(Ok(())) => (
-            StatusCode::OK,
-            Json(json!({ "status": "ready", "checks": { "database": "ok", "rules": rules } })),
-        ),
+        Ok(Ok(())) => {
+            let actions = crate::store::actions::open_counts(&ready.store)
+                .await
+                .map(|counts| json!(counts))
+                .unwrap_or_else(|e| json!({ "error": e.to_string() }));
+            (
+                StatusCode::OK,
+                Json(
+                    json!({ "status": "ready", "checks": { "database": "ok", "rules": rules, "actions": actions } }),
+                ),
+            )
+        }
         Ok(Err(error)) => {
             tracing::warn!(%error, "Readiness check failed: database");
             not_ready(format!("database: {error}"), rules)

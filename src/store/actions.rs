@@ -564,6 +564,17 @@ pub async fn push_job(store: &Store, id: i64, delay: Duration) -> Result<(), sql
     Ok(())
 }
 
+/// How many actions wait or need a person, by status (for `/readyz`).
+pub async fn open_counts(
+    store: &Store,
+) -> Result<std::collections::BTreeMap<String, i64>, sqlx::Error> {
+    let sql = "SELECT status, count(*) FROM actions \
+               WHERE status IN ('pending', 'running', 'failed', 'held', 'outcome_unknown', 'dead') GROUP BY status";
+    let rows: Vec<(String, i64)> =
+        on_pool!(store, pool => sqlx::query_as(sql).fetch_all(pool).await)?;
+    Ok(rows.into_iter().collect())
+}
+
 /// Whether `account` (a handle or an id) is paused.
 pub async fn is_paused(store: &Store, account: &str) -> Result<bool, sqlx::Error> {
     let sql = "SELECT count(*) FROM paused_accounts WHERE account = lower($1) OR account_id = $1";

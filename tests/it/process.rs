@@ -171,10 +171,11 @@ async fn no_secret_appears_in_trace_logs() {
         .unwrap();
     assert_eq!(alert.status(), 200);
     let timeout = std::time::Duration::from_secs(15);
-    let crm = vendor
-        .wait_for("PATCH", "/api/v1/crm/update", 1, timeout)
+    // The CRM rule looks up the workspace's tags first; the fake refuses this key (401).
+    let lookup = vendor
+        .wait_for("GET", "/api/v1/crm/conversations", 1, timeout)
         .await;
-    assert_eq!(crm[0].api_key.as_deref(), Some("key-SECRET-scrapely"));
+    assert_eq!(lookup[0].api_key.as_deref(), Some("key-SECRET-scrapely"));
     vendor
         .wait_for("POST", "/slack/services/T0/B0/SECRET-slack", 1, timeout)
         .await;
