@@ -136,6 +136,7 @@ async fn load(addr: &str, conns: usize, duration: Duration) -> Measured {
     let deadline = warmup + duration;
     let mut tasks = Vec::new();
     for _ in 0..conns {
+        starling::actions::outbound::init_tls();
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(1)
             .build()

@@ -105,6 +105,7 @@ impl Application {
             rules.clone(),
             outbox,
         );
+        executor.use_writer(&writer);
         if settings.actions.dry_run {
             tracing::warn!("Dry run: actions are rendered and recorded, nothing is sent");
         }

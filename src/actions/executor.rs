@@ -26,6 +26,8 @@ pub struct Executor {
     dry_run: bool,
     /// Written on every attempt: which process ran it.
     worker: String,
+    /// When set, finishes are group-committed with ingestion.
+    writer: std::sync::OnceLock<crate::store::writer::WeakWriter>,
 }
 
 impl Executor {
@@ -54,6 +56,7 @@ impl Executor {
             timeout,
             dry_run: settings.actions.dry_run,
             worker,
+            writer: std::sync::OnceLock::new(),
         })
     }
 
@@ -101,6 +104,34 @@ impl Executor {
         }
     }
 
+    /// Sends finishes through the group-commit writer from now on.
+    pub fn use_writer(&self, writer: &crate::store::writer::Writer) {
+        let _ = self.writer.set(writer.downgrade());
+    }
+
+    /// Records how an attempt ended (durably, before returning): through the
+    /// writer while it runs, directly otherwise (e.g. during shutdown).
+    async fn finish(
+        &self,
+        action: &ActionRow,
+        attempt: Option<i64>,
+        finish: Finish,
+    ) -> anyhow::Result<()> {
+        if let Some(writer) = self.writer.get().and_then(|w| w.upgrade()) {
+            let finished = sql::Finished {
+                action_id: action.id,
+                attempt_id: attempt,
+                finish: finish.clone(),
+            };
+            match writer.finish(finished).await {
+                Ok(()) => return Ok(()),
+                Err(crate::store::StoreError::WriterClosed) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(sql::finish(&self.store, action, attempt, &finish).await?)
+    }
+
     /// Scrapely's shared budget (bucket, limit), when a key is configured.
     pub fn budget(&self) -> Option<(String, Budget)> {
         self.scrapely.as_ref().map(|s| (s.bucket.clone(), s.budget))
@@ -128,7 +159,7 @@ impl Executor {
                 budget_slot,
                 ..Finish::default()
             };
-            return Ok(sql::finish(&self.store, &action, Some(attempt), &finish).await?);
+            return self.finish(&action, Some(attempt), finish).await;
         }
         match super::prepare(&self.context(), &action.kind, &params).await {
             Ok(request) => {
@@ -138,7 +169,7 @@ impl Executor {
             Err(not_sent) => {
                 let mut finish = self.not_sent_finish(&action, not_sent);
                 finish.budget_slot = budget_slot;
-                Ok(sql::finish(&self.store, &action, Some(attempt), &finish).await?)
+                self.finish(&action, Some(attempt), finish).await
             }
         }
     }
@@ -228,7 +259,7 @@ impl Executor {
             error = finish.error.as_deref().unwrap_or(""),
             "Action attempt finished"
         );
-        Ok(sql::finish(&self.store, action, Some(attempt), &finish).await?)
+        self.finish(action, Some(attempt), finish).await
     }
 
     /// What an answer means for the action: done, dead, or a retry after backoff.
@@ -290,7 +321,7 @@ impl Executor {
         )
         .await?;
         let finish = self.not_sent_finish(action, not_sent);
-        Ok(sql::finish(&self.store, action, Some(attempt), &finish).await?)
+        self.finish(action, Some(attempt), finish).await
     }
 
     /// How an attempt that never reached the call ends.
@@ -345,7 +376,7 @@ impl Executor {
             status: "dry_run".into(),
             ..Finish::default()
         };
-        Ok(sql::finish(&self.store, action, Some(attempt), &finish).await?)
+        self.finish(action, Some(attempt), finish).await
     }
 
     /// An earlier DM attempt may have reached Scrapely. Look in the conversation:
@@ -374,7 +405,8 @@ impl Executor {
                     }),
                     ..Finish::default()
                 };
-                Ok(sql::finish(&self.store, &action, crashed.then_some(last.id), &finish).await?)
+                self.finish(&action, crashed.then_some(last.id), finish)
+                    .await
             }
             Ok(false) if crashed => {
                 tracing::warn!(
@@ -392,7 +424,7 @@ impl Executor {
                     ),
                     ..Finish::default()
                 };
-                Ok(sql::finish(&self.store, &action, Some(last.id), &finish).await?)
+                self.finish(&action, Some(last.id), finish).await
             }
             Ok(false) => {
                 let request = match super::prepare(&ctx, &action.kind, params).await {

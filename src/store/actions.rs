@@ -482,46 +482,107 @@ pub struct Finish {
 }
 
 /// Completes an attempt (if one was written) and moves its action on, in one
-/// transaction; a retry's job is pushed in it too.
+/// transaction; a retry's job is pushed in it too. (The executor sends finishes
+/// through the group-commit writer, which runs [`FinishConn::finish_on`] in its
+/// transaction; this is the direct way.)
 pub async fn finish(
     store: &Store,
     action: &ActionRow,
     attempt_id: Option<i64>,
     f: &Finish,
 ) -> Result<(), sqlx::Error> {
-    let now = now_ms();
-    let attempt_sql = "UPDATE action_attempts SET finished_at = $2, outcome = $3, status_code = $4, \
-        response_excerpt = $5, request_id = $6, latency_ms = $7, error_class = $8, error = $9, retry_in_ms = $10, \
-        method = COALESCE($11, method), url = COALESCE($12, url), request_body = COALESCE($13, request_body) \
-        WHERE id = $1";
-    let request = f.request.clone().unwrap_or_default();
-    let given = |s: String| Some(s).filter(|s| !s.is_empty());
-    let action_sql = "UPDATE actions SET status = $2, run_at = $3, lease_until = NULL, updated_at = $4, \
-        last_error = $5 WHERE id = $1 AND status = 'running'";
-    let retry_ms = f.retry_in.map(|d| d.as_millis() as i64);
-    let run_at = now + retry_ms.unwrap_or(0);
-    in_tx!(store, tx => {
-        if let Some(attempt) = attempt_id {
-            sqlx::query(attempt_sql)
-                .bind(attempt).bind(now).bind(&f.outcome).bind(f.status_code).bind(&f.response_excerpt)
-                .bind(&f.request_id).bind(f.latency_ms).bind(&f.error_class).bind(&f.error).bind(retry_ms)
-                .bind(given(request.method.clone())).bind(given(request.url.clone())).bind(request.body.clone())
-                .execute(&mut *tx).await?;
-        }
-        let moved = sqlx::query(action_sql)
-            .bind(action.id).bind(&f.status).bind(run_at).bind(now).bind(&f.error)
-            .execute(&mut *tx).await?.rows_affected();
-        if moved == 1 && let Some(delay) = f.retry_in {
-            tx.push_jobs(&[(action.id, delay)]).await?;
-        }
-        tx.drop_fallback(action.id).await?;
-        if let Some((bucket, at)) = &f.budget_slot {
-            sqlx::query("UPDATE rate_limit_calls SET at = $3 WHERE bucket = $1 AND at = $2")
-                .bind(bucket).bind(at).bind(now).execute(&mut *tx).await?;
-        }
-    });
+    in_tx!(store, tx => tx.finish_on(action.id, attempt_id, f, now_ms()).await?);
     Ok(())
 }
+
+/// A finished attempt on its way to the writer.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub action_id: i64,
+    pub attempt_id: Option<i64>,
+    pub finish: Finish,
+}
+
+/// [`finish`] on an open transaction.
+pub(crate) trait FinishConn {
+    async fn finish_on(
+        &mut self,
+        action_id: i64,
+        attempt_id: Option<i64>,
+        f: &Finish,
+        now: i64,
+    ) -> Result<(), sqlx::Error>;
+}
+
+const FINISH_ATTEMPT: &str = "UPDATE action_attempts SET finished_at = $2, outcome = $3, status_code = $4, \
+    response_excerpt = $5, request_id = $6, latency_ms = $7, error_class = $8, error = $9, retry_in_ms = $10, \
+    method = COALESCE($11, method), url = COALESCE($12, url), request_body = COALESCE($13, request_body) \
+    WHERE id = $1";
+const FINISH_ACTION: &str = "UPDATE actions SET status = $2, run_at = $3, lease_until = NULL, updated_at = $4, \
+    last_error = $5 WHERE id = $1 AND status = 'running'";
+const RESTAMP_SLOT: &str = "UPDATE rate_limit_calls SET at = $3 WHERE bucket = $1 AND at = $2";
+
+macro_rules! finish_conn {
+    ($conn:ty) => {
+        impl FinishConn for $conn {
+            async fn finish_on(
+                &mut self,
+                action_id: i64,
+                attempt_id: Option<i64>,
+                f: &Finish,
+                now: i64,
+            ) -> Result<(), sqlx::Error> {
+                let request = f.request.clone().unwrap_or_default();
+                let given = |s: String| Some(s).filter(|s| !s.is_empty());
+                let retry_ms = f.retry_in.map(|d| d.as_millis() as i64);
+                if let Some(attempt) = attempt_id {
+                    sqlx::query(FINISH_ATTEMPT)
+                        .bind(attempt)
+                        .bind(now)
+                        .bind(&f.outcome)
+                        .bind(f.status_code)
+                        .bind(&f.response_excerpt)
+                        .bind(&f.request_id)
+                        .bind(f.latency_ms)
+                        .bind(&f.error_class)
+                        .bind(&f.error)
+                        .bind(retry_ms)
+                        .bind(given(request.method))
+                        .bind(given(request.url))
+                        .bind(request.body)
+                        .execute(&mut *self)
+                        .await?;
+                }
+                let moved = sqlx::query(FINISH_ACTION)
+                    .bind(action_id)
+                    .bind(&f.status)
+                    .bind(now + retry_ms.unwrap_or(0))
+                    .bind(now)
+                    .bind(&f.error)
+                    .execute(&mut *self)
+                    .await?
+                    .rows_affected();
+                if moved == 1
+                    && let Some(delay) = f.retry_in
+                {
+                    self.push_jobs(&[(action_id, delay)]).await?;
+                }
+                self.drop_fallback(action_id).await?;
+                if let Some((bucket, at)) = &f.budget_slot {
+                    sqlx::query(RESTAMP_SLOT)
+                        .bind(bucket)
+                        .bind(at)
+                        .bind(now)
+                        .execute(&mut *self)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+finish_conn!(sqlx::SqliteConnection);
+finish_conn!(sqlx::PgConnection);
 
 /// Closes an attempt whose worker died mid-call (for kinds safe to run again).
 pub async fn close_stale_attempt(

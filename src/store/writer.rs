@@ -14,7 +14,9 @@
 //! If a group fails as a whole, its items are retried one by one so that one bad
 //! item cannot fail its neighbours.
 
-use super::actions::{self as outbox, FastClaim, NewAction, OutboxConn, OutboxMode, Pause};
+use super::actions::{
+    self as outbox, FastClaim, FinishConn, Finished, NewAction, OutboxConn, OutboxMode, Pause,
+};
 use super::{Store, StoreError, events, matches, quarantine};
 use crate::event::{Committed, NewEvent};
 use crate::queue::{PushJobs, Wake};
@@ -54,6 +56,9 @@ pub enum WriteItem {
     /// An event; the rules decide on it in the writer, if it is new.
     Event(NewEvent),
     Quarantine(QuarantinedPayload),
+    /// An action's attempt ended: grouped with ingestion, so a busy SQLite
+    /// database pays one fsync for both instead of fighting over its lock.
+    Finish(Box<Finished>),
 }
 
 /// What a committed [`WriteItem`] became.
@@ -61,6 +66,7 @@ pub enum WriteItem {
 pub enum WriteOutcome {
     Event(Committed),
     Quarantined { id: i64 },
+    Finished,
 }
 
 struct Request {
@@ -103,15 +109,42 @@ impl Writer {
     pub async fn commit_event(&self, event: NewEvent) -> Result<Committed, StoreError> {
         match self.write(WriteItem::Event(event)).await? {
             WriteOutcome::Event(committed) => Ok(committed),
-            WriteOutcome::Quarantined { .. } => unreachable!("an event is never quarantined"),
+            _ => unreachable!("an event is committed as an event"),
         }
     }
 
     pub async fn quarantine(&self, payload: QuarantinedPayload) -> Result<i64, StoreError> {
         match self.write(WriteItem::Quarantine(payload)).await? {
             WriteOutcome::Quarantined { id } => Ok(id),
-            WriteOutcome::Event(_) => unreachable!("a quarantined payload is never an event"),
+            _ => unreachable!("a quarantined payload is committed as one"),
         }
+    }
+
+    /// Records how an action's attempt ended; returns once it is durable.
+    pub async fn finish(&self, finished: Finished) -> Result<(), StoreError> {
+        self.write(WriteItem::Finish(Box::new(finished)))
+            .await
+            .map(|_| ())
+    }
+
+    /// A handle that does not keep the writer alive (the executor's: the writer
+    /// must still end when ingestion stops).
+    pub fn downgrade(&self) -> WeakWriter {
+        WeakWriter {
+            requests: self.requests.downgrade(),
+        }
+    }
+}
+
+/// A [`Writer`] handle that lets the writer end; see [`Writer::downgrade`].
+#[derive(Clone)]
+pub struct WeakWriter {
+    requests: mpsc::WeakSender<Request>,
+}
+
+impl WeakWriter {
+    pub fn upgrade(&self) -> Option<Writer> {
+        self.requests.upgrade().map(|requests| Writer { requests })
     }
 }
 
@@ -237,9 +270,10 @@ impl GroupSql for sqlx::PgConnection {
 /// rules' decisions, after claiming their cooldowns, and the fired actions with
 /// their jobs; then the quarantined payloads. Returns the jobs pushed too.
 async fn write_group(
-    conn: &mut (impl GroupSql + OutboxConn + PushJobs + super::ratelimit::RateConn),
+    conn: &mut (impl GroupSql + OutboxConn + PushJobs + super::ratelimit::RateConn + FinishConn),
     events: &[&NewEvent],
     quarantined: &[&QuarantinedPayload],
+    finished: &[&Finished],
     rules: &RuleSet,
     mode: &OutboxMode,
 ) -> Result<(Vec<Committed>, Vec<i64>, usize, Vec<FastClaim>), sqlx::Error> {
@@ -282,6 +316,10 @@ async fn write_group(
     let mut ids = Vec::with_capacity(quarantined.len());
     for q in quarantined {
         ids.push(conn.quarantine(q).await?);
+    }
+    for f in finished {
+        conn.finish_on(f.action_id, f.attempt_id, &f.finish, now)
+            .await?;
     }
     Ok((committed, ids, jobs, claimed))
 }
@@ -337,14 +375,21 @@ async fn commit_group(
         .iter()
         .filter_map(|item| match item {
             WriteItem::Event(event) => Some(event),
-            WriteItem::Quarantine(_) => None,
+            _ => None,
         })
         .collect();
     let quarantined: Vec<&QuarantinedPayload> = items
         .iter()
         .filter_map(|item| match item {
             WriteItem::Quarantine(q) => Some(q),
-            WriteItem::Event(_) => None,
+            _ => None,
+        })
+        .collect();
+    let finished: Vec<&Finished> = items
+        .iter()
+        .filter_map(|item| match item {
+            WriteItem::Finish(f) => Some(f.as_ref()),
+            _ => None,
         })
         .collect();
     let (committed, quarantine_ids, jobs, claimed) = match store {
@@ -352,13 +397,15 @@ async fn commit_group(
             // IMMEDIATE takes the write lock up front, so the group never fails
             // half-way on a lock upgrade.
             let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-            let written = write_group(&mut *tx, &events, &quarantined, rules, mode).await?;
+            let written =
+                write_group(&mut *tx, &events, &quarantined, &finished, rules, mode).await?;
             tx.commit().await?;
             written
         }
         Store::Postgres(pool) => {
             let mut tx = pool.begin().await?;
-            let written = write_group(&mut *tx, &events, &quarantined, rules, mode).await?;
+            let written =
+                write_group(&mut *tx, &events, &quarantined, &finished, rules, mode).await?;
             tx.commit().await?;
             written
         }
@@ -375,6 +422,7 @@ async fn commit_group(
                     .next()
                     .expect("one id per quarantined payload"),
             },
+            WriteItem::Finish(_) => WriteOutcome::Finished,
         })
         .collect();
     Ok((outcomes, jobs, claimed))
