@@ -105,7 +105,12 @@ impl Application {
             rules.clone(),
             outbox,
         );
-        executor.use_writer(&writer);
+        // SQLite has one writer at a time: finishes join the group commit instead
+        // of queueing for the lock. PostgreSQL commits concurrently; there a finish
+        // commits on its own connection rather than waiting for the single writer task.
+        if matches!(store, Store::Sqlite(_)) {
+            executor.use_writer(&writer);
+        }
         if settings.actions.dry_run {
             tracing::warn!("Dry run: actions are rendered and recorded, nothing is sent");
         }

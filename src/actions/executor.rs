@@ -47,6 +47,9 @@ impl Executor {
             };
             Scrapely::new(&settings.scrapely.base_url, key, budget)
         });
+        if scrapely.is_none() {
+            tracing::info!("No scrapely.api_key: Scrapely actions will be recorded as skipped");
+        }
         Ok(Self {
             store,
             client,
@@ -358,7 +361,13 @@ impl Executor {
             NotSent::Invalid(message) => ("dead", "validation", message),
             NotSent::Skip(message) => ("skipped", "not_configured", message),
         };
-        tracing::warn!(action = action.id, kind = %action.kind, outcome, reason = %message, "Action not sent");
+        // Skips repeat for every event while a key is missing (said once at start); a
+        // validation failure is about this one action.
+        if outcome == "skipped" {
+            tracing::debug!(action = action.id, kind = %action.kind, reason = %message, "Action skipped");
+        } else {
+            tracing::warn!(action = action.id, kind = %action.kind, outcome, reason = %message, "Action not sent");
+        }
         Finish {
             outcome: outcome.into(),
             error_class: Some(class.into()),
