@@ -96,6 +96,8 @@ impl Application {
                 fast_lease: Some(executor.lease()),
                 worker: worker_name.clone(),
                 budget: executor.budget(),
+                skip_scrapely: (executor.budget().is_none() && !settings.actions.dry_run)
+                    .then(|| "no scrapely.api_key configured".to_string()),
             },
             fast: Some(fast),
         };

@@ -74,10 +74,11 @@ pub struct NewAction {
 }
 
 const INSERT_ACTION: &str = "INSERT INTO actions \
-    (event_id, rule, action_index, kind, params, account, status, max_attempts, run_at, lease_until, created_at, updated_at) \
+    (event_id, rule, action_index, kind, params, account, status, max_attempts, run_at, lease_until, created_at, updated_at, last_error) \
     SELECT $1, $2, $3, $4, $5, $6, s.status, $7, $8, \
-      CASE WHEN s.status = 'running' THEN $10 END, $9, $9 \
+      CASE WHEN s.status = 'running' THEN $10 END, $9, $9, CASE WHEN s.status = 'skipped' THEN $11 END \
     FROM (SELECT CASE \
+        WHEN $11 IS NOT NULL AND $4 LIKE 'scrapely.%' THEN 'skipped' \
         WHEN $4 IN ('scrapely.send_dm', 'scrapely.schedule_tweet') AND EXISTS \
           (SELECT 1 FROM paused_accounts p WHERE p.account = lower($6) OR p.account_id = $6) THEN 'held' \
         WHEN $10 IS NOT NULL AND $8 <= $9 THEN 'running' \
@@ -98,6 +99,9 @@ pub struct OutboxMode {
     pub worker: String,
     /// Scrapely's shared budget (bucket, limit), when a key is configured.
     pub budget: Option<(String, super::ratelimit::Budget)>,
+    /// Why Scrapely actions cannot run (no API key): they are recorded as
+    /// `skipped` with this reason when created, and never queued.
+    pub skip_scrapely: Option<String>,
 }
 
 /// An action claimed in the event's transaction, for the fast path. Except for
@@ -136,7 +140,8 @@ where
     let mut jobs = Vec::new();
     let mut claimed = Vec::new();
     for a in actions {
-        let Some(row) = conn.insert_action(a, now, lease_until).await? else {
+        let skip = mode.skip_scrapely.as_deref();
+        let Some(row) = conn.insert_action(a, now, lease_until, skip).await? else {
             continue;
         };
         match row.status.as_str() {
@@ -206,6 +211,7 @@ pub(crate) trait OutboxConn {
         a: &NewAction,
         now: i64,
         lease_until: Option<i64>,
+        skip_scrapely: Option<&str>,
     ) -> Result<Option<ActionRow>, sqlx::Error>;
     /// Records a paused account and holds its queued DMs and tweets.
     async fn pause_account(&mut self, pause: &Pause) -> Result<(), sqlx::Error>;
@@ -251,6 +257,7 @@ macro_rules! outbox_conn {
                 a: &NewAction,
                 now: i64,
                 lease_until: Option<i64>,
+                skip_scrapely: Option<&str>,
             ) -> Result<Option<ActionRow>, sqlx::Error> {
                 sqlx::query_as::<_, ActionRow>(INSERT_ACTION)
                     .bind(a.event_id)
@@ -263,6 +270,7 @@ macro_rules! outbox_conn {
                     .bind(a.run_at)
                     .bind(now)
                     .bind(lease_until)
+                    .bind(skip_scrapely)
                     .fetch_optional(&mut *self)
                     .await
             }
