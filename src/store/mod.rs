@@ -9,10 +9,13 @@
 //! - [`writer`] commits events in groups; [`events`] and [`quarantine`] hold the SQL;
 //!   [`audit`] runs users' read-only queries.
 
+pub mod accounts;
 pub mod actions;
+pub mod attempts;
 pub mod audit;
 pub mod events;
 pub mod matches;
+pub mod outbox;
 pub mod quarantine;
 pub mod ratelimit;
 pub mod writer;

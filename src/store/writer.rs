@@ -14,9 +14,9 @@
 //! If a group fails as a whole, its items are retried one by one so that one bad
 //! item cannot fail its neighbours.
 
-use super::actions::{
-    self as outbox, FastClaim, FinishConn, Finished, NewAction, OutboxConn, OutboxMode, Pause,
-};
+use super::actions::now_ms;
+use super::attempts::{FinishConn, Finished};
+use super::outbox::{self, FastClaim, NewAction, OutboxConn, OutboxMode, Pause};
 use super::{Store, StoreError, events, matches, quarantine};
 use crate::event::{Committed, NewEvent};
 use crate::queue::{PushJobs, Wake};
@@ -301,7 +301,7 @@ async fn write_group(
     for row in &rows {
         metrics::counter!("starling_rule_matches_total", "outcome" => row.outcome).increment(1);
     }
-    let now = outbox::now_ms();
+    let now = now_ms();
     for (event, event_id, _) in &decided {
         if let Some(pause) = pause_of(event, *event_id, now) {
             conn.pause_account(&pause).await?;

@@ -1,0 +1,216 @@
+//! Attempts: written before each outbound call, completed after it, with the
+//! action's next state in the same transaction (a retry's job too).
+
+use super::Store;
+use super::actions::{ActionRow, in_tx, now_ms, on_pool};
+use crate::queue::PushJobs;
+use std::time::Duration;
+
+/// An attempt whose outcome nobody recorded: its worker died during the call.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct OpenAttempt {
+    pub id: i64,
+    pub started_at: i64,
+    pub error_class: Option<String>,
+    pub outcome: Option<String>,
+}
+
+/// The latest attempt of the action's current series, if any.
+pub async fn last_attempt(
+    store: &Store,
+    action: &ActionRow,
+) -> Result<Option<OpenAttempt>, sqlx::Error> {
+    let sql = "SELECT id, started_at, error_class, outcome FROM action_attempts \
+               WHERE action_id = $1 AND series = $2 ORDER BY id DESC LIMIT 1";
+    on_pool!(store, pool => sqlx::query_as::<_, OpenAttempt>(sql)
+        .bind(action.id).bind(action.series).fetch_optional(pool).await)
+}
+
+/// The request about to be sent, as recorded (secrets already redacted).
+#[derive(Debug, Clone, Default)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub url: String,
+    pub body: Option<String>,
+}
+
+/// Writes an attempt before its call; returns its id. Counts it on the action.
+pub async fn start_attempt(
+    store: &Store,
+    action: &ActionRow,
+    worker: &str,
+    request: &RecordedRequest,
+) -> Result<i64, sqlx::Error> {
+    match start_call(store, action, worker, request, None, now_ms()).await? {
+        Ok(id) => Ok(id),
+        Err(_) => unreachable!("no budget, no wait"),
+    }
+}
+
+/// Takes a slot of `budget` (if any) and writes the attempt, in one commit:
+/// `Ok(attempt id)`, or `Err(wait)` when the budget is spent (nothing written).
+pub async fn start_call(
+    store: &Store,
+    action: &ActionRow,
+    worker: &str,
+    request: &RecordedRequest,
+    budget: Option<(&str, super::ratelimit::Budget)>,
+    now: i64,
+) -> Result<Result<i64, Duration>, sqlx::Error> {
+    use super::ratelimit::RateConn;
+    let sql = "INSERT INTO action_attempts (action_id, series, attempt, worker, started_at, method, url, request_body) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
+    let bump = "UPDATE actions SET attempts = attempts + 1, updated_at = $2 WHERE id = $1";
+    Ok(in_tx!(store, tx => {
+        let wait = match budget {
+            Some((bucket, budget)) => tx.acquire_on(bucket, budget, now).await?,
+            None => None,
+        };
+        if let Some(wait) = wait {
+            Err(wait)
+        } else {
+        let id: i64 = sqlx::query_scalar(sql)
+            .bind(action.id).bind(action.series).bind(action.attempts + 1).bind(worker).bind(now)
+            .bind(&request.method).bind(&request.url).bind(&request.body)
+            .fetch_one(&mut *tx).await?;
+        sqlx::query(bump).bind(action.id).bind(now).execute(&mut *tx).await?;
+        Ok(id)
+        }
+    }))
+}
+
+/// How an attempt ended, and what happens to its action.
+#[derive(Debug, Clone, Default)]
+pub struct Finish {
+    /// `succeeded`, `retry`, `dead`, `reconciled`, `outcome_unknown`, `skipped`, `dry_run`.
+    pub outcome: String,
+    pub status_code: Option<i32>,
+    pub response_excerpt: Option<String>,
+    pub request_id: Option<String>,
+    pub latency_ms: Option<f64>,
+    pub error_class: Option<String>,
+    pub error: Option<String>,
+    /// The action's next status.
+    pub status: String,
+    /// When retried: run again after this long (a job is pushed).
+    pub retry_in: Option<Duration>,
+    /// The rate-limit slot this call took (bucket, when): re-stamped with the
+    /// finish time, since the vendor counted the call somewhere in between.
+    pub budget_slot: Option<(String, i64)>,
+    /// The request, when the attempt was written before it was known (fast path).
+    pub request: Option<RecordedRequest>,
+}
+
+/// Completes an attempt (if one was written) and moves its action on, in one
+/// transaction; a retry's job is pushed in it too. (The executor sends finishes
+/// through the group-commit writer, which runs [`FinishConn::finish_on`] in its
+/// transaction; this is the direct way.)
+pub async fn finish(
+    store: &Store,
+    action: &ActionRow,
+    attempt_id: Option<i64>,
+    f: &Finish,
+) -> Result<(), sqlx::Error> {
+    in_tx!(store, tx => tx.finish_on(action.id, attempt_id, f, now_ms()).await?);
+    Ok(())
+}
+
+/// A finished attempt on its way to the writer.
+#[derive(Debug, Clone)]
+pub struct Finished {
+    pub action_id: i64,
+    pub attempt_id: Option<i64>,
+    pub finish: Finish,
+}
+
+/// [`finish`] on an open transaction.
+pub(crate) trait FinishConn {
+    async fn finish_on(
+        &mut self,
+        action_id: i64,
+        attempt_id: Option<i64>,
+        f: &Finish,
+        now: i64,
+    ) -> Result<(), sqlx::Error>;
+}
+
+const FINISH_ATTEMPT: &str = "UPDATE action_attempts SET finished_at = $2, outcome = $3, status_code = $4, \
+    response_excerpt = $5, request_id = $6, latency_ms = $7, error_class = $8, error = $9, retry_in_ms = $10, \
+    method = COALESCE($11, method), url = COALESCE($12, url), request_body = COALESCE($13, request_body) \
+    WHERE id = $1";
+const FINISH_ACTION: &str = "UPDATE actions SET status = $2, run_at = $3, lease_until = NULL, updated_at = $4, \
+    last_error = $5 WHERE id = $1 AND status = 'running'";
+const RESTAMP_SLOT: &str = "UPDATE rate_limit_calls SET at = $3 WHERE bucket = $1 AND at = $2";
+
+macro_rules! finish_conn {
+    ($conn:ty) => {
+        impl FinishConn for $conn {
+            async fn finish_on(
+                &mut self,
+                action_id: i64,
+                attempt_id: Option<i64>,
+                f: &Finish,
+                now: i64,
+            ) -> Result<(), sqlx::Error> {
+                let request = f.request.clone().unwrap_or_default();
+                let given = |s: String| Some(s).filter(|s| !s.is_empty());
+                let retry_ms = f.retry_in.map(|d| d.as_millis() as i64);
+                if let Some(attempt) = attempt_id {
+                    sqlx::query(FINISH_ATTEMPT)
+                        .bind(attempt)
+                        .bind(now)
+                        .bind(&f.outcome)
+                        .bind(f.status_code)
+                        .bind(&f.response_excerpt)
+                        .bind(&f.request_id)
+                        .bind(f.latency_ms)
+                        .bind(&f.error_class)
+                        .bind(&f.error)
+                        .bind(retry_ms)
+                        .bind(given(request.method))
+                        .bind(given(request.url))
+                        .bind(request.body)
+                        .execute(&mut *self)
+                        .await?;
+                }
+                let moved = sqlx::query(FINISH_ACTION)
+                    .bind(action_id)
+                    .bind(&f.status)
+                    .bind(now + retry_ms.unwrap_or(0))
+                    .bind(now)
+                    .bind(&f.error)
+                    .execute(&mut *self)
+                    .await?
+                    .rows_affected();
+                if moved == 1
+                    && let Some(delay) = f.retry_in
+                {
+                    self.push_jobs(&[(action_id, delay)]).await?;
+                }
+                self.drop_fallback(action_id).await?;
+                if let Some((bucket, at)) = &f.budget_slot {
+                    sqlx::query(RESTAMP_SLOT)
+                        .bind(bucket)
+                        .bind(at)
+                        .bind(now)
+                        .execute(&mut *self)
+                        .await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+finish_conn!(sqlx::SqliteConnection);
+finish_conn!(sqlx::PgConnection);
+
+/// Closes an attempt whose worker died mid-call (for kinds safe to run again).
+pub async fn close_stale_attempt(
+    store: &Store,
+    attempt_id: i64,
+    why: &str,
+) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE action_attempts SET finished_at = $2, outcome = 'abandoned',                error_class = 'worker_stopped', error = $3 WHERE id = $1 AND outcome IS NULL";
+    on_pool!(store, pool => sqlx::query(sql).bind(attempt_id).bind(now_ms()).bind(why).execute(pool).await.map(|_| ()))?;
+    Ok(())
+}

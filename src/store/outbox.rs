@@ -1,0 +1,284 @@
+//! The outbox: creating actions in the transaction that stores their event.
+//!
+//! One row per (event, rule, action index) — a second insert of the same key does
+//! nothing — with its apalis job pushed in the same transaction. An action due at
+//! once may be claimed right there for this process's fast path (its first attempt
+//! and budget slot included), its job then only a fallback. An `account_paused`
+//! event records the pause and holds the account's queued DMs and tweets.
+
+use super::actions::{ActionRow, delay_until};
+use crate::queue::PushJobs;
+use std::time::Duration;
+
+/// An action the outbox creates, in the event's transaction.
+#[derive(Debug, Clone)]
+pub struct NewAction {
+    pub event_id: i64,
+    pub rule: String,
+    pub index: i32,
+    pub kind: String,
+    pub params: String,
+    pub account: Option<String>,
+    pub run_at: i64,
+    pub max_attempts: Option<i32>,
+}
+
+const INSERT_ACTION: &str = "INSERT INTO actions \
+    (event_id, rule, action_index, kind, params, account, status, max_attempts, run_at, lease_until, created_at, updated_at, last_error) \
+    SELECT $1, $2, $3, $4, $5, $6, s.status, $7, $8, \
+      CASE WHEN s.status = 'running' THEN $10 END, $9, $9, CASE WHEN s.status = 'skipped' THEN $11 END \
+    FROM (SELECT CASE \
+        WHEN $11 IS NOT NULL AND $4 LIKE 'scrapely.%' THEN 'skipped' \
+        WHEN $4 IN ('scrapely.send_dm', 'scrapely.schedule_tweet') AND EXISTS \
+          (SELECT 1 FROM paused_accounts p WHERE p.account = lower($6) OR p.account_id = $6) THEN 'held' \
+        WHEN $10 IS NOT NULL AND $8 <= $9 THEN 'running' \
+        ELSE 'pending' END AS status) s \
+    WHERE true \
+    ON CONFLICT (event_id, rule, action_index) DO NOTHING \
+    RETURNING id, event_id, rule, action_index, kind, params, account, status, attempts, \
+      max_attempts, series, run_at, lease_until, created_at, updated_at, last_error";
+
+/// How the outbox hands out new actions.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxMode {
+    /// When set, an action due at once is claimed in the event's transaction
+    /// (`running`, leased this long) for this process to run right after the
+    /// commit; its job is then only the fallback, due when the lease expires.
+    pub fast_lease: Option<Duration>,
+    /// Written on attempts started in the event's transaction.
+    pub worker: String,
+    /// Scrapely's shared budget (bucket, limit), when a key is configured.
+    pub budget: Option<(String, super::ratelimit::Budget)>,
+    /// Why Scrapely actions cannot run (no API key): they are recorded as
+    /// `skipped` with this reason when created, and never queued.
+    pub skip_scrapely: Option<String>,
+}
+
+/// An action claimed in the event's transaction, for the fast path. Except for
+/// DMs (whose attempt must be written right before the call, see
+/// `actions::send_dm`), its first attempt and budget slot are taken there too,
+/// so nothing but the call itself stands between the commit and the vendor.
+#[derive(Debug, Clone)]
+pub struct FastClaim {
+    pub action: ActionRow,
+    pub attempt: Option<i64>,
+    /// When the budget slot was taken (ms), if one was.
+    pub slot: Option<i64>,
+}
+
+/// The id of the fallback job of a fast-path action (deleted once it is done).
+/// apalis decodes job ids as ULIDs, so it is one: a fixed tag ("STARLING" in the
+/// top bits, timestamp zero) and the action id.
+pub fn fallback_job_id(action_id: i64) -> String {
+    const TAG: u128 = 0x5354_4152_4c49_4e47 << 64;
+    ulid::Ulid::from(TAG | action_id as u64 as u128).to_string()
+}
+
+/// Inserts actions (a second insert of the same key does nothing) and pushes one
+/// job for each new, not held, action — all inside the caller's transaction.
+/// Returns how many jobs were pushed and the actions claimed for the fast path.
+pub(crate) async fn insert_outbox<C>(
+    conn: &mut C,
+    actions: &[NewAction],
+    now: i64,
+    mode: &OutboxMode,
+) -> Result<(usize, Vec<FastClaim>), sqlx::Error>
+where
+    C: PushJobs + OutboxConn + super::ratelimit::RateConn,
+{
+    let lease_until = mode.fast_lease.map(|l| now + l.as_millis() as i64);
+    let mut jobs = Vec::new();
+    let mut claimed = Vec::new();
+    for a in actions {
+        let skip = mode.skip_scrapely.as_deref();
+        let Some(row) = conn.insert_action(a, now, lease_until, skip).await? else {
+            continue;
+        };
+        match row.status.as_str() {
+            "pending" => jobs.push((row.id, delay_until(row.run_at, now))),
+            "running" => match start_in_outbox(conn, row, now, mode).await? {
+                Ok(fast) => claimed.push(fast),
+                Err(id) => jobs.push((id, Duration::ZERO)),
+            },
+            _ => {}
+        }
+    }
+    conn.push_jobs(&jobs).await?;
+    // The fallbacks: each runs only if this process dies before finishing its action.
+    let fallback = mode.fast_lease.unwrap_or_default() + Duration::from_secs(1);
+    for fast in &claimed {
+        conn.push_fallback(fast.action.id, fallback).await?;
+    }
+    Ok((jobs.len(), claimed))
+}
+
+/// Takes the budget slot and writes the first attempt of a claimed action (not
+/// for DMs). `Err(id)` when the budget is spent: the action goes back to pending.
+async fn start_in_outbox<C>(
+    conn: &mut C,
+    row: ActionRow,
+    now: i64,
+    mode: &OutboxMode,
+) -> Result<Result<FastClaim, i64>, sqlx::Error>
+where
+    C: OutboxConn + super::ratelimit::RateConn,
+{
+    if row.kind == "scrapely.send_dm" {
+        return Ok(Ok(FastClaim {
+            action: row,
+            attempt: None,
+            slot: None,
+        }));
+    }
+    let mut slot = None;
+    if let Some((bucket, budget)) = mode
+        .budget
+        .as_ref()
+        .filter(|_| row.kind.starts_with("scrapely."))
+    {
+        if conn.acquire_on(bucket, *budget, now).await?.is_some() {
+            conn.unclaim(row.id).await?;
+            return Ok(Err(row.id));
+        }
+        slot = Some(now);
+    }
+    let attempt = conn.first_attempt(row.id, &mode.worker, now).await?;
+    Ok(Ok(FastClaim {
+        action: row,
+        attempt: Some(attempt),
+        slot,
+    }))
+}
+
+/// The per-backend half of [`insert_outbox`].
+pub(crate) trait OutboxConn {
+    async fn insert_action(
+        &mut self,
+        a: &NewAction,
+        now: i64,
+        lease_until: Option<i64>,
+        skip_scrapely: Option<&str>,
+    ) -> Result<Option<ActionRow>, sqlx::Error>;
+    /// Records a paused account and holds its queued DMs and tweets.
+    async fn pause_account(&mut self, pause: &Pause) -> Result<(), sqlx::Error>;
+    /// Writes the first attempt of an action claimed in this transaction.
+    async fn first_attempt(
+        &mut self,
+        action_id: i64,
+        worker: &str,
+        now: i64,
+    ) -> Result<i64, sqlx::Error>;
+    /// Gives back a claim taken in this transaction.
+    async fn unclaim(&mut self, action_id: i64) -> Result<(), sqlx::Error>;
+}
+
+const FIRST_ATTEMPT: &str = "INSERT INTO action_attempts (action_id, series, attempt, worker, started_at) \
+    VALUES ($1, 1, 1, $2, $3) RETURNING id";
+const COUNT_FIRST: &str = "UPDATE actions SET attempts = 1 WHERE id = $1";
+const UNCLAIM: &str = "UPDATE actions SET status = 'pending', lease_until = NULL WHERE id = $1";
+
+/// An `account_paused` event's facts.
+#[derive(Debug, Clone)]
+pub struct Pause {
+    pub handle: String,
+    pub account_id: Option<String>,
+    pub reason: Option<String>,
+    pub event_id: i64,
+    pub at: i64,
+}
+
+const PAUSE: &str = "INSERT INTO paused_accounts (account, account_id, paused_at, reason, event_id) \
+    VALUES (lower($1), $2, $3, $4, $5) \
+    ON CONFLICT (account) DO UPDATE SET account_id = COALESCE(excluded.account_id, paused_accounts.account_id), \
+      paused_at = excluded.paused_at, reason = excluded.reason, event_id = excluded.event_id";
+const HOLD: &str = "UPDATE actions SET status = 'held', updated_at = $3 \
+    WHERE status IN ('pending', 'failed') AND kind IN ('scrapely.send_dm', 'scrapely.schedule_tweet') \
+      AND (lower(account) = lower($1) OR account = $2)";
+
+macro_rules! outbox_conn {
+    ($conn:ty) => {
+        impl OutboxConn for $conn {
+            async fn insert_action(
+                &mut self,
+                a: &NewAction,
+                now: i64,
+                lease_until: Option<i64>,
+                skip_scrapely: Option<&str>,
+            ) -> Result<Option<ActionRow>, sqlx::Error> {
+                sqlx::query_as::<_, ActionRow>(INSERT_ACTION)
+                    .bind(a.event_id)
+                    .bind(&a.rule)
+                    .bind(a.index)
+                    .bind(&a.kind)
+                    .bind(&a.params)
+                    .bind(&a.account)
+                    .bind(a.max_attempts)
+                    .bind(a.run_at)
+                    .bind(now)
+                    .bind(lease_until)
+                    .bind(skip_scrapely)
+                    .fetch_optional(&mut *self)
+                    .await
+            }
+
+            async fn pause_account(&mut self, p: &Pause) -> Result<(), sqlx::Error> {
+                sqlx::query(PAUSE)
+                    .bind(&p.handle)
+                    .bind(&p.account_id)
+                    .bind(p.at)
+                    .bind(&p.reason)
+                    .bind(p.event_id)
+                    .execute(&mut *self)
+                    .await?;
+                sqlx::query(HOLD)
+                    .bind(&p.handle)
+                    .bind(&p.account_id)
+                    .bind(p.at)
+                    .execute(&mut *self)
+                    .await?;
+                Ok(())
+            }
+
+            async fn first_attempt(
+                &mut self,
+                action_id: i64,
+                worker: &str,
+                now: i64,
+            ) -> Result<i64, sqlx::Error> {
+                let id = sqlx::query_scalar(FIRST_ATTEMPT)
+                    .bind(action_id)
+                    .bind(worker)
+                    .bind(now)
+                    .fetch_one(&mut *self)
+                    .await?;
+                sqlx::query(COUNT_FIRST)
+                    .bind(action_id)
+                    .execute(&mut *self)
+                    .await?;
+                Ok(id)
+            }
+
+            async fn unclaim(&mut self, action_id: i64) -> Result<(), sqlx::Error> {
+                sqlx::query(UNCLAIM)
+                    .bind(action_id)
+                    .execute(&mut *self)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+outbox_conn!(sqlx::SqliteConnection);
+outbox_conn!(sqlx::PgConnection);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn fallback_job_ids_are_distinct_ulids() {
+        let (a, b) = (super::fallback_job_id(1), super::fallback_job_id(2));
+        assert_ne!(a, b);
+        for id in [a, b] {
+            assert!(id.parse::<ulid::Ulid>().is_ok(), "{id}");
+        }
+    }
+}
