@@ -178,6 +178,7 @@ pub const CATALOG: &[ActionSpec] = &[
         name: "scrapely.send_dm",
         params: &[
             from_event("conversation_id", "data.conversation_id"),
+            p("to", Text, false),
             p("message", Text, true),
             p("account_id", Text, false),
             from_event("account", "data.account_handle"),

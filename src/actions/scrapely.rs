@@ -224,6 +224,27 @@ impl Scrapely {
         let body = self.get_json(store, client, &path, timeout).await?;
         Ok(body.get("conversation").cloned().unwrap_or(Value::Null))
     }
+
+    /// The id of a conversation with the receiver `handle`
+    /// (`GET /conversations?handle=…&limit=1`), if there is one.
+    pub async fn conversation_with(
+        &self,
+        store: &Store,
+        client: &reqwest::Client,
+        handle: &str,
+        timeout: Duration,
+    ) -> Result<Option<String>, Lookup> {
+        let handle = handle.trim_start_matches('@');
+        let path = format!("/conversations?handle={}&limit=1", encode(handle));
+        let body = self.get_json(store, client, &path, timeout).await?;
+        Ok(body
+            .get("conversations")
+            .and_then(Value::as_array)
+            .and_then(|list| list.first())
+            .and_then(|c| c.get("conversation_id"))
+            .and_then(Value::as_str)
+            .map(str::to_string))
+    }
 }
 
 /// Percent-encodes a query value.

@@ -18,7 +18,8 @@ const SKEW_MS: i64 = 5_000;
 
 pub async fn prepare(ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotSent> {
     let scrapely = ctx.scrapely()?;
-    let conversation_id = text(params, "conversation_id")?;
+    let conversation_id = conversation_id(ctx, params).await?;
+    let conversation_id = conversation_id.as_str();
     let message = text(params, "message")?;
     at_most("message", message, MAX_MESSAGE_CHARS)?;
     let account_id = super::account_id(ctx, params).await?;
@@ -36,10 +37,10 @@ pub async fn prepare(ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotS
 /// Whether this DM's text was sent in its conversation at or after `since_ms`.
 pub async fn reconcile(ctx: &Context<'_>, params: &Value, since_ms: i64) -> Result<bool, NotSent> {
     let scrapely = ctx.scrapely()?;
-    let conversation_id = text(params, "conversation_id")?;
+    let conversation_id = conversation_id(ctx, params).await?;
     let message = optional_text(params, "message")?.unwrap_or_default();
     let conversation = scrapely
-        .conversation(ctx.store, ctx.client, conversation_id, ctx.timeout)
+        .conversation(ctx.store, ctx.client, &conversation_id, ctx.timeout)
         .await
         .map_err(NotSent::from)?;
     let sent = conversation
@@ -58,4 +59,27 @@ pub async fn reconcile(ctx: &Context<'_>, params: &Value, since_ms: i64) -> Resu
                 && time >= since_ms - SKEW_MS
         });
     Ok(sent)
+}
+
+/// `conversation_id`, or the conversation with the receiver handle `to`. Scrapely
+/// sends DMs only into existing conversations: with none, the DM is skipped with
+/// that reason (retrying would not create one).
+async fn conversation_id(ctx: &Context<'_>, params: &Value) -> Result<String, NotSent> {
+    if let Some(id) = optional_text(params, "conversation_id")? {
+        return Ok(id.to_string());
+    }
+    let to = optional_text(params, "to")?.ok_or_else(|| {
+        NotSent::Invalid(
+            "no conversation: give `conversation_id` or `to` (the receiver's handle)".into(),
+        )
+    })?;
+    ctx.scrapely()?
+        .conversation_with(ctx.store, ctx.client, to, ctx.timeout)
+        .await?
+        .ok_or_else(|| {
+            NotSent::Skip(format!(
+                "no Scrapely conversation with @{}: /dm/send needs an existing conversation",
+                to.trim_start_matches('@')
+            ))
+        })
 }

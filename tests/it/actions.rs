@@ -741,3 +741,57 @@ async fn the_readme_audit_queries_run(backend: Backend) {
 }
 
 on_both_backends!(the_readme_audit_queries_run);
+
+const DM_BY_HANDLE: &str = r#"
+- name: dm by handle
+  on: scrapely.leads_exhausted
+  do:
+    - action: scrapely.send_dm
+      with: { to: "@prospect", message: "Hello from a campaign that ran dry" }
+    - action: scrapely.send_dm
+      with: { to: nobody, message: "Nobody to talk to" }
+"#;
+
+/// A DM addressed by handle finds its conversation; with none it is skipped, not retried.
+async fn a_dm_to_a_handle_finds_its_conversation_or_is_skipped(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let (app, _rules) = spawn(backend, &vendor, Some(&[("dm.yaml", DM_BY_HANDLE)]), &[]).await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", fixture("leads_exhausted"))
+            .await
+            .status(),
+        200
+    );
+    let sent = vendor
+        .wait_for("POST", DM, 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(sent[0].body["conversation_id"], "123456789-987654321");
+    assert_eq!(
+        sent[0].body["account_id"],
+        crate::helpers::fake_vendor::ACCOUNT_ID
+    );
+    wait_status(&app.store, "skipped", Duration::from_secs(10)).await;
+    let reason: String = match &app.store {
+        Store::Sqlite(p) => {
+            sqlx::query_scalar("SELECT last_error FROM actions WHERE status = 'skipped'")
+                .fetch_one(p)
+                .await
+                .unwrap()
+        }
+        Store::Postgres(p) => {
+            sqlx::query_scalar("SELECT last_error FROM actions WHERE status = 'skipped'")
+                .fetch_one(p)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(
+        reason.contains("no Scrapely conversation with @nobody"),
+        "{reason}"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(vendor.requests("POST", DM).len(), 1);
+    app.stop().await;
+}
+
+on_both_backends!(a_dm_to_a_handle_finds_its_conversation_or_is_skipped);

@@ -288,6 +288,18 @@ fn decide(
                 "base_tags": ["unread", "interested_reply", "negative_reply", "neutral_reply", "engaged", "calendlyd", "booked", "not_interested", "not_qualified"]
             }),
         ),
+        ("GET", "/conversations") if query.contains("handle=") => {
+            let found = query.split('&').any(|kv| kv == "handle=prospect");
+            let conversations = if found {
+                json!([{"conversation_id": "123456789-987654321", "account_handle": "yourhandle", "receiver": {"screen_name": "prospect"}}])
+            } else {
+                json!([])
+            };
+            Reply::Status(
+                200,
+                json!({"conversations": conversations, "pagination": {"limit": 1, "count": 1, "has_more": false}}),
+            )
+        }
         ("GET", "/conversations") => {
             let id = query
                 .split('&')
