@@ -17,13 +17,16 @@
 use axum::extract::State;
 use axum::routing::{patch, post};
 use serde_json::{Value, json};
-use sqlx::{Connection, Executor, PgConnection};
 use starling::app::Application;
 use starling::clock::Clock;
 use starling::config::Settings;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+#[path = "common/db.rs"]
+mod db;
+use db::BenchDb;
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -324,62 +327,4 @@ async fn drive(
         .map(|n| arrivals[&n].duration_since(sent[&n]).as_secs_f64() * 1000.0)
         .collect();
     measure(latencies, last.duration_since(started))
-}
-
-struct BenchDb {
-    url: String,
-    pg_name: Option<String>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-fn admin_url() -> String {
-    std::env::var("STARLING_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-impl BenchDb {
-    async fn new(backend: &str) -> Self {
-        if backend == "sqlite" {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-            return Self {
-                url,
-                pg_name: None,
-                _dir: Some(dir),
-            };
-        }
-        let name = format!("starling_bench_actions_{}", std::process::id());
-        let mut admin = PgConnection::connect(&admin_url())
-            .await
-            .expect("PostgreSQL reachable for the bench");
-        admin
-            .execute(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .await
-            .unwrap();
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .unwrap();
-        let base = admin_url();
-        let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
-        Self {
-            url,
-            pg_name: Some(name),
-            _dir: None,
-        }
-    }
-
-    async fn drop_db(&self) {
-        if let Some(name) = &self.pg_name {
-            let mut admin = PgConnection::connect(&admin_url()).await.unwrap();
-            admin
-                .execute(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .await
-                .unwrap();
-        }
-    }
 }

@@ -20,13 +20,16 @@
 
 use axum::Router;
 use axum::routing::post;
-use sqlx::{Connection, Executor, PgConnection};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
+
+#[path = "common/db.rs"]
+mod db;
+use db::BenchDb;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -191,70 +194,6 @@ async fn load(addr: &str, conns: usize, duration: Duration) -> Measured {
         peak_rss_mib: 0.0,
         cpu_us: 0.0,
     }
-}
-
-struct BenchDb {
-    url: String,
-    pg_name: Option<String>,
-    _dir: Option<tempfile::TempDir>,
-}
-
-fn admin_url() -> String {
-    std::env::var("STARLING_TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-impl BenchDb {
-    async fn new(backend: &str) -> Self {
-        if backend == "sqlite" {
-            let dir = tempfile::tempdir().unwrap();
-            let url = format!("sqlite://{}", dir.path().join("bench.db").display());
-            return Self {
-                url,
-                pg_name: None,
-                _dir: Some(dir),
-            };
-        }
-        let name = format!(
-            "starling_bench_{}_{}",
-            std::process::id(),
-            Instant::now().elapsed().as_nanos() ^ rand_suffix()
-        );
-        let mut admin = PgConnection::connect(&admin_url())
-            .await
-            .expect("PostgreSQL reachable for the bench");
-        admin
-            .execute(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .await
-            .unwrap();
-        let base = admin_url();
-        let url = format!("{}/{name}", &base[..base.rfind('/').unwrap()]);
-        Self {
-            url,
-            pg_name: Some(name),
-            _dir: None,
-        }
-    }
-
-    async fn drop_db(&self) {
-        if let Some(name) = &self.pg_name {
-            let mut admin = PgConnection::connect(&admin_url()).await.unwrap();
-            admin
-                .execute(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .await
-                .unwrap();
-        }
-    }
-}
-
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-        % 1_000_000_007
 }
 
 struct ServerProcess {

@@ -45,16 +45,8 @@ macro_rules! on_pool {
 }
 pub(crate) use {in_tx, on_pool};
 
-/// Statuses after which nothing more happens to an action without a person.
-pub const FINAL: &[&str] = &[
-    "succeeded",
-    "dead",
-    "skipped",
-    "cancelled",
-    "dry_run",
-    "outcome_unknown",
-];
-/// Action kinds held while their account is paused.
+/// Action kinds held while their account is paused (the outbox's SQL in
+/// `outbox.rs` names the same kinds when it inserts and holds actions).
 pub const HELD_WHEN_PAUSED: &[&str] = &["scrapely.send_dm", "scrapely.schedule_tweet"];
 
 pub fn now_ms() -> i64 {

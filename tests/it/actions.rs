@@ -53,45 +53,13 @@ pub async fn spawn(
 /// (status, attempts, series) of every action, by id.
 pub async fn actions(store: &Store) -> Vec<(i64, String, i32, i32)> {
     let sql = "SELECT id, status, attempts, series FROM actions ORDER BY id";
-    match store {
-        Store::Sqlite(p) => sqlx::query(sql)
-            .fetch_all(p)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-            .collect(),
-        Store::Postgres(p) => sqlx::query(sql)
-            .fetch_all(p)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
-            .collect(),
-    }
+    crate::on_store!(store, p => sqlx::query(sql).fetch_all(p).await.unwrap().iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect())
 }
 
 /// (outcome, retry_in_ms) of an action's attempts, in order.
 async fn attempts(store: &Store, action: i64) -> Vec<(Option<String>, Option<i64>)> {
     let sql = "SELECT outcome, retry_in_ms FROM action_attempts WHERE action_id = $1 ORDER BY id";
-    match store {
-        Store::Sqlite(p) => sqlx::query(sql)
-            .bind(action)
-            .fetch_all(p)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect(),
-        Store::Postgres(p) => sqlx::query(sql)
-            .bind(action)
-            .fetch_all(p)
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect(),
-    }
+    crate::on_store!(store, p => sqlx::query(sql).bind(action).fetch_all(p).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// Polls until the only action reaches `status`.
@@ -157,10 +125,7 @@ async fn an_interested_reply_delivered_three_times_tags_the_conversation_once(ba
         String,
         i32,
         String,
-    ) = match &app.store {
-        Store::Sqlite(p) => sqlx::query_as(sql).bind(id).fetch_one(p).await.unwrap(),
-        Store::Postgres(p) => sqlx::query_as(sql).bind(id).fetch_one(p).await.unwrap(),
-    };
+    ) = crate::on_store!(&app.store, p => sqlx::query_as(sql).bind(id).fetch_one(p).await.unwrap());
     assert_eq!(
         (action.as_str(), target.as_str(), rule.as_str()),
         (
@@ -227,16 +192,7 @@ async fn a_paused_account_and_exhausted_leads_post_to_slack_once_each(backend: B
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(vendor.requests("POST", SLACK_PATH).len(), 2);
     // The Slack URL is a credential: the audit keeps only its host.
-    let urls: Vec<String> = match &app.store {
-        Store::Sqlite(p) => sqlx::query_scalar("SELECT url FROM action_attempts")
-            .fetch_all(p)
-            .await
-            .unwrap(),
-        Store::Postgres(p) => sqlx::query_scalar("SELECT url FROM action_attempts")
-            .fetch_all(p)
-            .await
-            .unwrap(),
-    };
+    let urls: Vec<String> = crate::on_store!(&app.store, p => sqlx::query_scalar("SELECT url FROM action_attempts").fetch_all(p).await.unwrap());
     assert!(urls.iter().all(|u| !u.contains("slacksecret")), "{urls:?}");
     app.stop().await;
 }
@@ -594,20 +550,7 @@ async fn each_kind_sends_its_documented_request_and_invalid_ones_are_dead(backen
         hooks[0].body,
         json!({"conversation": "123456789-987654321"})
     );
-    let errors: Vec<String> = match &app.store {
-        Store::Sqlite(p) => {
-            sqlx::query_scalar("SELECT last_error FROM actions WHERE status = 'dead' ORDER BY id")
-                .fetch_all(p)
-                .await
-                .unwrap()
-        }
-        Store::Postgres(p) => {
-            sqlx::query_scalar("SELECT last_error FROM actions WHERE status = 'dead' ORDER BY id")
-                .fetch_all(p)
-                .await
-                .unwrap()
-        }
-    };
+    let errors: Vec<String> = crate::on_store!(&app.store, p => sqlx::query_scalar("SELECT last_error FROM actions WHERE status = 'dead' ORDER BY id").fetch_all(p).await.unwrap());
     assert!(
         errors[0].contains("281 characters") && errors[0].contains("at most 280"),
         "{errors:?}"
@@ -617,20 +560,7 @@ async fn each_kind_sends_its_documented_request_and_invalid_ones_are_dead(backen
         "{errors:?}"
     );
     // The recorded URL keeps no credential from the query string.
-    let urls: Vec<String> = match &app.store {
-        Store::Sqlite(p) => {
-            sqlx::query_scalar("SELECT url FROM action_attempts WHERE url LIKE '%hook%'")
-                .fetch_all(p)
-                .await
-                .unwrap()
-        }
-        Store::Postgres(p) => {
-            sqlx::query_scalar("SELECT url FROM action_attempts WHERE url LIKE '%hook%'")
-                .fetch_all(p)
-                .await
-                .unwrap()
-        }
-    };
+    let urls: Vec<String> = crate::on_store!(&app.store, p => sqlx::query_scalar("SELECT url FROM action_attempts WHERE url LIKE '%hook%'").fetch_all(p).await.unwrap());
     assert!(urls[0].ends_with("/hook?token=***"), "{urls:?}");
     app.stop().await;
 }
@@ -771,20 +701,7 @@ async fn a_dm_to_a_handle_finds_its_conversation_or_is_skipped(backend: Backend)
         crate::helpers::fake_vendor::ACCOUNT_ID
     );
     wait_status(&app.store, "skipped", Duration::from_secs(10)).await;
-    let reason: String = match &app.store {
-        Store::Sqlite(p) => {
-            sqlx::query_scalar("SELECT last_error FROM actions WHERE status = 'skipped'")
-                .fetch_one(p)
-                .await
-                .unwrap()
-        }
-        Store::Postgres(p) => {
-            sqlx::query_scalar("SELECT last_error FROM actions WHERE status = 'skipped'")
-                .fetch_one(p)
-                .await
-                .unwrap()
-        }
-    };
+    let reason: String = crate::on_store!(&app.store, p => sqlx::query_scalar("SELECT last_error FROM actions WHERE status = 'skipped'").fetch_one(p).await.unwrap());
     assert!(
         reason.contains("no Scrapely conversation with @nobody"),
         "{reason}"

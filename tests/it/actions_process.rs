@@ -152,16 +152,13 @@ async fn a_worker_killed_during_a_dm_call_never_sends_it_twice() {
             .any(|r| r.query == "conversation_id=123456789-987654321"),
         "reconciled through GET /conversations?conversation_id=…: {lookups:?}"
     );
-    let outcome: String = match &store {
-        Store::Sqlite(p) => sqlx::query_scalar(
-            "SELECT outcome FROM action_attempts WHERE action_id = $1 ORDER BY id DESC LIMIT 1",
-        )
-        .bind(id)
-        .fetch_one(p)
-        .await
-        .unwrap(),
-        Store::Postgres(_) => unreachable!(),
-    };
+    let outcome: String = crate::on_store!(&store, p => sqlx::query_scalar(
+        "SELECT outcome FROM action_attempts WHERE action_id = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(id)
+    .fetch_one(p)
+    .await
+    .unwrap());
     assert_eq!(outcome, "reconciled");
     second.terminate();
 }

@@ -213,3 +213,15 @@ pub fn http() -> reqwest::Client {
     starling::actions::outbound::init_tls();
     reqwest::Client::new()
 }
+
+/// Runs `$body` with `$pool` bound to the store's pool, whichever backend it is
+/// (the same SQL on both; the body is compiled once per backend).
+#[macro_export]
+macro_rules! on_store {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            starling::store::Store::Sqlite($pool) => $body,
+            starling::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
