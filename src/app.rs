@@ -190,6 +190,14 @@ impl Application {
             self.wake.clone(),
             stop.clone(),
         ));
+        // Every 5 heartbeats; stalled after 10 (the lease covers running calls).
+        let sweep = tokio::spawn(crate::actions::sweep::run(
+            self.store.clone(),
+            self.workers.heartbeat * 5,
+            self.workers.heartbeat * 10,
+            self.wake.clone(),
+            stop.clone(),
+        ));
         let mut server = tokio::spawn(
             axum::serve(self.listener, self.router)
                 .with_graceful_shutdown(stop.clone().cancelled_owned())
@@ -218,6 +226,7 @@ impl Application {
         stop.cancel();
         let _ = watcher.await;
         let _ = accounts.await;
+        let _ = sweep.await;
         // Running actions finish within the grace period; the rest stay queued.
         match queue.await {
             Ok(Ok(())) => {}

@@ -17,6 +17,7 @@ pub mod schedule_tweet;
 pub mod scrapely;
 pub mod send_dm;
 pub mod slack;
+pub mod sweep;
 pub mod update_crm;
 
 use crate::secret::Secret;

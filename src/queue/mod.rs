@@ -156,7 +156,7 @@ async fn run_action(
     // Failures are recorded on the action and rescheduled by the executor; an
     // error here would only make apalis re-fetch at once.
     if let Err(error) = executor.run(job.action_id).await {
-        tracing::error!(action = job.action_id, error = %format!("{error:#}"), "Action run failed; a sweep will retry it");
+        tracing::error!(action = job.action_id, error = %format!("{error:#}"), "Action run failed; the stalled-action sweep will queue it again");
     }
     Ok(())
 }

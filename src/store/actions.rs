@@ -156,6 +156,26 @@ pub async fn push_job(store: &Store, id: i64, delay: Duration) -> Result<(), sql
     Ok(())
 }
 
+/// Re-queues actions whose job was lost: pending or failed and overdue, or
+/// running past their lease, and untouched since `stalled_before` (ms). That
+/// happens only when a run failed to reach the database (its job was spent
+/// without an outcome); the claim makes a duplicate job harmless.
+pub async fn requeue_stalled(
+    store: &Store,
+    now: i64,
+    stalled_before: i64,
+) -> Result<usize, sqlx::Error> {
+    let sql = "UPDATE actions SET updated_at = $1 \
+               WHERE ((status IN ('pending', 'failed') AND run_at < $2) OR (status = 'running' AND lease_until < $2)) \
+                 AND updated_at < $2 RETURNING id";
+    Ok(in_tx!(store, tx => {
+        let ids: Vec<i64> = sqlx::query_scalar(sql).bind(now).bind(stalled_before).fetch_all(&mut *tx).await?;
+        let jobs: Vec<(i64, Duration)> = ids.iter().map(|id| (*id, Duration::ZERO)).collect();
+        tx.push_jobs(&jobs).await?;
+        jobs.len()
+    }))
+}
+
 /// How many actions wait or need a person, by status (for `/readyz`).
 pub async fn open_counts(
     store: &Store,

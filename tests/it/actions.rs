@@ -712,3 +712,29 @@ async fn a_dm_to_a_handle_finds_its_conversation_or_is_skipped(backend: Backend)
 }
 
 on_both_backends!(a_dm_to_a_handle_finds_its_conversation_or_is_skipped);
+
+/// An action whose job was spent without an outcome (its run could not reach the
+/// database) is queued again by the sweep.
+async fn a_stalled_action_is_queued_again(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let (app, _rules) = spawn(backend, &vendor, None, &[]).await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", fixture("new_reply"))
+            .await
+            .status(),
+        200
+    );
+    vendor
+        .wait_for("PATCH", CRM, 1, Duration::from_secs(10))
+        .await;
+    wait_status(&app.store, "succeeded", Duration::from_secs(10)).await;
+    // As if its run had died before recording anything: pending, overdue, no job.
+    crate::on_store!(&app.store, p => sqlx::query("UPDATE actions SET status = 'pending', run_at = 0, updated_at = 0").execute(p).await.unwrap().rows_affected());
+    vendor
+        .wait_for("PATCH", CRM, 2, Duration::from_secs(15))
+        .await;
+    wait_status(&app.store, "succeeded", Duration::from_secs(10)).await;
+    app.stop().await;
+}
+
+on_both_backends!(a_stalled_action_is_queued_again);
