@@ -41,6 +41,15 @@ pub struct Application {
     claimed: tokio::sync::mpsc::UnboundedReceiver<FastClaim>,
     workers: WorkerOptions,
     account_check: Duration,
+    /// Started by `run_until_stopped`: the streams and what they need.
+    streams: Option<StreamsToRun>,
+}
+
+struct StreamsToRun {
+    settings: Settings,
+    streams: crate::streams::Streams,
+    writer: Writer,
+    owner: String,
 }
 
 impl Application {
@@ -124,7 +133,14 @@ impl Application {
             heartbeat: Duration::from_secs(settings.actions.heartbeat_secs.max(1)),
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
         };
-        let webhook_state = WebhookState::new(&settings, writer, clock)?;
+        let webhook_state = WebhookState::new(&settings, writer.clone(), clock, addr)?;
+        let streams = crate::streams::Streams::new(&settings);
+        let streams_to_run = StreamsToRun {
+            streams: streams.clone(),
+            writer,
+            owner: workers.name_prefix.clone(),
+            settings: settings.clone(),
+        };
 
         let router = Router::new()
             .route("/healthz", get(health::healthz))
@@ -133,6 +149,7 @@ impl Application {
             .with_state(health::Ready {
                 store: store.clone(),
                 rules: rules.clone(),
+                streams: streams.clone(),
             })
             .merge(webhooks::router(webhook_state))
             .layer(middleware::from_fn(log_request));
@@ -149,6 +166,7 @@ impl Application {
             claimed,
             workers,
             account_check: Duration::from_secs(settings.scrapely.account_check_secs.max(1)),
+            streams: Some(streams_to_run),
         })
     }
 
@@ -198,6 +216,16 @@ impl Application {
             self.wake.clone(),
             stop.clone(),
         ));
+        let streams = self.streams.map(|s| {
+            tokio::spawn(crate::streams::run(
+                s.settings,
+                s.streams,
+                self.store.clone(),
+                s.writer,
+                s.owner,
+                stop.clone(),
+            ))
+        });
         let mut server = tokio::spawn(
             axum::serve(self.listener, self.router)
                 .with_graceful_shutdown(stop.clone().cancelled_owned())
@@ -224,6 +252,10 @@ impl Application {
             }
         }
         stop.cancel();
+        // Streams commit what they read before the writer may end.
+        if let Some(streams) = streams {
+            let _ = streams.await;
+        }
         let _ = watcher.await;
         let _ = accounts.await;
         let _ = sweep.await;
@@ -249,12 +281,22 @@ impl Application {
 
 /// An open port with no webhook authentication lets anyone inject events.
 fn refuse_open_unauthenticated(settings: &Settings, addr: SocketAddr) -> anyhow::Result<()> {
-    let authenticated = settings.webhooks.scrapely.is_authenticated();
-    if !addr.ip().is_loopback() && !authenticated && !settings.webhooks.allow_unauthenticated {
+    let open = settings.webhooks.allow_unauthenticated;
+    if addr.ip().is_loopback() || open {
+        return Ok(());
+    }
+    // A vendor without authentication is refused per request (403) on such a
+    // listener; with none at all, nothing could ever be received.
+    if !settings
+        .webhooks
+        .vendors()
+        .iter()
+        .any(|(_, auth)| auth.is_authenticated())
+    {
         anyhow::bail!(
             "refusing to listen on {addr} with unauthenticated webhooks: set webhooks.scrapely.token \
-             (or webhooks.scrapely.signing_secret), listen on a loopback address, or set \
-             webhooks.allow_unauthenticated = true"
+             (or webhooks.scrapely.signing_secret, or the same for scrapest / scrapebadger), listen on \
+             a loopback address, or set webhooks.allow_unauthenticated = true"
         );
     }
     Ok(())

@@ -10,6 +10,13 @@ use time::OffsetDateTime;
 
 /// Over which channel an event arrived; recorded per sighting.
 pub const CHANNEL_WEBHOOK: &str = "webhook";
+pub const CHANNEL_SCRAPEST_WS: &str = "scrapest.ws";
+pub const CHANNEL_SCRAPEST_SSE: &str = "scrapest.sse";
+pub const CHANNEL_SCRAPEST_SSE_PUBLIC: &str = "scrapest.sse_public";
+pub const CHANNEL_SCRAPEST_FILTER: &str = "scrapest.filter";
+pub const CHANNEL_SCRAPEST_WEBHOOK: &str = "scrapest.webhook";
+pub const CHANNEL_SCRAPEBADGER_WS: &str = "scrapebadger.ws";
+pub const CHANNEL_SCRAPEBADGER_WEBHOOK: &str = "scrapebadger.webhook";
 
 /// Every event kind rules may react to (`on:`).
 pub const KNOWN_KINDS: &[&str] = &[
@@ -21,13 +28,25 @@ pub const KNOWN_KINDS: &[&str] = &[
     "discord.message",
 ];
 
-/// What rules see as `data`: the vendor's event data, with the vendor's field names.
-/// For Scrapely that is the envelope's `data`; other sources pass their payload.
+/// What rules see as `data`. For Scrapely, the envelope's `data`; for a Scrapest
+/// Telegram or Discord message, the SourceEvent's payload, stored under `data`;
+/// for a tweet, the stored tweet itself (see [`crate::tweet`]).
 pub fn rule_data(source: &str, payload: &Value) -> Value {
     match (source, payload.get("data")) {
-        ("scrapely", Some(data)) => data.clone(),
+        ("scrapely" | "scrapest", Some(data)) => data.clone(),
         _ => payload.clone(),
     }
+}
+
+/// One arrival of an event over a stream or webhook, kept as received
+/// (`event_sightings`): the same tweet seen on two channels is one event with
+/// two sightings.
+#[derive(Debug, Clone)]
+pub struct Sighting {
+    /// The configured stream's name; `None` for webhooks.
+    pub stream: Option<String>,
+    /// The message exactly as received.
+    pub raw: String,
 }
 
 /// An event ready to be committed by the store's writer.
@@ -45,9 +64,16 @@ pub struct NewEvent {
     pub received_at: OffsetDateTime,
     /// Channel of this sighting, e.g. [`CHANNEL_WEBHOOK`].
     pub channel: &'static str,
-    /// The vendor's payload as received: JSON text, already validated by the source
-    /// that parsed it (kept as text so the hot path does not re-serialize it).
+    /// The vendor's payload as received (for a tweet: the normalized tweet): JSON
+    /// text, already validated by the source that parsed it (kept as text so the
+    /// hot path does not re-serialize it).
     pub payload: String,
+    /// How complete this version is ([`crate::tweet::Quality`]; 0 when versions
+    /// are not ranked). A sighting of higher quality replaces the stored payload
+    /// and lets rules that have not decided on the event yet decide.
+    pub quality: i16,
+    /// Recorded in `event_sightings` (stream and tweet sources).
+    pub sighting: Option<Box<Sighting>>,
 }
 
 /// What committing an event did.
@@ -56,6 +82,9 @@ pub struct Committed {
     pub event_id: i64,
     /// False when the dedupe key was already stored: this was another sighting.
     pub created: bool,
+    /// Another sighting that brought a better version: the stored payload was
+    /// replaced and rules that had not decided on the event yet were evaluated.
+    pub upgraded: bool,
 }
 
 /// SHA-256 (hex) of the canonical JSON form of `value`: object keys sorted,

@@ -33,5 +33,7 @@ pub mod queue;
 pub mod rules;
 pub mod secret;
 pub mod store;
+pub mod streams;
 pub mod telemetry;
+pub mod tweet;
 pub mod webhooks;

@@ -48,6 +48,11 @@ enum Command {
     /// Paused Scrapely accounts (their DMs and tweets are held).
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// Each stream's state: connected since, last message, messages, reconnects, last error.
+    Streams {
+        #[arg(long, value_enum, default_value = "table")]
+        format: audit::Format,
+    },
 }
 
 #[derive(Subcommand)]
@@ -170,6 +175,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     jobs::resume(&store, &handle).await?
                 }
             };
+            print!("{out}");
+            Ok(())
+        }
+        Command::Streams { format } => {
+            let out = starling::cli::streams::list(settings.database.url.expose(), format).await?;
             print!("{out}");
             Ok(())
         }

@@ -94,7 +94,13 @@ fn looks_secret(key: &str) -> bool {
 pub fn redact_urls_in(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    while let Some(start) = rest.find("http://").or_else(|| rest.find("https://")) {
+    let next_url = |text: &str| {
+        ["http://", "https://", "ws://", "wss://"]
+            .iter()
+            .filter_map(|scheme| text.find(scheme))
+            .min()
+    };
+    while let Some(start) = next_url(rest) {
         out.push_str(&rest[..start]);
         let tail = &rest[start..];
         let end = tail

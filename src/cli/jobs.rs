@@ -42,7 +42,7 @@ impl Status {
 }
 
 /// A millisecond column as readable UTC text, in the backend's SQL.
-fn ts(url: &str, column: &str) -> String {
+pub(crate) fn ts(url: &str, column: &str) -> String {
     if url.starts_with("sqlite:") {
         format!("strftime('%Y-%m-%dT%H:%M:%fZ', {column} / 1000.0, 'unixepoch')")
     } else {
@@ -56,7 +56,7 @@ fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
-fn render(table: &audit::Table, format: Format) -> String {
+pub(crate) fn render(table: &audit::Table, format: Format) -> String {
     match format {
         Format::Table => render_table(table),
         Format::Json => render_json(table),

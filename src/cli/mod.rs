@@ -4,3 +4,4 @@ pub mod audit;
 pub mod backtest;
 pub mod jobs;
 pub mod rules;
+pub mod streams;

@@ -7,11 +7,14 @@
 //! path ("server.max_body_bytes: invalid type …"), so a typo stops start-up
 //! instead of being ignored. Secrets are [`Secret`]s and never print.
 
+pub mod streams;
+
 use crate::secret::{Secret, redact_url};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+pub use streams::{Filter, StreamKind, StreamSettings, StreamingSettings};
 
 const DEFAULTS: &str = include_str!("default.toml");
 
@@ -37,6 +40,10 @@ pub struct Settings {
     pub slack: SlackSettings,
     pub actions: ActionsSettings,
     pub log: LogSettings,
+    /// Tweet stream connections, `[[streams]]` in the file (none by default).
+    #[serde(default)]
+    pub streams: Vec<StreamSettings>,
+    pub streaming: StreamingSettings,
 }
 
 #[derive(Clone, Deserialize)]
@@ -86,6 +93,10 @@ pub struct WebhooksSettings {
     /// Standard Webhooks: how far `webhook-timestamp` may be from now, in seconds.
     pub timestamp_tolerance_secs: u64,
     pub scrapely: WebhookAuthSettings,
+    /// `POST /webhooks/scrapest/<token>`: SourceEvents, the backup of the streams.
+    pub scrapest: WebhookAuthSettings,
+    /// `POST /webhooks/scrapebadger/<token>`: `tweet.detected`.
+    pub scrapebadger: WebhookAuthSettings,
 }
 
 /// How one vendor's webhooks are authenticated.
@@ -271,33 +282,48 @@ impl Settings {
                 "expected at least 2 (one writer, one reader)",
             ));
         }
-        for (key, secret) in [
-            ("webhooks.scrapely.token", &self.webhooks.scrapely.token),
-            (
-                "webhooks.scrapely.signing_secret",
-                &self.webhooks.scrapely.signing_secret,
-            ),
-        ] {
-            if secret.as_ref().is_some_and(|s| s.expose().is_empty()) {
-                return Err(key_error(
-                    key,
-                    "expected a non-empty value, or leave the key unset",
-                ));
-            }
+        for (vendor, auth) in self.webhooks.vendors() {
+            check_webhook_auth(vendor, auth)?;
         }
-        if let Some(token) = &self.webhooks.scrapely.token
-            && !token
-                .expose()
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c))
-        {
+        streams::validate(&self.streams)
+    }
+}
+
+impl WebhooksSettings {
+    /// Each vendor's webhook authentication, by vendor name.
+    pub fn vendors(&self) -> [(&'static str, &WebhookAuthSettings); 3] {
+        [
+            ("scrapely", &self.scrapely),
+            ("scrapest", &self.scrapest),
+            ("scrapebadger", &self.scrapebadger),
+        ]
+    }
+}
+
+fn check_webhook_auth(vendor: &str, auth: &WebhookAuthSettings) -> Result<(), ConfigError> {
+    for (field, secret) in [
+        ("token", &auth.token),
+        ("signing_secret", &auth.signing_secret),
+    ] {
+        if secret.as_ref().is_some_and(|s| s.expose().is_empty()) {
             return Err(key_error(
-                "webhooks.scrapely.token",
-                "expected URL-safe characters only (A-Z a-z 0-9 - _ . ~)",
+                &format!("webhooks.{vendor}.{field}"),
+                "expected a non-empty value, or leave the key unset",
             ));
         }
-        Ok(())
     }
+    if let Some(token) = &auth.token
+        && !token
+            .expose()
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.~".contains(c))
+    {
+        return Err(key_error(
+            &format!("webhooks.{vendor}.token"),
+            "expected URL-safe characters only (A-Z a-z 0-9 - _ . ~)",
+        ));
+    }
+    Ok(())
 }
 
 fn key_error(key: &str, message: &str) -> ConfigError {

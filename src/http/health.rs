@@ -1,6 +1,7 @@
 //! `GET /healthz`: the process is alive. `GET /readyz`: it can do its job — the
 //! database answers — else 503 with the reason; it also shows the rules' status
-//! and how many actions wait or need a person.
+//! how many actions wait or need a person, and each stream's state (this
+//! process's view: connected since, last message, counts, last error).
 
 use crate::rules::reload::RulesHandle;
 use crate::store::Store;
@@ -19,6 +20,7 @@ pub async fn healthz() -> Json<Value> {
 pub struct Ready {
     pub store: Store,
     pub rules: RulesHandle,
+    pub streams: crate::streams::Streams,
 }
 
 /// 503 when the database does not answer. Rules are reported (loaded set, and the
@@ -26,6 +28,8 @@ pub struct Ready {
 /// last good set keeps running.
 pub async fn readyz(State(ready): State<Ready>) -> (StatusCode, Json<Value>) {
     let rules = serde_json::to_value(ready.rules.status()).unwrap_or_default();
+    // Reported, never a reason to be unready: webhooks still work without streams.
+    let streams = json!(ready.streams.snapshots());
     match tokio::time::timeout(Duration::from_secs(2), ready.store.ping()).await {
         Ok(Ok(())) => {
             let actions = crate::store::actions::open_counts(&ready.store)
@@ -35,7 +39,7 @@ pub async fn readyz(State(ready): State<Ready>) -> (StatusCode, Json<Value>) {
             (
                 StatusCode::OK,
                 Json(
-                    json!({ "status": "ready", "checks": { "database": "ok", "rules": rules, "actions": actions } }),
+                    json!({ "status": "ready", "checks": { "database": "ok", "rules": rules, "actions": actions, "streams": streams } }),
                 ),
             )
         }

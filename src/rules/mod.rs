@@ -160,7 +160,9 @@ pub struct EventMeta<'a> {
 
 impl EventContext {
     pub fn new(meta: EventMeta<'_>, data: Value) -> Self {
-        let json = json!({
+        // A tweet is also `tweet` (the README's tweet model).
+        let tweet = (meta.kind == "tweet").then(|| data.clone());
+        let mut json = json!({
             "event": {
                 "id": meta.id,
                 "source": meta.source,
@@ -172,6 +174,9 @@ impl EventContext {
             "data": data,
             "now": crate::clock::format_utc(time::OffsetDateTime::now_utc()),
         });
+        if let Some(tweet) = tweet {
+            json["tweet"] = tweet;
+        }
         let json = std::sync::Arc::new(json);
         let jinja = json_view::JsonView::wrap(json.clone());
         Self {

@@ -16,8 +16,9 @@ use sqlx::{PgConnection, QueryBuilder, Row, Sqlite, SqliteConnection};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
-/// One dedupe key of a group: its first copy and how many copies arrived.
+/// One dedupe key of a group: its best copy and how many copies arrived.
 struct Merged<'a> {
+    /// The copy stored if the key is new: the first of the highest quality.
     first: &'a NewEvent,
     copies: i32,
     last_seen_at: OffsetDateTime,
@@ -43,6 +44,9 @@ fn merge<'a>(events: &[&'a NewEvent]) -> (Vec<Merged<'a>>, Vec<usize>) {
             merged.len() - 1
         });
         merged[slot].copies += 1;
+        if event.quality > merged[slot].first.quality {
+            merged[slot].first = event;
+        }
         merged[slot].last_seen_at = merged[slot].last_seen_at.max(event.received_at);
         if !channels[slot].contains(&event.channel) {
             channels[slot].push(event.channel);
@@ -72,7 +76,11 @@ fn outcomes(
             // New key: the stored count equals this group's copies; the first copy created it.
             let created = sightings == i64::from(m.copies) && !first_seen[slot];
             first_seen[slot] = true;
-            Ok(Committed { event_id, created })
+            Ok(Committed {
+                event_id,
+                created,
+                upgraded: false,
+            })
         })
         .collect()
 }
@@ -96,7 +104,7 @@ async fn upsert_sqlite_chunk(
 ) -> Result<(), sqlx::Error> {
     let mut query = QueryBuilder::<Sqlite>::new(
         "INSERT INTO events (source, kind, dedupe_key, vendor_ts, received_at, last_seen_at, \
-         sightings, channels, payload) ",
+         sightings, channels, payload, quality) ",
     );
     query.push_values(merged, |mut row, m| {
         let e = m.first;
@@ -108,7 +116,8 @@ async fn upsert_sqlite_chunk(
             .push_bind(format_utc(m.last_seen_at))
             .push_bind(m.copies)
             .push_bind(m.channels.clone())
-            .push_bind(e.payload.clone());
+            .push_bind(e.payload.clone())
+            .push_bind(e.quality);
     });
     query.push(
         " ON CONFLICT (dedupe_key) DO UPDATE SET
@@ -131,12 +140,12 @@ async fn upsert_sqlite_chunk(
 /// One prepared statement whatever the group size: the columns travel as arrays.
 const UPSERT_POSTGRES: &str = "
 INSERT INTO events (source, kind, dedupe_key, vendor_ts, received_at, last_seen_at,
-                    sightings, channels, payload)
+                    sightings, channels, payload, quality)
 SELECT source, kind, dedupe_key, vendor_ts, received_at, last_seen_at, sightings,
-       channels::jsonb, payload::jsonb
+       channels::jsonb, payload::jsonb, quality
 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
-            $6::timestamptz[], $7::int4[], $8::text[], $9::text[])
-     AS t(source, kind, dedupe_key, vendor_ts, received_at, last_seen_at, sightings, channels, payload)
+            $6::timestamptz[], $7::int4[], $8::text[], $9::text[], $10::int2[])
+     AS t(source, kind, dedupe_key, vendor_ts, received_at, last_seen_at, sightings, channels, payload, quality)
 ON CONFLICT (dedupe_key) DO UPDATE SET
     sightings = events.sightings + EXCLUDED.sightings,
     last_seen_at = EXCLUDED.last_seen_at,
@@ -178,6 +187,7 @@ async fn upsert_postgres_chunk(
         .bind(chunk.iter().map(|m| m.copies).collect::<Vec<_>>())
         .bind(column(&|m| m.channels.clone()))
         .bind(column(&|m| m.first.payload.clone()))
+        .bind(chunk.iter().map(|m| m.first.quality).collect::<Vec<_>>())
         .fetch_all(&mut *conn)
         .await?;
     for row in rows {
@@ -185,6 +195,92 @@ async fn upsert_postgres_chunk(
             row.get::<String, _>(0),
             (row.get::<i64, _>(1), row.get::<i64, _>(2)),
         );
+    }
+    Ok(())
+}
+
+/// Replaces a stored event's payload with a better version (`quality` higher than
+/// the stored one); true if it did. The condition is checked on the row itself,
+/// so of two processes upgrading at once only one sees `true`.
+pub async fn upgrade_sqlite(
+    conn: &mut SqliteConnection,
+    event_id: i64,
+    event: &NewEvent,
+) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE events SET payload = ?2, quality = ?3 WHERE id = ?1 AND quality < ?3 RETURNING id",
+    )
+    .bind(event_id)
+    .bind(&event.payload)
+    .bind(event.quality)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
+
+pub async fn upgrade_postgres(
+    conn: &mut PgConnection,
+    event_id: i64,
+    event: &NewEvent,
+) -> Result<bool, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE events SET payload = $2::jsonb, quality = $3 WHERE id = $1 AND quality < $3 RETURNING id",
+    )
+    .bind(event_id)
+    .bind(&event.payload)
+    .bind(event.quality)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.is_some())
+}
+
+/// The `event_sightings` rows of a group: `(event id, event)` for each event that has one.
+pub async fn record_sightings_sqlite(
+    conn: &mut SqliteConnection,
+    rows: &[(i64, &NewEvent)],
+) -> Result<(), sqlx::Error> {
+    for chunk in rows.chunks(SQLITE_ROWS_PER_STATEMENT) {
+        let mut query = QueryBuilder::<Sqlite>::new(
+            "INSERT INTO event_sightings (event_id, stream, channel, received_at, quality, payload) ",
+        );
+        query.push_values(chunk, |mut row, (id, e)| {
+            let sighting = e.sighting.as_deref().expect("filtered on sightings");
+            row.push_bind(*id)
+                .push_bind(sighting.stream.clone())
+                .push_bind(e.channel)
+                .push_bind(format_utc(e.received_at))
+                .push_bind(e.quality)
+                .push_bind(sighting.raw.clone());
+        });
+        query.build().execute(&mut *conn).await?;
+    }
+    Ok(())
+}
+
+pub async fn record_sightings_postgres(
+    conn: &mut PgConnection,
+    rows: &[(i64, &NewEvent)],
+) -> Result<(), sqlx::Error> {
+    let size = |(_, e): &(i64, &NewEvent)| e.sighting.as_ref().map_or(0, |s| s.raw.len()) + 128;
+    for chunk in chunks_by_size(rows, POSTGRES_STATEMENT_BYTES, size) {
+        let sighting = |e: &NewEvent| {
+            e.sighting
+                .as_deref()
+                .expect("filtered on sightings")
+                .clone()
+        };
+        sqlx::query(
+            "INSERT INTO event_sightings (event_id, stream, channel, received_at, quality, payload)
+             SELECT * FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::timestamptz[], $5::int2[], $6::text[])",
+        )
+        .bind(chunk.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|(_, e)| sighting(e).stream).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|(_, e)| e.channel.to_string()).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|(_, e)| e.received_at).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|(_, e)| e.quality).collect::<Vec<_>>())
+        .bind(chunk.iter().map(|(_, e)| sighting(e).raw).collect::<Vec<_>>())
+        .execute(&mut *conn)
+        .await?;
     }
     Ok(())
 }
@@ -202,6 +298,8 @@ mod tests {
             received_at: OffsetDateTime::UNIX_EPOCH,
             channel,
             payload: "{}".into(),
+            quality: 0,
+            sighting: None,
         }
     }
 

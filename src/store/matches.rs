@@ -34,6 +34,36 @@ impl<'a> MatchRow<'a> {
     }
 }
 
+/// A rule decides once per event. Only a failed evaluation (say, a field the
+/// fast-x version lacked) may be replaced, by the decision on a better version.
+const CONFLICT_SQLITE: &str = " ON CONFLICT (event_id, rule) DO UPDATE SET
+    rule_hash = excluded.rule_hash, matched_at = excluded.matched_at,
+    outcome = excluded.outcome, cooldown_key = excluded.cooldown_key,
+    error = excluded.error, actions = excluded.actions
+  WHERE rule_matches.outcome = 'error'";
+
+/// The rules that have decided on `event_id` (fired or held by a cooldown): on a
+/// better version of the event they are not evaluated again.
+pub async fn decided_sqlite(
+    conn: &mut SqliteConnection,
+    event_id: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT rule FROM rule_matches WHERE event_id = ?1 AND outcome <> 'error'")
+        .bind(event_id)
+        .fetch_all(conn)
+        .await
+}
+
+pub async fn decided_postgres(
+    conn: &mut PgConnection,
+    event_id: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT rule FROM rule_matches WHERE event_id = $1 AND outcome <> 'error'")
+        .bind(event_id)
+        .fetch_all(conn)
+        .await
+}
+
 /// Inserts a group's matches with multi-row `INSERT`s.
 pub async fn record_sqlite(
     conn: &mut SqliteConnection,
@@ -63,7 +93,7 @@ async fn record_sqlite_chunk(
             .push_bind(d.error.clone())
             .push_bind(d.actions.clone());
     });
-    query.push(" ON CONFLICT (event_id, rule) DO NOTHING");
+    query.push(CONFLICT_SQLITE);
     query.build().execute(conn).await?;
     Ok(())
 }
@@ -94,7 +124,11 @@ async fn record_postgres_chunk(
          SELECT event_id, rule, rule_hash, matched_at, outcome, cooldown_key, error, actions::jsonb
          FROM UNNEST($1::int8[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[], $8::text[])
               AS t(event_id, rule, rule_hash, matched_at, outcome, cooldown_key, error, actions)
-         ON CONFLICT (event_id, rule) DO NOTHING",
+         ON CONFLICT (event_id, rule) DO UPDATE SET
+             rule_hash = EXCLUDED.rule_hash, matched_at = EXCLUDED.matched_at,
+             outcome = EXCLUDED.outcome, cooldown_key = EXCLUDED.cooldown_key,
+             error = EXCLUDED.error, actions = EXCLUDED.actions
+         WHERE rule_matches.outcome = 'error'",
     )
     .bind(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
     .bind(text(&|r| Some(r.decision.rule.clone())))

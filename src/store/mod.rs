@@ -18,6 +18,7 @@ pub mod matches;
 pub mod outbox;
 pub mod quarantine;
 pub mod ratelimit;
+pub mod streams;
 pub mod writer;
 
 use crate::secret::redact_url;

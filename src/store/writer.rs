@@ -214,6 +214,9 @@ trait GroupSql {
     ) -> Result<bool, sqlx::Error>;
     async fn record(&mut self, rows: &[MatchRow<'_>]) -> Result<(), sqlx::Error>;
     async fn quarantine(&mut self, payload: &QuarantinedPayload) -> Result<i64, sqlx::Error>;
+    async fn upgrade(&mut self, event_id: i64, event: &NewEvent) -> Result<bool, sqlx::Error>;
+    async fn decided(&mut self, event_id: i64) -> Result<Vec<String>, sqlx::Error>;
+    async fn sightings(&mut self, rows: &[(i64, &NewEvent)]) -> Result<(), sqlx::Error>;
 }
 
 impl GroupSql for sqlx::SqliteConnection {
@@ -238,6 +241,15 @@ impl GroupSql for sqlx::SqliteConnection {
     }
     async fn quarantine(&mut self, payload: &QuarantinedPayload) -> Result<i64, sqlx::Error> {
         quarantine::insert_sqlite(self, payload).await
+    }
+    async fn upgrade(&mut self, event_id: i64, event: &NewEvent) -> Result<bool, sqlx::Error> {
+        events::upgrade_sqlite(self, event_id, event).await
+    }
+    async fn decided(&mut self, event_id: i64) -> Result<Vec<String>, sqlx::Error> {
+        matches::decided_sqlite(self, event_id).await
+    }
+    async fn sightings(&mut self, rows: &[(i64, &NewEvent)]) -> Result<(), sqlx::Error> {
+        events::record_sightings_sqlite(self, rows).await
     }
 }
 
@@ -264,6 +276,15 @@ impl GroupSql for sqlx::PgConnection {
     async fn quarantine(&mut self, payload: &QuarantinedPayload) -> Result<i64, sqlx::Error> {
         quarantine::insert_postgres(self, payload).await
     }
+    async fn upgrade(&mut self, event_id: i64, event: &NewEvent) -> Result<bool, sqlx::Error> {
+        events::upgrade_postgres(self, event_id, event).await
+    }
+    async fn decided(&mut self, event_id: i64) -> Result<Vec<String>, sqlx::Error> {
+        matches::decided_postgres(self, event_id).await
+    }
+    async fn sightings(&mut self, rows: &[(i64, &NewEvent)]) -> Result<(), sqlx::Error> {
+        events::record_sightings_postgres(self, rows).await
+    }
 }
 
 /// Writes a group inside an open transaction: the events; for each new event the
@@ -277,18 +298,34 @@ async fn write_group(
     rules: &RuleSet,
     mode: &OutboxMode,
 ) -> Result<(Vec<Committed>, Vec<i64>, usize, Vec<FastClaim>), sqlx::Error> {
-    let committed = if events.is_empty() {
+    let mut committed = if events.is_empty() {
         Vec::new()
     } else {
         conn.upsert(events).await?
     };
-    // Another sighting of a stored event never fires anything again.
-    let decided: Vec<(&NewEvent, i64, Vec<Decision>)> = events
+    let sightings: Vec<(i64, &NewEvent)> = events
         .iter()
         .zip(&committed)
-        .filter(|(_, done)| done.created)
-        .map(|(event, done)| (*event, done.event_id, rules.decide(event, done.event_id)))
+        .filter(|(e, _)| e.sighting.is_some())
+        .map(|(e, done)| (done.event_id, *e))
         .collect();
+    if !sightings.is_empty() {
+        conn.sightings(&sightings).await?;
+    }
+    upgrade(conn, events, &mut committed).await?;
+    // Another sighting of a stored event fires nothing again; a better version
+    // lets the rules that have not decided on the event decide.
+    let mut decided: Vec<(&NewEvent, i64, Vec<Decision>)> = Vec::new();
+    for (event, done) in events.iter().zip(&committed) {
+        if done.created {
+            decided.push((event, done.event_id, rules.decide(event, done.event_id)));
+        } else if done.upgraded {
+            let already = conn.decided(done.event_id).await?;
+            let mut decisions = rules.decide(event, done.event_id);
+            decisions.retain(|d| !already.contains(&d.rule));
+            decided.push((event, done.event_id, decisions));
+        }
+    }
     let mut rows = Vec::new();
     for (event, event_id, decisions) in &decided {
         for decision in decisions {
@@ -322,6 +359,36 @@ async fn write_group(
             .await?;
     }
     Ok((committed, ids, jobs, claimed))
+}
+
+/// Stores the better versions among a group's repeated sightings: for each stored
+/// key, its best copy replaces the stored payload if its quality is higher.
+async fn upgrade(
+    conn: &mut impl GroupSql,
+    events: &[&NewEvent],
+    committed: &mut [Committed],
+) -> Result<(), sqlx::Error> {
+    use std::collections::{HashMap, HashSet};
+    // A key created in this group already stored its best copy.
+    let created: HashSet<i64> = committed
+        .iter()
+        .filter(|c| c.created)
+        .map(|c| c.event_id)
+        .collect();
+    let mut best: HashMap<&str, usize> = HashMap::new();
+    for (i, (event, done)) in events.iter().zip(committed.iter()).enumerate() {
+        if event.quality == 0 || created.contains(&done.event_id) {
+            continue;
+        }
+        let slot = best.entry(event.dedupe_key.as_str()).or_insert(i);
+        if event.quality > events[*slot].quality {
+            *slot = i;
+        }
+    }
+    for i in best.into_values() {
+        committed[i].upgraded = conn.upgrade(committed[i].event_id, events[i]).await?;
+    }
+    Ok(())
 }
 
 /// The actions of a fired rule, as outbox rows keyed by (event, rule, index).

@@ -9,6 +9,10 @@
 //! One module per vendor protocol holds its `normalize()`; this module holds the
 //! flow they share.
 
+//! | `POST /webhooks/scrapely[/{token}]` | Scrapely's `{event, timestamp, data}` |
+//! | `POST /webhooks/scrapest[/{token}]` | Scrapest's SourceEvent (the streams' backup) |
+//! | `POST /webhooks/scrapebadger[/{token}]` | ScrapeBadger's `tweet.detected` |
+
 pub mod scrapely;
 pub mod signature;
 
@@ -70,6 +74,10 @@ impl VendorAuth {
         })
     }
 
+    fn is_authenticated(&self) -> bool {
+        self.token.is_some() || self.signing_key.is_some()
+    }
+
     fn check_token(&self, given: Option<&str>) -> Result<(), ApiError> {
         match (&self.token, given) {
             (Some(expected), Some(given))
@@ -93,67 +101,130 @@ struct Shared {
     clock: Clock,
     max_body_bytes: usize,
     tolerance_secs: u64,
+    /// Unauthenticated vendors are accepted (a loopback listener, or opted in).
+    open: bool,
     scrapely: VendorAuth,
+    scrapest: VendorAuth,
+    scrapebadger: VendorAuth,
 }
 
 #[derive(Clone)]
 pub struct WebhookState(Arc<Shared>);
 
 impl WebhookState {
-    pub fn new(settings: &Settings, writer: Writer, clock: Clock) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &Settings,
+        writer: Writer,
+        clock: Clock,
+        listening_on: std::net::SocketAddr,
+    ) -> anyhow::Result<Self> {
+        let hooks = &settings.webhooks;
         Ok(Self(Arc::new(Shared {
             writer,
             clock,
             max_body_bytes: settings.server.max_body_bytes,
-            tolerance_secs: settings.webhooks.timestamp_tolerance_secs,
-            scrapely: VendorAuth::from_settings(&settings.webhooks.scrapely, "webhooks.scrapely")?,
+            tolerance_secs: hooks.timestamp_tolerance_secs,
+            open: listening_on.ip().is_loopback() || hooks.allow_unauthenticated,
+            scrapely: VendorAuth::from_settings(&hooks.scrapely, "webhooks.scrapely")?,
+            scrapest: VendorAuth::from_settings(&hooks.scrapest, "webhooks.scrapest")?,
+            scrapebadger: VendorAuth::from_settings(&hooks.scrapebadger, "webhooks.scrapebadger")?,
         })))
     }
 }
 
+/// The vendors that deliver webhooks, each with its normalizer.
+#[derive(Debug, Clone, Copy)]
+enum Vendor {
+    Scrapely,
+    Scrapest,
+    Scrapebadger,
+}
+
+impl Vendor {
+    fn source(self) -> &'static str {
+        match self {
+            Vendor::Scrapely => scrapely::SOURCE,
+            Vendor::Scrapest => "scrapest",
+            Vendor::Scrapebadger => "scrapebadger",
+        }
+    }
+
+    fn normalize(self) -> Normalize {
+        match self {
+            Vendor::Scrapely => scrapely::normalize,
+            Vendor::Scrapest => crate::streams::scrapest::normalize_webhook,
+            Vendor::Scrapebadger => crate::streams::scrapebadger::normalize_webhook,
+        }
+    }
+
+    fn auth(self, shared: &Shared) -> &VendorAuth {
+        match self {
+            Vendor::Scrapely => &shared.scrapely,
+            Vendor::Scrapest => &shared.scrapest,
+            Vendor::Scrapebadger => &shared.scrapebadger,
+        }
+    }
+}
+
 pub fn router(state: WebhookState) -> Router {
-    Router::new()
-        .route("/webhooks/scrapely", post(scrapely_without_token))
-        .route("/webhooks/scrapely/{token}", post(scrapely_with_token))
-        .with_state(state)
+    let mut router = Router::new();
+    for vendor in [Vendor::Scrapely, Vendor::Scrapest, Vendor::Scrapebadger] {
+        let path = format!("/webhooks/{}", vendor.source());
+        router = router
+            .route(
+                &path,
+                post(
+                    move |State(state): State<WebhookState>, headers: HeaderMap, body: Body| async move {
+                        handle(&state, vendor, None, &headers, body).await
+                    },
+                ),
+            )
+            .route(
+                &format!("{path}/{{token}}"),
+                post(
+                    move |State(state): State<WebhookState>,
+                          Path(token): Path<String>,
+                          headers: HeaderMap,
+                          body: Body| async move {
+                        handle(&state, vendor, Some(&token), &headers, body).await
+                    },
+                ),
+            );
+    }
+    router.with_state(state)
 }
 
-async fn scrapely_without_token(
-    State(state): State<WebhookState>,
-    headers: HeaderMap,
+async fn handle(
+    state: &WebhookState,
+    vendor: Vendor,
+    token: Option<&str>,
+    headers: &HeaderMap,
     body: Body,
 ) -> Result<Json<Ack>, ApiError> {
-    let result = receive(
-        &state,
-        &state.0.scrapely,
-        None,
-        &headers,
-        body,
-        scrapely::SOURCE,
-        scrapely::normalize,
-    )
-    .await;
-    counted(scrapely::SOURCE, result)
-}
-
-async fn scrapely_with_token(
-    State(state): State<WebhookState>,
-    Path(token): Path<String>,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Json<Ack>, ApiError> {
-    let auth = &state.0.scrapely;
-    let result = receive(
-        &state,
-        auth,
-        Some(&token),
-        &headers,
-        body,
-        scrapely::SOURCE,
-        scrapely::normalize,
-    )
-    .await;
-    counted(scrapely::SOURCE, result)
+    let auth = vendor.auth(&state.0);
+    let source = vendor.source();
+    let result = if !state.0.open && !auth.is_authenticated() {
+        tracing::warn!(
+            source,
+            "Refused a webhook: this vendor has no webhook authentication"
+        );
+        Err(ApiError::forbidden(format!(
+            "webhooks.{source}.token is not configured; unauthenticated webhooks are accepted \
+             only on a loopback listener (or with webhooks.allow_unauthenticated = true)"
+        )))
+    } else {
+        receive(
+            state,
+            auth,
+            token,
+            headers,
+            body,
+            source,
+            vendor.normalize(),
+        )
+        .await
+    };
+    counted(source, result)
 }
 
 type Normalize = fn(&[u8], OffsetDateTime) -> Result<NewEvent, Rejection>;
@@ -200,10 +271,10 @@ async fn receive(
                 tracing::error!(source, %error, "Could not store a webhook event; answered 503");
                 ApiError::unavailable()
             })?;
-            let status = if committed.created {
-                "created"
-            } else {
-                "duplicate"
+            let status = match (committed.created, committed.upgraded) {
+                (true, _) => "created",
+                (false, true) => "updated",
+                (false, false) => "duplicate",
             };
             tracing::debug!(
                 source,

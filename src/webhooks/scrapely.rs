@@ -143,6 +143,8 @@ pub fn normalize(body: &[u8], received_at: OffsetDateTime) -> Result<NewEvent, R
         received_at,
         channel: CHANNEL_WEBHOOK,
         payload: text.to_owned(),
+        quality: 0,
+        sighting: None,
     })
 }
 

@@ -12,4 +12,5 @@ mod process;
 mod rules;
 mod rules_check;
 mod store;
+mod streams;
 mod webhooks;

@@ -2,6 +2,7 @@
 //! fresh database; `StarlingProcess` runs the real binary for crash and log tests.
 
 pub mod db;
+pub mod fake_stream;
 pub mod fake_vendor;
 pub mod process;
 
@@ -81,6 +82,35 @@ pub async fn spawn_app_with_rules(backend: Backend, files: &[(&str, &str)]) -> T
     app
 }
 
+/// A server with rule `files`, the configuration file text `toml` (e.g. its
+/// `[[streams]]`) and `overrides` as `STARLING__…` variables.
+pub async fn spawn_app_with_config(
+    backend: Backend,
+    files: &[(&str, &str)],
+    toml: &str,
+    overrides: &[(&str, &str)],
+) -> TestApp {
+    let rules = tempfile::tempdir().unwrap();
+    for (name, yaml) in files {
+        std::fs::write(rules.path().join(name), yaml).unwrap();
+    }
+    let config = rules.path().join("starling.toml.conf");
+    std::fs::write(&config, toml).unwrap();
+    let db = TestDb::new(backend).await;
+    let dir = rules.path().display().to_string();
+    let mut env: HashMap<String, String> = overrides
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    env.insert("STARLING__DATABASE__URL".into(), db.url.clone());
+    env.insert("STARLING__RULES__DIR".into(), dir);
+    let settings =
+        Settings::load_with_env(Some(&config), Some(env)).expect("test settings are valid");
+    let mut app = start_with_settings(db, rules.path(), settings, Clock::System).await;
+    app._rules_tmp = Some(rules);
+    app
+}
+
 /// Starts a server on `db` with `rules_dir` (another server may share both).
 pub async fn start(
     db: TestDb,
@@ -92,6 +122,15 @@ pub async fn start(
     let mut all: Vec<(&str, &str)> = vec![("STARLING__RULES__DIR", &dir)];
     all.extend_from_slice(overrides);
     let settings = settings(&db, &all);
+    start_with_settings(db, rules_dir, settings, clock).await
+}
+
+async fn start_with_settings(
+    db: TestDb,
+    rules_dir: &std::path::Path,
+    settings: Settings,
+    clock: Clock,
+) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app = Application::build_with(settings, clock, Some(listener))
         .await

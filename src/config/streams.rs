@@ -1,0 +1,201 @@
+//! `[[streams]]` (one table per stream connection) and `[streaming]` (what they share).
+
+use super::ConfigError;
+use crate::secret::Secret;
+use serde::Deserialize;
+use std::collections::HashMap;
+
+/// Scrapest's subscription WebSocket allows this many connections per API key (seed `001`).
+pub const FILTER_CONNECTIONS_PER_KEY: usize = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StreamKind {
+    /// `wss://scrape.st/ws`, `x-api-key` header (seeds `000`, `002`).
+    Scrapest,
+    /// `https://scrape.st/stream`: public without a key, private with one (seed `002`).
+    ScrapestSse,
+    /// `wss://api.scrape.st/ws`, Bearer key, subscription filters (seed `001`).
+    ScrapestFilter,
+    /// `wss://scrapebadger.com/v1/twitter/stream?api_key=…` (seed `003`).
+    Scrapebadger,
+}
+
+impl StreamKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StreamKind::Scrapest => "scrapest",
+            StreamKind::ScrapestSse => "scrapest_sse",
+            StreamKind::ScrapestFilter => "scrapest_filter",
+            StreamKind::Scrapebadger => "scrapebadger",
+        }
+    }
+
+    pub fn default_url(self) -> &'static str {
+        match self {
+            StreamKind::Scrapest => "wss://scrape.st/ws",
+            StreamKind::ScrapestSse => "https://scrape.st/stream",
+            StreamKind::ScrapestFilter => "wss://api.scrape.st/ws",
+            StreamKind::Scrapebadger => "wss://scrapebadger.com/v1/twitter/stream",
+        }
+    }
+
+    /// Silence after which a connection is taken for dead: Scrapest drops a
+    /// client silent for 60 s; the others ping every 30 s (two missed, then gone).
+    fn default_idle_secs(self) -> u64 {
+        match self {
+            StreamKind::Scrapest => 60,
+            StreamKind::Scrapebadger => 75,
+            StreamKind::ScrapestFilter | StreamKind::ScrapestSse => 90,
+        }
+    }
+}
+
+/// One subscription of the filter WebSocket: `{"action":"subscribe","filters":{…}}`.
+#[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_retweets: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// Unique; names the stream in `starling streams`, `/readyz` and sightings.
+    pub name: String,
+    pub kind: StreamKind,
+    /// Not needed for the public SSE stream.
+    pub api_key: Option<Secret>,
+    /// Defaults to the vendor's endpoint; override for tests and proxies.
+    pub url: Option<String>,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Scrapest (`scrapest`, `scrapest_sse`): `useFastX`, fast-x events before enrichment.
+    #[serde(default)]
+    pub use_fast_x: bool,
+    /// Scrapest: `ignoreFullPayload`, skip the enriched X payloads.
+    #[serde(default)]
+    pub ignore_full_payload: bool,
+    /// Send a text `ping` this often (0: never). Default: 25 for `scrapest`, else 0.
+    pub text_ping_secs: Option<u64>,
+    /// Silence after which the connection is dropped and made again.
+    pub idle_timeout_secs: Option<u64>,
+    /// `scrapest_filter`: each entry is sent as one `subscribe` after every connect.
+    #[serde(default)]
+    pub filters: Vec<Filter>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl StreamSettings {
+    pub fn url(&self) -> &str {
+        self.url.as_deref().unwrap_or(self.kind.default_url())
+    }
+
+    pub fn text_ping_secs(&self) -> u64 {
+        self.text_ping_secs
+            .unwrap_or(if self.kind == StreamKind::Scrapest {
+                25
+            } else {
+                0
+            })
+    }
+
+    pub fn idle_timeout_secs(&self) -> u64 {
+        self.idle_timeout_secs
+            .unwrap_or(self.kind.default_idle_secs())
+            .max(1)
+    }
+}
+
+/// What every stream shares: reconnection and leases.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamingSettings {
+    /// Reconnect backoff: attempt n waits a random time in `[0, min(cap, base × 2^n)]`.
+    pub backoff_base_ms: u64,
+    pub backoff_cap_secs: u64,
+    /// A connection that lasted this long resets the backoff.
+    pub stable_secs: u64,
+    /// After HTTP 401 at the handshake (a bad key): wait this long, never hammer.
+    pub unauthorized_retry_secs: u64,
+    /// After close code 1008 (a vendor limit was broken): wait at least this long.
+    pub policy_retry_secs: u64,
+    pub connect_timeout_secs: u64,
+    /// A stream is held by one process at a time; its lease is renewed every
+    /// second and taken over by another process when it lapses.
+    pub lease_secs: u64,
+}
+
+/// Checks that serde cannot express: unique names, keys where needed, URL
+/// schemes, and the subscription WebSocket's connection limit per key.
+pub fn validate(streams: &[StreamSettings]) -> Result<(), ConfigError> {
+    let mut names = HashMap::new();
+    let mut per_key: HashMap<&str, Vec<&str>> = HashMap::new();
+    for (i, s) in streams.iter().enumerate() {
+        let key = |field: &str| format!("streams[{i}].{field}");
+        let bad = |field: &str, message: String| ConfigError::Key {
+            key: key(field),
+            message,
+        };
+        if s.name.is_empty() || names.insert(s.name.as_str(), i).is_some() {
+            return Err(bad(
+                "name",
+                format!("expected a unique non-empty name, got `{}`", s.name),
+            ));
+        }
+        if s.api_key.as_ref().is_some_and(|k| k.expose().is_empty()) {
+            return Err(bad(
+                "api_key",
+                "expected a non-empty key, or leave it unset".into(),
+            ));
+        }
+        if s.api_key.is_none() && s.kind != StreamKind::ScrapestSse {
+            return Err(bad(
+                "api_key",
+                format!("a `{}` stream needs the vendor's API key", s.kind.as_str()),
+            ));
+        }
+        let schemes: &[&str] = match s.kind {
+            StreamKind::ScrapestSse => &["https://", "http://"],
+            _ => &["wss://", "ws://"],
+        };
+        if !schemes.iter().any(|p| s.url().starts_with(p)) {
+            return Err(bad(
+                "url",
+                format!("expected a URL starting with {}", schemes.join(" or ")),
+            ));
+        }
+        if !s.filters.is_empty() && s.kind != StreamKind::ScrapestFilter {
+            return Err(bad(
+                "filters",
+                "only `scrapest_filter` streams take filters".into(),
+            ));
+        }
+        if s.kind == StreamKind::ScrapestFilter && s.enabled {
+            let api_key = s.api_key.as_ref().expect("checked above").expose();
+            per_key.entry(api_key).or_default().push(&s.name);
+        }
+    }
+    for names in per_key.values() {
+        if names.len() > FILTER_CONNECTIONS_PER_KEY {
+            return Err(ConfigError::Invalid(format!(
+                "Scrapest's subscription WebSocket allows at most {FILTER_CONNECTIONS_PER_KEY} \
+                 connections per API key, and {} `scrapest_filter` streams share one key ({}); \
+                 the sixth would be refused: put several filters in one stream's `filters` instead",
+                names.len(),
+                names.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,438 @@
+//! Tweet streams: one client per configured `[[streams]]` entry, one module per
+//! vendor protocol —
+//!
+//! | module | endpoint | auth |
+//! |---|---|---|
+//! | [`scrapest`] | `wss://scrape.st/ws` (seeds `000`, `002`) | `x-api-key` header |
+//! | [`scrapest_sse`] | `https://scrape.st/stream` (seed `002`) | none, or a token from `POST /stream/token` |
+//! | [`scrapest_filter`] | `wss://api.scrape.st/ws` (seed `001`) | `Authorization: Bearer` |
+//! | [`scrapebadger`] | `wss://scrapebadger.com/v1/twitter/stream` (seed `003`) | `api_key` query parameter |
+//!
+//! This module owns what they share: [`supervise`] (connect, read until the
+//! connection ends, wait with backoff, again), [`Ended`] (why a connection ended
+//! and how long to wait), [`Ingest`] (every message through the group-commit
+//! writer, or into quarantine), the per-stream lease (one process holds a stream)
+//! and [`status`]. [`ws`] is the WebSocket loop the three WebSocket protocols use.
+
+pub mod scrapebadger;
+pub mod scrapest;
+pub mod scrapest_filter;
+pub mod scrapest_sse;
+pub mod status;
+pub mod ws;
+
+use crate::config::{RetrySettings, Settings, StreamKind, StreamSettings, StreamingSettings};
+use crate::event::NewEvent;
+use crate::store::Store;
+use crate::store::quarantine::QuarantinedPayload;
+use crate::store::writer::Writer;
+use crate::webhooks::Rejection;
+use status::{State, StreamStatus};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+/// Messages being committed at once per stream; reading waits beyond that.
+const IN_FLIGHT: usize = 1024;
+
+/// Why a connection ended, which decides the wait before the next one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ended {
+    /// Shutdown, or another process took the stream over.
+    Stopped,
+    /// HTTP 401 at the handshake: the key is wrong.
+    Unauthorized(String),
+    /// The handshake failed otherwise (HTTP status, DNS, TLS, timeout).
+    Refused(String),
+    /// The server closed with a close frame.
+    Closed { code: u16, reason: String },
+    /// The connection broke without a close frame (1006).
+    Dropped(String),
+    /// Nothing arrived for longer than the documented limit.
+    Idle(Duration),
+}
+
+impl Ended {
+    /// How long to wait before the next attempt, after `failures` unstable connections.
+    pub fn wait(&self, settings: &StreamingSettings, failures: u32) -> Duration {
+        let retry = RetrySettings {
+            base_ms: settings.backoff_base_ms,
+            factor: 2.0,
+            cap_secs: settings.backoff_cap_secs,
+            max_attempts: u32::MAX,
+        };
+        let backoff = crate::actions::backoff::delay(&retry, failures + 1, None);
+        match self {
+            Ended::Stopped => Duration::ZERO,
+            Ended::Unauthorized(_) => Duration::from_secs(settings.unauthorized_retry_secs),
+            Ended::Closed { code: 1008, .. } => {
+                backoff.max(Duration::from_secs(settings.policy_retry_secs))
+            }
+            _ => backoff,
+        }
+    }
+
+    /// Said plainly, for the log and `last_error`.
+    pub fn describe(&self, kind: StreamKind) -> String {
+        match self {
+            Ended::Stopped => "stopped".into(),
+            Ended::Unauthorized(detail) => format!(
+                "the vendor refused the API key (HTTP 401: {detail}); check `api_key` of this stream"
+            ),
+            Ended::Refused(detail) => format!("could not connect: {detail}"),
+            Ended::Closed { code: 1008, reason } => format!(
+                "closed with 1008 (policy violation): a vendor limit was broken{} — {}; reason given: `{reason}`",
+                if kind == StreamKind::ScrapestFilter {
+                    ""
+                } else {
+                    " (or the key is not allowed this stream)"
+                },
+                limits(kind)
+            ),
+            Ended::Closed { code: 1000, reason } => {
+                format!("closed normally (1000) by the server: `{reason}`")
+            }
+            Ended::Closed { code: 1001, reason } => {
+                format!("the server is going away (1001): `{reason}`")
+            }
+            Ended::Closed { code, reason } => format!("closed with code {code}: `{reason}`"),
+            Ended::Dropped(detail) => {
+                format!("connection dropped without a close frame (1006): {detail}")
+            }
+            Ended::Idle(limit) => format!(
+                "nothing received for {} s (not even a ping): taken for a dead connection",
+                limit.as_secs()
+            ),
+        }
+    }
+
+    fn state(&self) -> State {
+        match self {
+            Ended::Unauthorized(_) => State::Unauthorized,
+            Ended::Stopped => State::Stopped,
+            _ => State::BackingOff,
+        }
+    }
+}
+
+fn limits(kind: StreamKind) -> &'static str {
+    match kind {
+        StreamKind::ScrapestFilter => {
+            "Scrapest allows 5 connections per API key and 100 messages per second"
+        }
+        _ => "see the vendor's limits for this key",
+    }
+}
+
+/// Hands messages to the writer: a stream message is committed (and the rules
+/// decide on it) before anything acts on it; a malformed one is quarantined and
+/// the connection goes on.
+#[derive(Clone)]
+pub struct Ingest {
+    writer: Writer,
+    source: &'static str,
+    channel: &'static str,
+    status: Arc<StreamStatus>,
+    permits: Arc<Semaphore>,
+}
+
+impl Ingest {
+    pub fn new(
+        writer: Writer,
+        source: &'static str,
+        channel: &'static str,
+        status: Arc<StreamStatus>,
+    ) -> Self {
+        Self {
+            writer,
+            source,
+            channel,
+            status,
+            permits: Arc::new(Semaphore::new(IN_FLIGHT)),
+        }
+    }
+
+    pub fn status(&self) -> &StreamStatus {
+        &self.status
+    }
+
+    /// Takes one read message (`Ok(None)`: nothing to store, e.g. an acknowledgement).
+    /// Returns once the commit is under way; waits only when too many are.
+    pub async fn accept(
+        &self,
+        read: Result<Option<NewEvent>, Rejection>,
+        raw: &str,
+        received_at: OffsetDateTime,
+    ) {
+        self.status.message();
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("never closed");
+        let writer = self.writer.clone();
+        let stream = self.status.name.clone();
+        match read {
+            Ok(None) => {}
+            Ok(Some(event)) => {
+                tokio::spawn(async move {
+                    if let Err(error) = writer.commit_event(event).await {
+                        tracing::error!(%stream, %error, "Could not store a stream message");
+                    }
+                    drop(permit);
+                });
+            }
+            Err(rejection) => {
+                let (reason, _) = match rejection {
+                    Rejection::NotJson(d) => (d, "not_json"),
+                    Rejection::Malformed(d) => (d, "malformed"),
+                };
+                let payload = QuarantinedPayload {
+                    source: self.source,
+                    channel: self.channel,
+                    received_at,
+                    reason: reason.clone(),
+                    content_type: Some("application/json".into()),
+                    body: raw.as_bytes().to_vec(),
+                };
+                tokio::spawn(async move {
+                    match writer.quarantine(payload).await {
+                        Ok(id) => {
+                            tracing::warn!(%stream, quarantine_id = id, %reason, "Quarantined a malformed stream message; the connection stays up")
+                        }
+                        Err(error) => {
+                            tracing::error!(%stream, %error, "Could not quarantine a stream message")
+                        }
+                    }
+                    drop(permit);
+                });
+            }
+        }
+    }
+
+    /// Waits until every accepted message is committed.
+    pub async fn drain(&self) {
+        let _all = self.permits.acquire_many(IN_FLIGHT as u32).await;
+    }
+}
+
+/// Everything a connection needs.
+pub struct StreamContext {
+    pub settings: StreamSettings,
+    pub streaming: StreamingSettings,
+    pub ingest: Ingest,
+    /// Cancelled on shutdown or when the lease is lost.
+    pub stop: CancellationToken,
+    /// Shared by the filter streams of one key: Scrapest's 100 messages/s.
+    pub send_limit: Option<Arc<scrapest_filter::SendLimiter>>,
+    pub http: reqwest::Client,
+    /// The private SSE stream's token and last event id, kept across reconnects.
+    pub sse: scrapest_sse::SseState,
+}
+
+impl StreamContext {
+    pub fn status(&self) -> &StreamStatus {
+        self.ingest.status()
+    }
+
+    /// `text` with the stream's key (and any key inside a URL) masked, for logs and errors.
+    pub fn scrub(&self, text: &str) -> String {
+        let text = crate::secret::redact_urls_in(text);
+        match &self.settings.api_key {
+            Some(key) if !key.expose().is_empty() => text.replace(key.expose(), "***"),
+            _ => text,
+        }
+    }
+}
+
+/// Connects, reads until the connection ends, waits, again — until `stop`.
+/// Gives the context back (a stream taken over may be held again later).
+pub async fn supervise(ctx: StreamContext) -> StreamContext {
+    let name = ctx.settings.name.clone();
+    let kind = ctx.settings.kind;
+    let mut failures = 0u32;
+    loop {
+        ctx.status().set_state(State::Connecting);
+        let started = Instant::now();
+        let ended = match kind {
+            StreamKind::Scrapest => scrapest::run(&ctx).await,
+            StreamKind::ScrapestSse => scrapest_sse::run(&ctx).await,
+            StreamKind::ScrapestFilter => scrapest_filter::run(&ctx).await,
+            StreamKind::Scrapebadger => scrapebadger::run(&ctx).await,
+        };
+        if ended == Ended::Stopped || ctx.stop.is_cancelled() {
+            break;
+        }
+        if started.elapsed() >= Duration::from_secs(ctx.streaming.stable_secs) {
+            failures = 0;
+        }
+        let wait = ended.wait(&ctx.streaming, failures);
+        failures = failures.saturating_add(1);
+        let why = ctx.scrub(&ended.describe(kind));
+        tracing::warn!(stream = %name, kind = kind.as_str(), wait_ms = wait.as_millis() as u64, "Stream disconnected: {why}; reconnecting after the wait");
+        ctx.status().error(ended.state(), why);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = ctx.stop.cancelled() => break,
+        }
+        ctx.status().reconnecting();
+    }
+    ctx.ingest.drain().await;
+    ctx
+}
+
+/// The running streams of this process.
+#[derive(Clone, Default)]
+pub struct Streams {
+    pub statuses: Vec<Arc<StreamStatus>>,
+}
+
+impl Streams {
+    pub fn new(settings: &Settings) -> Self {
+        Self {
+            statuses: settings
+                .streams
+                .iter()
+                .filter(|s| s.enabled)
+                .map(|s| StreamStatus::new(&s.name, s.kind))
+                .collect(),
+        }
+    }
+
+    pub fn snapshots(&self) -> Vec<status::Snapshot> {
+        self.statuses.iter().map(|s| s.snapshot()).collect()
+    }
+}
+
+/// Runs every enabled stream until `stop`: each waits for its lease, holds it
+/// while connected, and gives it up on shutdown.
+pub async fn run(
+    settings: Settings,
+    streams: Streams,
+    store: Store,
+    writer: Writer,
+    owner: String,
+    stop: CancellationToken,
+) {
+    if streams.statuses.is_empty() {
+        return;
+    }
+    let lease = Duration::from_secs(settings.streaming.lease_secs.max(3));
+    let connect_timeout = Duration::from_secs(settings.streaming.connect_timeout_secs.max(1));
+    let http = match crate::actions::outbound::client(connect_timeout) {
+        Ok(http) => http,
+        Err(error) => {
+            tracing::error!(%error, "Cannot build the HTTP client; streams do not start");
+            return;
+        }
+    };
+    let limiters = scrapest_filter::limiters(&settings.streams);
+    let mut tasks = JoinSet::new();
+    tasks.spawn(status::flush_every_second(
+        store.clone(),
+        owner.clone(),
+        lease,
+        streams.statuses.clone(),
+        stop.clone(),
+    ));
+    let enabled = settings.streams.iter().filter(|s| s.enabled);
+    for (config, status) in enabled.zip(&streams.statuses) {
+        let (source, channel) = source_and_channel(config);
+        let template = StreamContext {
+            settings: config.clone(),
+            streaming: settings.streaming.clone(),
+            ingest: Ingest::new(writer.clone(), source, channel, status.clone()),
+            stop: CancellationToken::new(),
+            send_limit: config
+                .api_key
+                .as_ref()
+                .and_then(|k| limiters.get(k.expose()).cloned()),
+            http: http.clone(),
+            sse: Default::default(),
+        };
+        let holder = Holder {
+            store: store.clone(),
+            owner: owner.clone(),
+            lease,
+            status: status.clone(),
+        };
+        tasks.spawn(holder.hold(template, stop.clone()));
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+fn source_and_channel(config: &StreamSettings) -> (&'static str, &'static str) {
+    use crate::event::*;
+    match config.kind {
+        StreamKind::ScrapestSse if config.api_key.is_none() => {
+            ("scrapest", CHANNEL_SCRAPEST_SSE_PUBLIC)
+        }
+        StreamKind::ScrapestSse => ("scrapest", CHANNEL_SCRAPEST_SSE),
+        StreamKind::Scrapest => ("scrapest", CHANNEL_SCRAPEST_WS),
+        StreamKind::ScrapestFilter => ("scrapest", CHANNEL_SCRAPEST_FILTER),
+        StreamKind::Scrapebadger => ("scrapebadger", CHANNEL_SCRAPEBADGER_WS),
+    }
+}
+
+/// Holds one stream's lease: waits for it, runs the stream while it is held.
+struct Holder {
+    store: Store,
+    owner: String,
+    lease: Duration,
+    status: Arc<StreamStatus>,
+}
+
+impl Holder {
+    async fn hold(self, mut ctx: StreamContext, stop: CancellationToken) {
+        let name = self.status.name.clone();
+        let kind = self.status.kind.as_str();
+        while !stop.is_cancelled() {
+            match crate::store::streams::acquire(
+                &self.store,
+                &name,
+                kind,
+                &self.owner,
+                self.lease.as_millis() as i64,
+            )
+            .await
+            {
+                Ok(true) => {
+                    tracing::info!(stream = %name, kind, "Holding the stream");
+                    let lost = self.status.hold();
+                    let either = CancellationToken::new();
+                    let (s, l, e) = (stop.clone(), lost.clone(), either.clone());
+                    let relay = tokio::spawn(async move {
+                        tokio::select! { _ = s.cancelled() => {}, _ = l.cancelled() => {} }
+                        e.cancel();
+                    });
+                    ctx.stop = either;
+                    ctx = supervise(ctx).await;
+                    relay.abort();
+                    if stop.is_cancelled() {
+                        self.status.set_state(State::Stopped);
+                        status::flush(&self.store, &self.owner, self.lease, &self.status).await;
+                        if let Err(error) =
+                            crate::store::streams::release(&self.store, &name, &self.owner).await
+                        {
+                            tracing::warn!(stream = %name, %error, "Could not release the stream's lease");
+                        }
+                        return;
+                    }
+                }
+                Ok(false) => self.status.set_state(State::Standby),
+                Err(error) => {
+                    tracing::warn!(stream = %name, %error, "Could not take the stream's lease")
+                }
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(self.lease / 3) => {}
+                _ = stop.cancelled() => {}
+            }
+        }
+        self.status.set_state(State::Stopped);
+    }
+}

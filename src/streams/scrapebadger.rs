@@ -1,0 +1,138 @@
+//! ScrapeBadger's WebSocket `wss://scrapebadger.com/v1/twitter/stream?api_key=…`
+//! (seed `003`): `tweet.detected` events from every monitor and filter rule of
+//! the key, heartbeat pings every 30 s. The key travels in the URL, so the URL
+//! is never logged (errors pass through [`StreamContext::scrub`]). The webhook
+//! `POST /webhooks/scrapebadger/{token}` is the documented backup channel.
+
+use super::scrapest::tweet_event;
+use super::{Ended, StreamContext, ws};
+use crate::event::{self, NewEvent, Sighting};
+use crate::tweet::{Origin, Tweet};
+use crate::webhooks::Rejection;
+use serde_json::Value;
+use time::OffsetDateTime;
+use tokio_tungstenite::tungstenite::client::ClientRequestBuilder;
+
+pub const SOURCE: &str = "scrapebadger";
+
+const EXPECTED: &str = "expected {\"event\": \"tweet.detected\", \"tweet_id\": string, …}";
+
+pub async fn run(ctx: &StreamContext) -> Ended {
+    let key = ctx.settings.api_key.as_ref().map_or("", |k| k.expose());
+    let base = ctx.settings.url();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}api_key={}", encode(key));
+    let uri = match url.parse() {
+        Ok(uri) => uri,
+        Err(_) => return Ended::Refused("the stream URL with its key is not a valid URI".into()),
+    };
+    ws::run(ctx, ClientRequestBuilder::new(uri), Vec::new(), read_ws).await
+}
+
+/// Percent-encodes a key for a query string (keys are usually URL-safe already).
+fn encode(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn read_ws(
+    ctx: &StreamContext,
+    text: &str,
+    at: OffsetDateTime,
+) -> Result<Option<NewEvent>, Rejection> {
+    read(
+        text,
+        at,
+        event::CHANNEL_SCRAPEBADGER_WS,
+        Some(&ctx.settings.name),
+    )
+}
+
+pub fn normalize_webhook(body: &[u8], at: OffsetDateTime) -> Result<NewEvent, Rejection> {
+    let text = std::str::from_utf8(body)
+        .map_err(|_| Rejection::NotJson(format!("the body is not UTF-8 text; {EXPECTED}")))?;
+    read(text, at, event::CHANNEL_SCRAPEBADGER_WEBHOOK, None)?
+        .ok_or_else(|| Rejection::Malformed(format!("event: not a tweet event; {EXPECTED}")))
+}
+
+/// One message: `tweet.detected` becomes a tweet; another event type is logged and skipped.
+pub fn read(
+    text: &str,
+    received_at: OffsetDateTime,
+    channel: &'static str,
+    stream: Option<&str>,
+) -> Result<Option<NewEvent>, Rejection> {
+    let value: Value = serde_json::from_str(text)
+        .map_err(|e| Rejection::NotJson(format!("not valid JSON ({e}); {EXPECTED}")))?;
+    let Some(kind) = value.get("event").and_then(Value::as_str) else {
+        return Err(Rejection::Malformed(format!("event: missing; {EXPECTED}")));
+    };
+    if kind != "tweet.detected" {
+        tracing::debug!(
+            event = kind,
+            "ScrapeBadger message that is not a tweet; skipped"
+        );
+        return Ok(None);
+    }
+    let origin = Origin {
+        stream: stream.map(str::to_string),
+        vendor: SOURCE,
+        channel,
+        ..Origin::default()
+    };
+    let tweet =
+        Tweet::from_detected(&value, origin).map_err(|e| Rejection::Malformed(e.to_string()))?;
+    let sighting = Some(Box::new(Sighting {
+        stream: stream.map(str::to_string),
+        raw: text.to_string(),
+    }));
+    Ok(Some(tweet_event(
+        SOURCE,
+        tweet,
+        received_at,
+        channel,
+        sighting,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_event_is_a_tweet_with_its_monitor() {
+        let seed = r#"{"event":"tweet.detected","monitor_id":"abc-123","monitor_name":"Tech Leaders",
+            "tweet_id":"1234567890","author_username":"elonmusk","tweet_text":"Just announced...",
+            "tweet_url":"https://x.com/elonmusk/status/1234567890","tweet_published_at":"2026-03-13T12:00:00Z",
+            "detected_at":"2026-03-13T12:00:00.150Z","latency_ms":150}"#;
+        let e = read(
+            seed,
+            OffsetDateTime::now_utc(),
+            "scrapebadger.ws",
+            Some("b"),
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(e.dedupe_key, "tweet:1234567890");
+        let v: Value = serde_json::from_str(&e.payload).unwrap();
+        assert_eq!(v["origin"]["monitor"], "Tech Leaders");
+        assert_eq!(v["author"]["screen_name"], "elonmusk");
+        assert!(
+            read(
+                r#"{"event":"heartbeat"}"#,
+                OffsetDateTime::now_utc(),
+                "x",
+                None
+            )
+            .unwrap()
+            .is_none()
+        );
+        assert_eq!(encode("a b/c"), "a%20b%2Fc");
+    }
+}
