@@ -370,7 +370,11 @@ impl Loader {
             .get_node("cooldown")
             .and_then(|node| self.cooldown(src, node, id));
         let actions = match map.get_node("do") {
-            Some(node) => self.actions(src, node, id),
+            Some(node) => {
+                // Parameters taken from a Scrapely event must be given on other events.
+                let scrapely_only = !on.is_empty() && on.iter().all(|k| k.starts_with("scrapely."));
+                self.actions(src, node, id, scrapely_only)
+            }
             None => {
                 self.error(
                     src,

@@ -327,9 +327,15 @@ impl RuleSet {
                     .map_err(|e| format!("do[{i}].with.{name}: {e}"))?;
                 params.insert(name.clone(), value);
             }
-            if let Some(spec) = crate::actions::spec(&action.action) {
+            // The defaults name Scrapely's fields (a tweet's `conversation_id` is its
+            // thread, not a DM conversation); a DM addressed with `to` names its own.
+            let defaults =
+                crate::actions::spec(&action.action).filter(|_| ctx.kind.starts_with("scrapely."));
+            if let Some(spec) = defaults {
                 for p in spec.params {
-                    if let (false, Some(path)) = (params.contains_key(p.name), p.default_from_event)
+                    let addressed = p.name == "conversation_id" && params.contains_key("to");
+                    if let (false, false, Some(path)) =
+                        (addressed, params.contains_key(p.name), p.default_from_event)
                     {
                         let segments: Vec<&str> = path.split('.').collect();
                         if let Some(v) = matcher::lookup(&ctx.json, &segments) {

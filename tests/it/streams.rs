@@ -633,3 +633,124 @@ async fn private_sse_fetches_a_token_and_a_new_one_when_refused() {
     );
     app.stop().await;
 }
+
+/// The shipped keyword-DM rule (`rules/outreach.yaml`, its delay shortened): a
+/// tracked author's tweet seen on the WebSocket and by webhook is one DM into the
+/// conversation found by handle; the same author again within 30 days is held by
+/// the cooldown; an author with no conversation is skipped with the reason.
+async fn the_keyword_dm_example_sends_one_dm_per_author(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/rules/outreach.yaml"))
+            .unwrap();
+    assert!(shipped.contains("delay: 15m"));
+    let rule = shipped
+        .replace("delay: 15m", "delay: 1s")
+        .replace("another_founder", "stranger");
+    let ws = FakeWs::start(Auth::Header("x-api-key", KEY.into())).await;
+    let toml = format!(
+        "{}[webhooks.scrapest]\ntoken = \"hook-token\"\n",
+        stream("main", "scrapest", &ws.url("/ws"), "")
+    );
+    let app = app(backend, &rule, &toml, &vendor).await;
+    ws.wait_connections(1).await;
+    let looking = source_event(
+        "x",
+        resolved(
+            "800",
+            "We're looking for an outreach tool, any recommendations?",
+            3,
+        ),
+    );
+    ws.send(looking.clone());
+    assert_eq!(
+        app.post("/webhooks/scrapest/hook-token", looking)
+            .await
+            .status(),
+        200
+    );
+    let dms = vendor
+        .wait_for("POST", "/api/v1/dm/send", 1, Duration::from_secs(20))
+        .await;
+    assert_eq!(dms[0].body["conversation_id"], "123456789-987654321");
+    let message = dms[0].body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Hi Pro Spect!")
+            && message.contains("https://x.com/prospect/status/800"),
+        "{message}"
+    );
+    // The same author tweets again: the 30-day cooldown holds the rule back.
+    ws.send(source_event(
+        "x",
+        resolved("801", "Still hiring, still looking for help", 3),
+    ));
+    // Someone tracked but with no conversation: skipped with the reason, not retried.
+    let mut stranger = resolved("802", "hiring a growth lead", 3);
+    stranger["author"]["screen_name"] = "stranger".into();
+    ws.send(source_event("x", stranger));
+    let status = |id: &'static str| {
+        let sql = "SELECT a.status, a.last_error FROM actions a JOIN events e ON e.id = a.event_id WHERE e.dedupe_key = $1";
+        let store = app.store.clone();
+        async move {
+            let row: Option<(String, Option<String>)> = crate::on_store!(&store, p => sqlx::query_as(sql).bind(format!("tweet:{id}")).fetch_optional(p).await.unwrap());
+            row
+        }
+    };
+    eventually("the stranger's DM skipped", async || {
+        status("802").await.is_some_and(|s| s.0 == "skipped")
+    })
+    .await;
+    let (_, reason) = status("802").await.unwrap();
+    assert!(reason.unwrap_or_default().contains("stranger"));
+    eventually("the second tweet decided", async || {
+        fired(&app).await.len() == 3
+    })
+    .await;
+    let sql = "SELECT e.dedupe_key, m.outcome FROM rule_matches m JOIN events e ON e.id = m.event_id ORDER BY e.dedupe_key";
+    let outcomes: Vec<(String, String)> =
+        crate::on_store!(&app.store, p => sqlx::query_as(sql).fetch_all(p).await.unwrap());
+    let outcomes: Vec<(&str, &str)> = outcomes
+        .iter()
+        .map(|(k, o)| (k.as_str(), o.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("tweet:800", "fired"),
+            ("tweet:801", "cooldown"),
+            ("tweet:802", "fired")
+        ]
+    );
+    assert_eq!(status("800").await.unwrap().0, "succeeded");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(vendor.requests("POST", "/api/v1/dm/send").len(), 1);
+    app.stop().await;
+}
+
+crate::on_both_backends!(the_keyword_dm_example_sends_one_dm_per_author);
+
+/// On a tweet, Scrapely's fields (a DM's conversation, the account) are not in the
+/// event: the rule must say them, and `rules check` says so.
+#[test]
+fn a_tweet_rule_must_name_what_scrapely_events_would_give() {
+    let rule = "- name: dm\n  on: tweet\n  do:\n    - action: scrapely.send_dm\n      with: { message: hi }\n";
+    let errors = starling::rules::load::load_sources(&[("r.yaml".into(), rule.into())])
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        errors.contains("missing required parameter `conversation_id`"),
+        "{errors}"
+    );
+    assert!(
+        errors.contains("missing required parameter `account`"),
+        "{errors}"
+    );
+    assert!(errors.contains("give it for the other events"), "{errors}");
+    let addressed = rule.replace(
+        "{ message: hi }",
+        "{ message: hi, to: \"{{ data.author.screen_name }}\", account_id: acc-1 }",
+    );
+    starling::rules::load::load_sources(&[("r.yaml".into(), addressed)])
+        .expect("`to` and `account_id` are enough");
+}

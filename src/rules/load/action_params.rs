@@ -10,7 +10,13 @@ use serde_json::Value;
 const ACTION_KEYS: &[&str] = &["action", "with", "delay", "max_attempts"];
 
 impl Loader {
-    pub(super) fn actions(&mut self, src: Src, node: &Node, id: usize) -> Vec<ActionTemplate> {
+    pub(super) fn actions(
+        &mut self,
+        src: Src,
+        node: &Node,
+        id: usize,
+        scrapely_only: bool,
+    ) -> Vec<ActionTemplate> {
         let Some(items) = node.as_sequence().filter(|s| !s.is_empty()) else {
             self.error(
                 src,
@@ -74,6 +80,7 @@ impl Loader {
                 spec,
                 pos_of(item),
                 &format!("{}#{id}/do{i}", src.file),
+                scrapely_only,
             );
             out.push(ActionTemplate {
                 action: spec.name.to_string(),
@@ -107,6 +114,7 @@ impl Loader {
         spec: &actions::ActionSpec,
         at: Pos,
         prefix: &str,
+        scrapely_only: bool,
     ) -> Vec<(String, Param)> {
         let names: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
         let map = match with {
@@ -157,18 +165,33 @@ impl Loader {
                 }
             }
         }
-        for p in spec
+        let given = |name: &str| {
+            out.iter().any(|(n, _)| n == name) || map.is_some_and(|m| m.get_node(name).is_some())
+        };
+        // A DM addressed by `to` (a handle) finds its conversation itself.
+        let addressed = given("to");
+        let missing: Vec<&actions::ParamSpec> = spec
             .params
             .iter()
-            .filter(|p| p.required && p.default_from_event.is_none())
-        {
-            if !out.iter().any(|(n, _)| n == p.name)
-                && map.is_none_or(|m| m.get_node(p.name).is_none())
-            {
+            .filter(|p| p.required && (p.default_from_event.is_none() || !scrapely_only))
+            .filter(|p| !(p.name == "conversation_id" && addressed))
+            .filter(|p| !(p.name == "account" && given("account_id")))
+            .collect();
+        for p in missing {
+            if !given(p.name) {
+                let hint = match p.default_from_event {
+                    Some(path) => format!(
+                        " (taken from `{path}` of Scrapely events only; give it for the other events in `on`)"
+                    ),
+                    None => String::new(),
+                };
                 self.error(
                     src,
                     at,
-                    format!("missing required parameter `{}` of {}", p.name, spec.name),
+                    format!(
+                        "missing required parameter `{}` of {}{hint}",
+                        p.name, spec.name
+                    ),
                 );
             }
         }
