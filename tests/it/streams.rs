@@ -754,3 +754,98 @@ fn a_tweet_rule_must_name_what_scrapely_events_would_give() {
     starling::rules::load::load_sources(&[("r.yaml".into(), addressed)])
         .expect("`to` and `account_id` are enough");
 }
+
+/// At TRACE level, with a key in a header (Scrapest), a Bearer key (filter), a key
+/// in the URL (ScrapeBadger), a refused key and a private SSE token, the log and
+/// the stored state never show a key or token; `starling streams` prints the state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_stream_key_appears_in_logs_or_state() {
+    use crate::helpers::process::StarlingProcess;
+    let db = crate::helpers::TestDb::new(Backend::Sqlite).await;
+    let scrapest = FakeWs::start(Auth::Header("x-api-key", KEY.into())).await;
+    let filter = FakeWs::start(Auth::Bearer(KEY.into())).await;
+    let badger = FakeWs::start(Auth::Query("api_key", KEY.into())).await;
+    let refusing = FakeWs::start(Auth::Query("api_key", "another-key".into())).await;
+    let sse = FakeSse::start(Some(KEY)).await;
+    let toml = [
+        stream("a", "scrapest", &scrapest.url("/ws"), "text_ping_secs = 1"),
+        stream(
+            "b",
+            "scrapest_filter",
+            &filter.url("/ws"),
+            "[[streams.filters]]\nkeywords = [\"x\"]",
+        ),
+        stream("c", "scrapebadger", &badger.url("/v1/twitter/stream"), ""),
+        stream("d", "scrapebadger", &refusing.url("/v1/twitter/stream"), ""),
+        stream("e", "scrapest_sse", &sse.url(), ""),
+    ]
+    .concat();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("starling.toml");
+    std::fs::write(&config, format!("{STREAMING}{toml}")).unwrap();
+    let rules = dir.path().display().to_string();
+    let env = [
+        ("RUST_LOG", "trace"),
+        ("STARLING__DATABASE__URL", db.url.as_str()),
+        ("STARLING__RULES__DIR", rules.as_str()),
+    ];
+    let server =
+        StarlingProcess::start_args(&["--config", config.to_str().unwrap(), "serve"], &env);
+    for ws in [&scrapest, &filter, &badger] {
+        ws.wait_connections(1).await;
+    }
+    refusing
+        .wait("a refusal", Duration::from_secs(20), |f| {
+            !f.refused().is_empty()
+        })
+        .await;
+    sse.wait("the private stream", |f| !f.connections().is_empty())
+        .await;
+    badger.send(json!({"event": "tweet.detected", "tweet_id": "900", "author_username": "p", "tweet_text": "t"}).to_string());
+    badger.drop_connection();
+    badger.wait_connections(2).await;
+    scrapest
+        .wait("a text ping", Duration::from_secs(10), |f| {
+            !f.received().is_empty()
+        })
+        .await;
+
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_starling"))
+            .args(args)
+            .env("STARLING__DATABASE__URL", &db.url)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let mut shown = String::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        shown = cli(&["streams", "--format", "csv"]);
+        if shown.contains("unauthorized") && shown.matches("connected").count() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(shown.starts_with("name,kind,state"), "{shown}");
+    assert!(shown.contains("d,scrapebadger,unauthorized"), "{shown}");
+    let (status, logs) = server.terminate();
+    assert!(status.success());
+    assert!(logs.contains("TRACE"));
+    assert!(logs.contains("Stream connected"), "{logs}");
+    let token_values = ["tok-1", "tok-2"];
+    let leaks: Vec<&str> = logs
+        .lines()
+        .chain(shown.lines())
+        .filter(|l| {
+            l.contains(KEY)
+                || l.contains("another-key")
+                || token_values.iter().any(|t| l.contains(t))
+        })
+        .collect();
+    assert!(
+        leaks.is_empty(),
+        "secrets in the log:\n{}",
+        leaks.join("\n")
+    );
+}

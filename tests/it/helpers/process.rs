@@ -17,8 +17,13 @@ pub struct StarlingProcess {
 impl StarlingProcess {
     /// Starts `starling serve` on 127.0.0.1:0 with `env` and waits until it listens.
     pub fn start(env: &[(&str, &str)]) -> Self {
+        Self::start_args(&["serve"], env)
+    }
+
+    /// Starts `starling ARGS…` (e.g. `--config FILE serve`) like [`Self::start`].
+    pub fn start_args(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_starling"))
-            .arg("serve")
+            .args(args)
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("STARLING__SERVER__LISTEN", "127.0.0.1:0")
