@@ -114,6 +114,7 @@ impl StreamStatus {
     }
 
     pub fn connected(&self) {
+        metrics::gauge!("starling_stream_connected", "stream" => self.name.clone()).set(1.0);
         self.edit(|s| {
             s.state = State::Connected;
             s.connected_since = Some(now_ms());
@@ -122,17 +123,22 @@ impl StreamStatus {
 
     /// One message read (stored, quarantined or an acknowledgement).
     pub fn message(&self) {
+        metrics::counter!("starling_stream_messages_total", "stream" => self.name.clone())
+            .increment(1);
         self.unflushed_messages.fetch_add(1, Ordering::Relaxed);
         self.last_message_at.store(now_ms(), Ordering::Relaxed);
         self.edit(|s| s.messages += 1);
     }
 
     pub fn reconnecting(&self) {
+        metrics::counter!("starling_stream_reconnects_total", "stream" => self.name.clone())
+            .increment(1);
         self.unflushed_reconnects.fetch_add(1, Ordering::Relaxed);
         self.edit(|s| s.reconnects += 1);
     }
 
     pub fn error(&self, state: State, error: String) {
+        metrics::gauge!("starling_stream_connected", "stream" => self.name.clone()).set(0.0);
         self.edit(|s| {
             s.state = state;
             s.connected_since = None;

@@ -849,3 +849,98 @@ async fn no_stream_key_appears_in_logs_or_state() {
         leaks.join("\n")
     );
 }
+
+/// Two processes on one PostgreSQL database: the stream is held by exactly one;
+/// when its holder is killed, the other takes it over once the lease lapses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_process_holds_a_stream_and_another_takes_over() {
+    use crate::helpers::process::StarlingProcess;
+    let db = crate::helpers::TestDb::new(Backend::Postgres).await;
+    let ws = FakeWs::start(Auth::Header("x-api-key", KEY.into())).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("starling.toml");
+    let toml = format!(
+        "{STREAMING}lease_secs = 3\n{}",
+        stream("main", "scrapest", &ws.url("/ws"), "")
+    );
+    std::fs::write(&config, toml).unwrap();
+    let rules = dir.path().display().to_string();
+    let env = [
+        ("STARLING__DATABASE__URL", db.url.as_str()),
+        ("STARLING__RULES__DIR", rules.as_str()),
+    ];
+    let args = ["--config", config.to_str().unwrap(), "serve"];
+    let mut first = StarlingProcess::start_args(&args, &env);
+    ws.wait_connections(1).await;
+    let mut second = StarlingProcess::start_args(&args, &env);
+    let owner = async || -> String {
+        let sql = "SELECT owner FROM streams WHERE name = 'main'";
+        crate::on_store!(&db_store(&db).await, p => sqlx::query_scalar::<_, Option<String>>(sql).fetch_one(p).await.unwrap())
+            .unwrap_or_default()
+    };
+    // The second process stands by: no second connection while the lease is held.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(ws.connections().len(), 1);
+    let holder = owner().await;
+    let first_pid = first.child.id().to_string();
+    let (holder_proc, standby) = if holder.ends_with(&format!("-{first_pid}")) {
+        (&mut first, &mut second)
+    } else {
+        (&mut second, &mut first)
+    };
+    let standby_pid = standby.child.id().to_string();
+    let killed = Instant::now();
+    holder_proc.kill9();
+    ws.wait_connections(2).await;
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(10), "took over after {took:?}");
+    eventually("the new owner recorded", async || {
+        owner().await.ends_with(&format!("-{standby_pid}"))
+    })
+    .await;
+    ws.send(resolved("990", "after the takeover", 1).to_string());
+    let store = db_store(&db).await;
+    eventually("the tweet stored by the new holder", async || {
+        let sql = "SELECT COUNT(*) FROM events WHERE dedupe_key = 'tweet:990'";
+        crate::on_store!(&store, p => sqlx::query_scalar::<_, i64>(sql).fetch_one(p).await.unwrap())
+            == 1
+    })
+    .await;
+    first.kill9_if_running();
+    second.kill9_if_running();
+}
+
+async fn db_store(db: &crate::helpers::TestDb) -> starling::store::Store {
+    starling::store::Store::connect(&db.url, 2).await.unwrap()
+}
+
+/// Silence past `idle_timeout_secs` (no message, no ping) is a dead connection:
+/// it is dropped, reported, and made again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_connection_is_taken_for_dead_and_replaced() {
+    let vendor = FakeVendor::start().await;
+    let ws = FakeWs::start(Auth::Query("api_key", KEY.into())).await;
+    let toml = stream(
+        "quiet",
+        "scrapebadger",
+        &ws.url("/v1/twitter/stream"),
+        "idle_timeout_secs = 1",
+    );
+    let app = app(Backend::Sqlite, SLACK_RULE, &toml, &vendor).await;
+    ws.wait_connections(1).await;
+    // Heartbeat pings keep it alive…
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        ws.ping();
+    }
+    assert_eq!(ws.connections().len(), 1);
+    // …silence does not.
+    ws.wait_connections(2).await;
+    eventually("the idle drop reported", async || {
+        stream_error(&app, "quiet")
+            .await
+            .contains("nothing received for 1 s")
+    })
+    .await;
+    app.stop().await;
+}

@@ -84,6 +84,13 @@ impl StarlingProcess {
         self.child.wait().unwrap();
     }
 
+    /// SIGKILL unless it has already exited (cleanup at the end of a test).
+    pub fn kill9_if_running(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            self.kill9();
+        }
+    }
+
     /// SIGTERM, then the exit status and everything the process logged.
     pub fn terminate(mut self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().to_string();
@@ -92,5 +99,15 @@ impl StarlingProcess {
         let _ = self.log_done.recv_timeout(Duration::from_secs(10));
         let logs = self.logs.lock().unwrap().clone();
         (status, logs)
+    }
+}
+
+/// A failed test must not leave its server running.
+impl Drop for StarlingProcess {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
