@@ -271,6 +271,46 @@ macro_rules! outbox_conn {
 outbox_conn!(sqlx::SqliteConnection);
 outbox_conn!(sqlx::PgConnection);
 
+/// The actions of a fired rule, as outbox rows keyed by (event, rule, index).
+pub(super) fn new_actions(row: &super::matches::MatchRow<'_>, now: i64) -> Vec<NewAction> {
+    let rendered: Vec<crate::rules::RenderedAction> =
+        serde_json::from_str(&row.decision.actions).unwrap_or_default();
+    rendered
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut a)| {
+            crate::actions::normalize(&a.action, &mut a.params, time::OffsetDateTime::now_utc());
+            NewAction {
+                event_id: row.event_id,
+                rule: row.decision.rule.clone(),
+                index: i as i32,
+                account: crate::actions::account_of(&a.action, &a.params),
+                params: a.params.to_string(),
+                run_at: now + a.delay_secs.unwrap_or(0) as i64 * 1000,
+                max_attempts: a.max_attempts.map(|m| m as i32),
+                kind: a.action,
+            }
+        })
+        .collect()
+}
+
+/// A Scrapely `account_paused` event pauses its account (holding its DMs and tweets).
+pub(super) fn pause_of(event: &crate::event::NewEvent, event_id: i64, now: i64) -> Option<Pause> {
+    if event.kind != "scrapely.account_paused" {
+        return None;
+    }
+    let payload: serde_json::Value = serde_json::from_str(&event.payload).ok()?;
+    let data = payload.get("data")?;
+    let text = |k: &str| data.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    Some(Pause {
+        handle: text("account_handle")?.trim_start_matches('@').to_string(),
+        account_id: text("account_id"),
+        reason: text("reason"),
+        event_id,
+        at: now,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

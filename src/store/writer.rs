@@ -16,7 +16,7 @@
 
 use super::actions::now_ms;
 use super::attempts::{FinishConn, Finished};
-use super::outbox::{self, FastClaim, NewAction, OutboxConn, OutboxMode, Pause};
+use super::outbox::{self, FastClaim, NewAction, OutboxConn, OutboxMode};
 use super::{Store, StoreError, events, matches, quarantine};
 use crate::event::{Committed, NewEvent};
 use crate::queue::{PushJobs, Wake};
@@ -340,14 +340,14 @@ async fn write_group(
     }
     let now = now_ms();
     for (event, event_id, _) in &decided {
-        if let Some(pause) = pause_of(event, *event_id, now) {
+        if let Some(pause) = outbox::pause_of(event, *event_id, now) {
             conn.pause_account(&pause).await?;
         }
     }
     let actions: Vec<NewAction> = rows
         .iter()
         .filter(|r| r.outcome == "fired")
-        .flat_map(|r| new_actions(r, now))
+        .flat_map(|r| outbox::new_actions(r, now))
         .collect();
     let (jobs, claimed) = outbox::insert_outbox(conn, &actions, now, mode).await?;
     let mut ids = Vec::with_capacity(quarantined.len());
@@ -389,46 +389,6 @@ async fn upgrade(
         committed[i].upgraded = conn.upgrade(committed[i].event_id, events[i]).await?;
     }
     Ok(())
-}
-
-/// The actions of a fired rule, as outbox rows keyed by (event, rule, index).
-fn new_actions(row: &MatchRow<'_>, now: i64) -> Vec<NewAction> {
-    let rendered: Vec<crate::rules::RenderedAction> =
-        serde_json::from_str(&row.decision.actions).unwrap_or_default();
-    rendered
-        .into_iter()
-        .enumerate()
-        .map(|(i, mut a)| {
-            crate::actions::normalize(&a.action, &mut a.params, time::OffsetDateTime::now_utc());
-            NewAction {
-                event_id: row.event_id,
-                rule: row.decision.rule.clone(),
-                index: i as i32,
-                account: crate::actions::account_of(&a.action, &a.params),
-                params: a.params.to_string(),
-                run_at: now + a.delay_secs.unwrap_or(0) as i64 * 1000,
-                max_attempts: a.max_attempts.map(|m| m as i32),
-                kind: a.action,
-            }
-        })
-        .collect()
-}
-
-/// A Scrapely `account_paused` event pauses its account (holding its DMs and tweets).
-fn pause_of(event: &NewEvent, event_id: i64, now: i64) -> Option<Pause> {
-    if event.kind != "scrapely.account_paused" {
-        return None;
-    }
-    let payload: serde_json::Value = serde_json::from_str(&event.payload).ok()?;
-    let data = payload.get("data")?;
-    let text = |k: &str| data.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    Some(Pause {
-        handle: text("account_handle")?.trim_start_matches('@').to_string(),
-        account_id: text("account_id"),
-        reason: text("reason"),
-        event_id,
-        at: now,
-    })
 }
 
 /// Commits `items` in one transaction, returning one outcome per item, in order.

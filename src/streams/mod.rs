@@ -14,6 +14,7 @@
 //! writer, or into quarantine), the per-stream lease (one process holds a stream)
 //! and [`status`]. [`ws`] is the WebSocket loop the three WebSocket protocols use.
 
+pub mod ingest;
 pub mod scrapebadger;
 pub mod scrapest;
 pub mod scrapest_filter;
@@ -22,21 +23,14 @@ pub mod status;
 pub mod ws;
 
 use crate::config::{RetrySettings, Settings, StreamKind, StreamSettings, StreamingSettings};
-use crate::event::NewEvent;
 use crate::store::Store;
-use crate::store::quarantine::QuarantinedPayload;
 use crate::store::writer::Writer;
-use crate::webhooks::Rejection;
+pub use ingest::Ingest;
 use status::{State, StreamStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use time::OffsetDateTime;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-
-/// Messages being committed at once per stream; reading waits beyond that.
-const IN_FLIGHT: usize = 1024;
 
 /// Why a connection ended, which decides the wait before the next one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,99 +118,6 @@ fn limits(kind: StreamKind) -> &'static str {
             "Scrapest allows 5 connections per API key and 100 messages per second"
         }
         _ => "see the vendor's limits for this key",
-    }
-}
-
-/// Hands messages to the writer: a stream message is committed (and the rules
-/// decide on it) before anything acts on it; a malformed one is quarantined and
-/// the connection goes on.
-#[derive(Clone)]
-pub struct Ingest {
-    writer: Writer,
-    source: &'static str,
-    channel: &'static str,
-    status: Arc<StreamStatus>,
-    permits: Arc<Semaphore>,
-}
-
-impl Ingest {
-    pub fn new(
-        writer: Writer,
-        source: &'static str,
-        channel: &'static str,
-        status: Arc<StreamStatus>,
-    ) -> Self {
-        Self {
-            writer,
-            source,
-            channel,
-            status,
-            permits: Arc::new(Semaphore::new(IN_FLIGHT)),
-        }
-    }
-
-    pub fn status(&self) -> &StreamStatus {
-        &self.status
-    }
-
-    /// Takes one read message (`Ok(None)`: nothing to store, e.g. an acknowledgement).
-    /// Returns once the commit is under way; waits only when too many are.
-    pub async fn accept(
-        &self,
-        read: Result<Option<NewEvent>, Rejection>,
-        raw: &str,
-        received_at: OffsetDateTime,
-    ) {
-        self.status.message();
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("never closed");
-        let writer = self.writer.clone();
-        let stream = self.status.name.clone();
-        match read {
-            Ok(None) => {}
-            Ok(Some(event)) => {
-                tokio::spawn(async move {
-                    if let Err(error) = writer.commit_event(event).await {
-                        tracing::error!(%stream, %error, "Could not store a stream message");
-                    }
-                    drop(permit);
-                });
-            }
-            Err(rejection) => {
-                let (reason, _) = match rejection {
-                    Rejection::NotJson(d) => (d, "not_json"),
-                    Rejection::Malformed(d) => (d, "malformed"),
-                };
-                let payload = QuarantinedPayload {
-                    source: self.source,
-                    channel: self.channel,
-                    received_at,
-                    reason: reason.clone(),
-                    content_type: Some("application/json".into()),
-                    body: raw.as_bytes().to_vec(),
-                };
-                tokio::spawn(async move {
-                    match writer.quarantine(payload).await {
-                        Ok(id) => {
-                            tracing::warn!(%stream, quarantine_id = id, %reason, "Quarantined a malformed stream message; the connection stays up")
-                        }
-                        Err(error) => {
-                            tracing::error!(%stream, %error, "Could not quarantine a stream message")
-                        }
-                    }
-                    drop(permit);
-                });
-            }
-        }
-    }
-
-    /// Waits until every accepted message is committed.
-    pub async fn drain(&self) {
-        let _all = self.permits.acquire_many(IN_FLIGHT as u32).await;
     }
 }
 

@@ -13,4 +13,6 @@ mod rules;
 mod rules_check;
 mod store;
 mod streams;
+mod streams_once;
+mod streams_process;
 mod webhooks;
