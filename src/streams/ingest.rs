@@ -6,10 +6,12 @@
 
 use super::status::StreamStatus;
 use crate::event::NewEvent;
+use crate::store::StoreError;
 use crate::store::quarantine::QuarantinedPayload;
 use crate::store::writer::Writer;
 use crate::webhooks::Rejection;
 use std::sync::Arc;
+use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
@@ -67,9 +69,7 @@ impl Ingest {
             Ok(None) => {}
             Ok(Some(event)) => {
                 tokio::spawn(async move {
-                    if let Err(error) = writer.commit_event(event).await {
-                        tracing::error!(%stream, %error, "Could not store a stream message");
-                    }
+                    commit_with_retries(&writer, event, &stream).await;
                     drop(permit);
                 });
             }
@@ -101,5 +101,30 @@ impl Ingest {
     /// Waits until every accepted message is committed.
     pub async fn drain(&self) {
         let _all = self.permits.acquire_many(IN_FLIGHT as u32).await;
+    }
+}
+
+/// Waits between attempts to commit a stream message while the database is
+/// unreachable: no vendor will send the message again (its webhook backup might).
+const RETRY_WAITS: [Duration; 4] = [
+    Duration::from_millis(200),
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+    Duration::from_secs(15),
+];
+
+async fn commit_with_retries(writer: &Writer, event: NewEvent, stream: &str) {
+    for wait in RETRY_WAITS {
+        match writer.commit_event(event.clone()).await {
+            Ok(_) => return,
+            Err(StoreError::WriterClosed) => break,
+            Err(error) => {
+                tracing::warn!(stream, %error, retry_in_ms = wait.as_millis() as u64, "Could not store a stream message; retrying");
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+    if let Err(error) = writer.commit_event(event.clone()).await {
+        tracing::error!(stream, %error, key = %event.dedupe_key, "Could not store a stream message; it is lost to this channel");
     }
 }
