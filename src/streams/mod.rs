@@ -337,3 +337,54 @@ impl Holder {
         self.status.set_state(State::Stopped);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> StreamingSettings {
+        StreamingSettings {
+            backoff_base_ms: 500,
+            backoff_cap_secs: 60,
+            stable_secs: 30,
+            unauthorized_retry_secs: 300,
+            policy_retry_secs: 60,
+            connect_timeout_secs: 10,
+            lease_secs: 15,
+        }
+    }
+
+    #[test]
+    fn waits_follow_the_reason() {
+        let s = settings();
+        let dropped = Ended::Dropped("reset".into());
+        for failures in 0..20 {
+            let ceiling = Duration::from_millis((500u64 << failures.min(16)).min(60_000));
+            assert!(dropped.wait(&s, failures) <= ceiling);
+        }
+        assert_eq!(
+            Ended::Unauthorized("no".into()).wait(&s, 0),
+            Duration::from_secs(300)
+        );
+        let policy = Ended::Closed {
+            code: 1008,
+            reason: "too many".into(),
+        };
+        assert!(policy.wait(&s, 0) >= Duration::from_secs(60));
+        assert!(
+            Ended::Closed {
+                code: 1001,
+                reason: String::new()
+            }
+            .wait(&s, 0)
+                <= Duration::from_millis(500)
+        );
+        let said = policy.describe(StreamKind::ScrapestFilter);
+        assert!(
+            said.contains("1008")
+                && said.contains("5 connections per API key")
+                && said.contains("too many"),
+            "{said}"
+        );
+    }
+}
