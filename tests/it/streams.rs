@@ -216,10 +216,8 @@ async fn a_dropped_connection_reconnects_and_resubscribes(backend: Backend) {
     );
     ws.send(json!({"type": "tweet", "data": {"id": "200", "text": "launch!", "user": {"id": "1", "username": "prospect", "name": "P"},
         "created_at": "2024-01-01T00:00:00Z", "metrics": {"retweets": 10, "likes": 25, "replies": 5}}}).to_string());
-    eventually("the filter tweet", async || {
-        tweet(&app, "200").await.is_some()
-    })
-    .await;
+    assert_eq!(slack_posts(&vendor, 1).await, ["@prospect: launch!"]);
+    assert_eq!(tweet(&app, "200").await.unwrap().0["counts"]["likes"], 25);
 
     // Abrupt drop (1006), then each close code: every reconnect subscribes again.
     ws.drop_connection();
@@ -405,7 +403,7 @@ async fn public_sse_tweets_are_marked_truncated() {
         "the public stream needs no token"
     );
     // A comment, then one event whose JSON spans three `data:` lines.
-    let text = "x".repeat(100);
+    let text = format!("We launch {}", "x".repeat(90));
     sse.push(": keepalive\n\n");
     sse.push(&format!(
         "id: 1\ndata: {{\"mid\": \"600\", \"sid\": \"1\", \"source\": \"fast-x\",\ndata: \"timestamp\": 1,\ndata: \"payload\": {{\"id\": \"600\", \"text\": \"{text}\", \"author\": {{\"screen_name\": \"prospect\"}}}}}}\n\n"
@@ -417,6 +415,10 @@ async fn public_sse_tweets_are_marked_truncated() {
     let (t, _) = tweet(&app, "600").await.unwrap();
     assert_eq!(t["truncated"], true);
     assert_eq!(t["origin"]["channel"], "scrapest.sse_public");
+    assert_eq!(
+        slack_posts(&vendor, 1).await,
+        [format!("@prospect: {text}")]
+    );
     // The server ends the stream: it reconnects, with the last event id.
     sse.end_stream();
     sse.wait("a reconnect", |f| f.connections().len() >= 2)
