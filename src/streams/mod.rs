@@ -174,7 +174,7 @@ pub async fn supervise(ctx: StreamContext) -> StreamContext {
         let wait = ended.wait(&ctx.streaming, failures);
         failures = failures.saturating_add(1);
         let why = ctx.scrub(&ended.describe(kind));
-        tracing::warn!(stream = %name, kind = kind.as_str(), wait_ms = wait.as_millis() as u64, "Stream disconnected: {why}; reconnecting after the wait");
+        tracing::warn!(stream = %name, kind = kind.as_str(), wait_ms = wait.as_millis() as u64, "Stream down: {why}; next attempt after wait_ms");
         ctx.status().error(ended.state(), why);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
