@@ -49,6 +49,14 @@ fn read_ws(
     text: &str,
     at: OffsetDateTime,
 ) -> Result<Option<NewEvent>, Rejection> {
+    if let Some(error) = server_error(text) {
+        // A refused subscription, say: shown in `starling streams`, the connection stays.
+        let error = ctx.scrub(&error);
+        tracing::warn!(stream = %ctx.settings.name, %error, "The subscription WebSocket reported an error");
+        ctx.status()
+            .note_error(format!("the server reported: {error}"));
+        return Ok(None);
+    }
     read(text, at, Some(&ctx.settings.name))
 }
 
@@ -64,16 +72,11 @@ pub fn read(
         return Err(Rejection::Malformed(format!("type: missing; {EXPECTED}")));
     };
     if kind != "tweet" {
-        let level_error = kind == "error";
-        if level_error {
-            tracing::warn!(stream, message = %text.chars().take(300).collect::<String>(), "The subscription WebSocket reported an error");
-        } else {
-            tracing::debug!(
-                stream,
-                kind,
-                "Subscription WebSocket message that is not a tweet"
-            );
-        }
+        tracing::debug!(
+            stream,
+            kind,
+            "Subscription WebSocket message that is not a tweet"
+        );
         return Ok(None);
     }
     let channel = event::CHANNEL_SCRAPEST_FILTER;
@@ -97,6 +100,18 @@ pub fn read(
         channel,
         sighting,
     )))
+}
+
+/// The text of a `{"type":"error", …}` message (its `message`, `error` or the whole JSON).
+fn server_error(text: &str) -> Option<String> {
+    let value: Value = serde_json::from_str(text).ok()?;
+    if value.get("type").and_then(Value::as_str) != Some("error") {
+        return None;
+    }
+    let said = ["message", "error", "reason"]
+        .iter()
+        .find_map(|k| value.get(*k).and_then(Value::as_str).map(str::to_string));
+    Some(said.unwrap_or_else(|| text.chars().take(300).collect()))
 }
 
 /// At most [`MESSAGES_PER_SECOND`] sends in any one-second window.

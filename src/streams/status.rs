@@ -147,6 +147,14 @@ impl StreamStatus {
         });
     }
 
+    /// An error the vendor reported on a connection that stays up.
+    pub fn note_error(&self, error: String) {
+        self.edit(|s| {
+            s.last_error = Some(error);
+            s.last_error_at = Some(now_ms());
+        });
+    }
+
     pub fn is_held(&self) -> bool {
         self.held.load(Ordering::Relaxed)
     }

@@ -218,6 +218,13 @@ async fn a_dropped_connection_reconnects_and_resubscribes(backend: Backend) {
         "created_at": "2024-01-01T00:00:00Z", "metrics": {"retweets": 10, "likes": 25, "replies": 5}}}).to_string());
     assert_eq!(slack_posts(&vendor, 1).await, ["@prospect: launch!"]);
     assert_eq!(tweet(&app, "200").await.unwrap().0["counts"]["likes"], 25);
+    // An error the server reports is shown; the connection stays.
+    ws.send(json!({"type": "error", "message": "unknown filter field"}).to_string());
+    eventually("the server's error shown", async || {
+        stream_error(&app, "subs").await == "the server reported: unknown filter field"
+    })
+    .await;
+    assert_eq!(ws.connections().len(), 1);
 
     // Abrupt drop (1006), then each close code: every reconnect subscribes again.
     ws.drop_connection();
