@@ -275,6 +275,16 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         "/webhooks/scrapely"
     };
     tracing::info!("Scrapely webhook URL: http://{addr}{path}");
+    for (vendor, auth) in settings.webhooks.vendors().into_iter().skip(1) {
+        if auth.token.is_some() {
+            tracing::info!(
+                "{vendor} webhook URL: http://{addr}/webhooks/{vendor}/<webhooks.{vendor}.token>"
+            );
+        }
+    }
+    for stream in settings.streams.iter().filter(|s| s.enabled) {
+        tracing::info!(stream = %stream.name, kind = stream.kind.as_str(), "Stream configured");
+    }
     app.run_until_stopped(shutdown_signal())
         .await
         .context("server failed")

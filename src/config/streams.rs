@@ -175,6 +175,14 @@ pub fn validate(streams: &[StreamSettings]) -> Result<(), ConfigError> {
                 format!("expected a URL starting with {}", schemes.join(" or ")),
             ));
         }
+        let scrapest_options = matches!(s.kind, StreamKind::Scrapest | StreamKind::ScrapestSse);
+        if (s.use_fast_x || s.ignore_full_payload) && !scrapest_options {
+            return Err(bad(
+                "use_fast_x",
+                "only `scrapest` and `scrapest_sse` streams take use_fast_x / ignore_full_payload"
+                    .into(),
+            ));
+        }
         if !s.filters.is_empty() && s.kind != StreamKind::ScrapestFilter {
             return Err(bad(
                 "filters",
@@ -198,4 +206,61 @@ pub fn validate(streams: &[StreamSettings]) -> Result<(), ConfigError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Deserialize)]
+    struct File {
+        streams: Vec<StreamSettings>,
+    }
+
+    fn check(toml_text: &str) -> Result<(), String> {
+        let file: File = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        validate(&file.streams).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn each_mistake_is_named() {
+        let ok = "[[streams]]\nname = \"a\"\nkind = \"scrapest\"\napi_key = \"k\"\n";
+        check(ok).unwrap();
+        check("[[streams]]\nname = \"p\"\nkind = \"scrapest_sse\"\n")
+            .expect("the public SSE stream needs no key");
+        let cases = [
+            (format!("{ok}{ok}"), "streams[1].name"),
+            ("[[streams]]\nname = \"a\"\nkind = \"scrapebadger\"\n".to_string(), "needs the vendor's API key"),
+            (format!("{ok}url = \"https://scrape.st/ws\"\n"), "wss:// or ws://"),
+            (format!("{ok}[[streams.filters]]\nkeywords = [\"x\"]\n"), "only `scrapest_filter` streams take filters"),
+            (
+                "[[streams]]\nname = \"b\"\nkind = \"scrapebadger\"\napi_key = \"k\"\nuse_fast_x = true\n".to_string(),
+                "only `scrapest` and `scrapest_sse`",
+            ),
+            ("[[streams]]\nname = \"a\"\nkind = \"twitter\"\napi_key = \"k\"\n".to_string(), "unknown variant"),
+        ];
+        for (text, expected) in cases {
+            let error = check(&text).unwrap_err();
+            assert!(error.contains(expected), "{error}");
+        }
+    }
+
+    #[test]
+    fn defaults_follow_the_kind() {
+        let file: File = toml::from_str(
+            "[[streams]]\nname = \"a\"\nkind = \"scrapest\"\napi_key = \"k\"\n\
+             [[streams]]\nname = \"b\"\nkind = \"scrapebadger\"\napi_key = \"k\"\n",
+        )
+        .unwrap();
+        let (a, b) = (&file.streams[0], &file.streams[1]);
+        assert_eq!(
+            (a.url(), a.text_ping_secs(), a.idle_timeout_secs()),
+            ("wss://scrape.st/ws", 25, 60)
+        );
+        assert_eq!(
+            (b.url(), b.text_ping_secs(), b.idle_timeout_secs()),
+            ("wss://scrapebadger.com/v1/twitter/stream", 0, 75)
+        );
+        assert!(a.enabled);
+    }
 }
