@@ -272,3 +272,77 @@ fn a_tweet_rule_must_name_what_scrapely_events_would_give() {
     starling::rules::load::load_sources(&[("r.yaml".into(), addressed)])
         .expect("`to` and `account_id` are enough");
 }
+
+/// The backup webhooks handle bad input like Scrapely's: a SourceEvent without a
+/// tweet id is 422 and quarantined, a Discord message is stored as such, and on a
+/// public listener a vendor with no token configured is refused (403).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_backup_webhooks_refuse_what_they_cannot_trust() {
+    let db = crate::helpers::TestDb::new(Backend::Sqlite).await;
+    let settings = crate::helpers::settings(
+        &db,
+        &[
+            ("STARLING__WEBHOOKS__SCRAPELY__TOKEN", "scrapely-token"),
+            ("STARLING__WEBHOOKS__SCRAPEST__TOKEN", "scrapest-token"),
+        ],
+    );
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = starling::app::Application::build_with(
+        settings,
+        starling::clock::Clock::System,
+        Some(listener),
+    )
+    .await
+    .unwrap();
+    let store = app.store().clone();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let client = crate::helpers::http();
+    let post = |path: &str, body: String| {
+        client
+            .post(format!("http://127.0.0.1:{port}{path}"))
+            .body(body)
+            .send()
+    };
+    let no_id = json!({"mid": "1", "sid": "2", "source": "x", "timestamp": 1, "payload": {"text": "no id"}});
+    let refused = post("/webhooks/scrapest/scrapest-token", no_id.to_string())
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 422);
+    let detail: Value = refused.json().await.unwrap();
+    assert!(
+        detail["detail"]
+            .as_str()
+            .unwrap()
+            .contains("expected a tweet id"),
+        "{detail}"
+    );
+    let discord = json!({"mid": "d-1", "sid": "guild", "source": "discord", "timestamp": 1, "payload": {"text": "gm"}});
+    let stored = post("/webhooks/scrapest/scrapest-token", discord.to_string())
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), 200);
+    // ScrapeBadger has no token configured, and this listener is not loopback-only.
+    let detected = json!({"event": "tweet.detected", "tweet_id": "1", "author_username": "a", "tweet_text": "t"});
+    let open = post("/webhooks/scrapebadger", detected.to_string())
+        .await
+        .unwrap();
+    assert_eq!(open.status(), 403);
+    assert!(
+        open.text()
+            .await
+            .unwrap()
+            .contains("webhooks.scrapebadger.token")
+    );
+    let sql = "SELECT kind FROM events ORDER BY id";
+    let kinds: Vec<String> =
+        crate::on_store!(&store, p => sqlx::query_scalar(sql).fetch_all(p).await.unwrap());
+    assert_eq!(kinds, ["discord.message"]);
+    let quarantined: i64 = crate::on_store!(&store, p => sqlx::query_scalar("SELECT COUNT(*) FROM quarantine").fetch_one(p).await.unwrap());
+    assert_eq!(quarantined, 1);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
