@@ -8,9 +8,10 @@ use tracing_subscriber::EnvFilter;
 
 /// Log targets that print credentials at some level, capped whatever the filter
 /// says: tungstenite traces the whole WebSocket handshake request (the `x-api-key`
-/// and `Authorization` headers, ScrapeBadger's `?api_key=`). A more specific
-/// directive wins in `EnvFilter`, so these hold even under `tungstenite=trace`.
-const NEVER_BELOW: &[&str] = &["tungstenite::handshake::client=debug"];
+/// and `Authorization` headers, ScrapeBadger's `?api_key=`); capped at info, as
+/// its handshake says nothing above debug. A more specific directive wins in
+/// `EnvFilter`, so these hold even under `tungstenite=trace`.
+const NEVER_BELOW: &[&str] = &["tungstenite::handshake::client=info"];
 
 /// Installs the global subscriber once; later calls are ignored (tests start many apps).
 pub fn init(settings: &LogSettings) {
