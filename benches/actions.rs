@@ -26,7 +26,10 @@ use std::time::{Duration, Instant};
 
 #[path = "common/db.rs"]
 mod db;
+#[path = "common/stats.rs"]
+mod stats;
 use db::BenchDb;
+use stats::{Measured, env_or, measure};
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -149,13 +152,6 @@ async fn run() {
     }
 }
 
-fn env_or(key: &str, default: u64) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
-}
-
 /// A fake Scrapely that records when each event's CRM update arrives.
 async fn fake_vendor() -> (std::net::SocketAddr, Arrivals) {
     let arrivals: Arrivals = Arc::default();
@@ -181,28 +177,6 @@ async fn fake_vendor() -> (std::net::SocketAddr, Arrivals) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (addr, arrivals)
-}
-
-struct Measured {
-    n: usize,
-    per_sec: f64,
-    p50: f64,
-    p99: f64,
-    max: f64,
-}
-
-fn measure(mut latencies_ms: Vec<f64>, span: Duration) -> Measured {
-    latencies_ms.sort_by(f64::total_cmp);
-    let pick = |q: f64| {
-        latencies_ms[((latencies_ms.len() as f64 * q) as usize).min(latencies_ms.len() - 1)]
-    };
-    Measured {
-        n: latencies_ms.len(),
-        per_sec: latencies_ms.len() as f64 / span.as_secs_f64(),
-        p50: pick(0.50),
-        p99: pick(0.99),
-        max: *latencies_ms.last().unwrap(),
-    }
 }
 
 async fn bare_round_trip(

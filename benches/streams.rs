@@ -31,7 +31,11 @@ use tokio_tungstenite::tungstenite::Message;
 
 #[path = "common/db.rs"]
 mod db;
+#[path = "common/stats.rs"]
+#[allow(dead_code)] // `per_sec`: this bench reports rates its own way
+mod stats;
 use db::BenchDb;
+use stats::{Measured, env_or, measure};
 
 fn main() {
     if std::env::args().any(|a| a == "--list") {
@@ -116,13 +120,6 @@ async fn run() {
     for row in throughput {
         println!("{row}");
     }
-}
-
-fn env_or(key: &str, default: u64) -> u64 {
-    std::env::var(key)
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(default)
 }
 
 async fn start_starling(
@@ -263,13 +260,6 @@ async fn fake_vendor(clocks: Shared) -> std::net::SocketAddr {
     addr
 }
 
-struct Measured {
-    n: usize,
-    p50: f64,
-    p99: f64,
-    max: f64,
-}
-
 /// 200 fast-x messages/s for `secs`; waits until every call arrived.
 async fn steady(ws: &FakeScrapest, clocks: &Shared, next: &mut u64, secs: u64) -> Measured {
     let first = *next;
@@ -298,17 +288,10 @@ async fn steady(ws: &FakeScrapest, clocks: &Shared, next: &mut u64, secs: u64) -
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let c = clocks.lock().unwrap();
-    let mut ms: Vec<f64> = (first..*next)
+    let ms: Vec<f64> = (first..*next)
         .map(|n| c.arrived[&n].duration_since(c.sent[&n]).as_secs_f64() * 1000.0)
         .collect();
-    ms.sort_by(f64::total_cmp);
-    let pick = |q: f64| ms[((ms.len() as f64 * q) as usize).min(ms.len() - 1)];
-    Measured {
-        n: ms.len(),
-        p50: pick(0.5),
-        p99: pick(0.99),
-        max: *ms.last().unwrap(),
-    }
+    measure(ms, start.elapsed())
 }
 
 /// Sends `count` messages at once; returns (count, messages/s until all are stored).

@@ -49,6 +49,15 @@ pub struct Sighting {
     pub raw: String,
 }
 
+impl Sighting {
+    pub fn boxed(stream: Option<&str>, raw: &str) -> Option<Box<Sighting>> {
+        Some(Box::new(Sighting {
+            stream: stream.map(str::to_string),
+            raw: raw.to_string(),
+        }))
+    }
+}
+
 /// An event ready to be committed by the store's writer.
 #[derive(Debug, Clone)]
 pub struct NewEvent {

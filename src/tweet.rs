@@ -63,6 +63,18 @@ pub struct Origin {
     pub latency_ms: Option<i64>,
 }
 
+impl Origin {
+    /// Where a message came in; the vendor's own details are filled by its reader.
+    pub fn new(stream: Option<&str>, vendor: &'static str, channel: &'static str) -> Self {
+        Origin {
+            stream: stream.map(str::to_string),
+            vendor,
+            channel,
+            ..Origin::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Tweet {
     pub id: String,

@@ -143,8 +143,12 @@ pub struct ParamSpec {
     pub name: &'static str,
     pub kind: ParamKind,
     pub required: bool,
-    /// Filled from the event when the rule leaves it out (a path into the rule context).
+    /// Filled from a Scrapely event when the rule leaves it out (a path into the rule context).
     pub default_from_event: Option<&'static str>,
+    /// Another parameter that stands in for this one (a DM's `to` for its
+    /// `conversation_id`): when the rule gives it, this one is neither required
+    /// nor filled from the event.
+    pub or: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -159,6 +163,7 @@ const fn p(name: &'static str, kind: ParamKind, required: bool) -> ParamSpec {
         kind,
         required,
         default_from_event: None,
+        or: None,
     }
 }
 
@@ -168,6 +173,16 @@ const fn from_event(name: &'static str, path: &'static str) -> ParamSpec {
         kind: ParamKind::Text,
         required: true,
         default_from_event: Some(path),
+        or: None,
+    }
+}
+
+impl ParamSpec {
+    const fn or(self, other: &'static str) -> Self {
+        ParamSpec {
+            or: Some(other),
+            ..self
+        }
     }
 }
 
@@ -178,11 +193,11 @@ pub const CATALOG: &[ActionSpec] = &[
     ActionSpec {
         name: "scrapely.send_dm",
         params: &[
-            from_event("conversation_id", "data.conversation_id"),
+            from_event("conversation_id", "data.conversation_id").or("to"),
             p("to", Text, false),
             p("message", Text, true),
             p("account_id", Text, false),
-            from_event("account", "data.account_handle"),
+            from_event("account", "data.account_handle").or("account_id"),
         ],
     },
     ActionSpec {

@@ -328,14 +328,14 @@ impl RuleSet {
                 params.insert(name.clone(), value);
             }
             // The defaults name Scrapely's fields (a tweet's `conversation_id` is its
-            // thread, not a DM conversation); a DM addressed with `to` names its own.
+            // thread, not a DM conversation); a parameter's stand-in (`to`) wins.
             let defaults =
                 crate::actions::spec(&action.action).filter(|_| ctx.kind.starts_with("scrapely."));
             if let Some(spec) = defaults {
                 for p in spec.params {
-                    let addressed = p.name == "conversation_id" && params.contains_key("to");
+                    let given = |name: &str| params.contains_key(name);
                     if let (false, false, Some(path)) =
-                        (addressed, params.contains_key(p.name), p.default_from_event)
+                        (p.or.is_some_and(given), given(p.name), p.default_from_event)
                     {
                         let segments: Vec<&str> = path.split('.').collect();
                         if let Some(v) = matcher::lookup(&ctx.json, &segments) {

@@ -55,8 +55,7 @@ fn read_ws(
 }
 
 pub fn normalize_webhook(body: &[u8], at: OffsetDateTime) -> Result<NewEvent, Rejection> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| Rejection::NotJson(format!("the body is not UTF-8 text; {EXPECTED}")))?;
+    let text = Rejection::utf8(body, EXPECTED)?;
     read(text, at, event::CHANNEL_SCRAPEBADGER_WEBHOOK, None)?
         .ok_or_else(|| Rejection::Malformed(format!("event: not a tweet event; {EXPECTED}")))
 }
@@ -80,18 +79,10 @@ pub fn read(
         );
         return Ok(None);
     }
-    let origin = Origin {
-        stream: stream.map(str::to_string),
-        vendor: SOURCE,
-        channel,
-        ..Origin::default()
-    };
+    let origin = Origin::new(stream, SOURCE, channel);
     let tweet =
         Tweet::from_detected(&value, origin).map_err(|e| Rejection::Malformed(e.to_string()))?;
-    let sighting = Some(Box::new(Sighting {
-        stream: stream.map(str::to_string),
-        raw: text.to_string(),
-    }));
+    let sighting = Sighting::boxed(stream, text);
     Ok(Some(tweet_event(
         SOURCE,
         tweet,

@@ -73,8 +73,7 @@ fn read_ws(
 
 /// The webhook: the same SourceEvent (or tweet), as a body.
 pub fn normalize_webhook(body: &[u8], at: OffsetDateTime) -> Result<NewEvent, Rejection> {
-    let text = std::str::from_utf8(body)
-        .map_err(|_| Rejection::NotJson(format!("the body is not UTF-8 text; {EXPECTED}")))?;
+    let text = Rejection::utf8(body, EXPECTED)?;
     read(text, at, event::CHANNEL_SCRAPEST_WEBHOOK, None)
 }
 
@@ -92,17 +91,9 @@ pub fn read(
             "the message is JSON but not an object; {EXPECTED}"
         )));
     };
-    let origin = Origin {
-        stream: stream.map(str::to_string),
-        vendor: SOURCE,
-        channel,
-        ..Origin::default()
-    };
+    let origin = Origin::new(stream, SOURCE, channel);
     let truncated = channel == event::CHANNEL_SCRAPEST_SSE_PUBLIC;
-    let sighting = Some(Box::new(Sighting {
-        stream: stream.map(str::to_string),
-        raw: text.to_string(),
-    }));
+    let sighting = Sighting::boxed(stream, text);
     if !(obj.contains_key("source") && obj.contains_key("payload")) {
         if !obj.contains_key("id") {
             return Err(Rejection::Malformed(format!(

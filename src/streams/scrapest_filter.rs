@@ -80,19 +80,11 @@ pub fn read(
         return Ok(None);
     }
     let channel = event::CHANNEL_SCRAPEST_FILTER;
-    let origin = Origin {
-        stream: stream.map(str::to_string),
-        vendor: "scrapest",
-        channel,
-        ..Origin::default()
-    };
+    let origin = Origin::new(stream, "scrapest", channel);
     let data = value.get("data").unwrap_or(&Value::Null);
     let tweet =
         Tweet::from_filter(data, origin).map_err(|e| Rejection::Malformed(e.to_string()))?;
-    let sighting = Some(Box::new(Sighting {
-        stream: stream.map(str::to_string),
-        raw: text.to_string(),
-    }));
+    let sighting = Sighting::boxed(stream, text);
     Ok(Some(tweet_event(
         "scrapest",
         tweet,

@@ -45,6 +45,14 @@ pub enum Rejection {
     Malformed(String),
 }
 
+impl Rejection {
+    /// A body as text, or why not: `expected` says what the vendor's body should be.
+    pub fn utf8<'a>(body: &'a [u8], expected: &str) -> Result<&'a str, Rejection> {
+        std::str::from_utf8(body)
+            .map_err(|_| Rejection::NotJson(format!("the body is not UTF-8 text; {expected}")))
+    }
+}
+
 /// The 2xx answer: whether this delivery created the event or was another sighting.
 #[derive(Debug, Serialize)]
 pub struct Ack {

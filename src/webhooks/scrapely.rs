@@ -84,9 +84,7 @@ struct LeadsExhausted {
 
 /// Turns a webhook body into an event, or says precisely what is wrong with it.
 pub fn normalize(body: &[u8], received_at: OffsetDateTime) -> Result<NewEvent, Rejection> {
-    let text = std::str::from_utf8(body).map_err(|_| {
-        Rejection::NotJson(format!("the body is not UTF-8 text; {EXPECTED_ENVELOPE}"))
-    })?;
+    let text = Rejection::utf8(body, EXPECTED_ENVELOPE)?;
     let envelope: Envelope = parse(text, "")?;
     if !text.trim_start().starts_with('{') {
         return Err(Rejection::Malformed(format!(

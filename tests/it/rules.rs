@@ -127,18 +127,6 @@ async fn a_repeated_delivery_never_fires_again(backend: Backend) {
     app.stop().await;
 }
 
-/// Polls `check` every 50 ms until it holds or `limit` passes.
-async fn eventually<F: AsyncFnMut() -> bool>(limit: Duration, mut check: F) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
-}
-
 async fn readyz_rules(app: &TestApp) -> Value {
     let body: Value = app
         .client
@@ -162,7 +150,7 @@ async fn an_edit_is_picked_up_within_two_seconds_and_a_broken_one_keeps_the_old_
     let alert = "- name: alert on every reply\n  on: scrapely.new_reply\n  do:\n    - action: slack.post\n      with: { text: new reply }\n";
     std::fs::write(app.rules_dir.join("alerts.yaml"), alert).unwrap();
     assert!(
-        eventually(
+        crate::helpers::poll_until(
             Duration::from_secs(2),
             async || readyz_rules(&app).await["rules"] == 2
         )
@@ -179,7 +167,7 @@ async fn an_edit_is_picked_up_within_two_seconds_and_a_broken_one_keeps_the_old_
     )
     .unwrap();
     assert!(
-        eventually(Duration::from_secs(2), async || {
+        crate::helpers::poll_until(Duration::from_secs(2), async || {
             !readyz_rules(&app).await["last_error"].is_null()
         })
         .await,

@@ -71,15 +71,9 @@ pub async fn slack_posts(vendor: &FakeVendor, n: usize) -> Vec<String> {
         .collect()
 }
 
-pub async fn eventually<F: AsyncFnMut() -> bool>(what: &str, mut check: F) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("timed out waiting for {what}");
+pub async fn eventually<F: AsyncFnMut() -> bool>(what: &str, check: F) {
+    let held = crate::helpers::poll_until(Duration::from_secs(20), check).await;
+    assert!(held, "timed out waiting for {what}");
 }
 
 /// The stored tweet (as rules see it) and its sightings count.

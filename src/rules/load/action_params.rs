@@ -168,14 +168,11 @@ impl Loader {
         let given = |name: &str| {
             out.iter().any(|(n, _)| n == name) || map.is_some_and(|m| m.get_node(name).is_some())
         };
-        // A DM addressed by `to` (a handle) finds its conversation itself.
-        let addressed = given("to");
         let missing: Vec<&actions::ParamSpec> = spec
             .params
             .iter()
             .filter(|p| p.required && (p.default_from_event.is_none() || !scrapely_only))
-            .filter(|p| !(p.name == "conversation_id" && addressed))
-            .filter(|p| !(p.name == "account" && given("account_id")))
+            .filter(|p| !p.or.is_some_and(given))
             .collect();
         for p in missing {
             if !given(p.name) {

@@ -202,21 +202,15 @@ impl FakeWs {
 
     /// Waits until `done` holds (panics after `timeout`, describing what was seen).
     pub async fn wait(&self, what: &str, timeout: Duration, done: impl Fn(&FakeWs) -> bool) {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let notified = self.changed.notified();
-            if done(self) {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() && !done(self) {
-                panic!(
-                    "waited {timeout:?} for {what}; connections {}, refused {}, received {:?}",
-                    self.connections().len(),
-                    self.refused().len(),
-                    self.received()
-                );
-            }
-        }
+        let seen = || {
+            format!(
+                "connections {}, refused {}, received {:?}",
+                self.connections().len(),
+                self.refused().len(),
+                self.received()
+            )
+        };
+        wait_for(&self.changed, what, timeout, || done(self), seen).await;
     }
 
     pub async fn wait_connections(&self, n: usize) -> Vec<Conn> {
@@ -302,20 +296,41 @@ impl FakeSse {
     }
 
     pub async fn wait(&self, what: &str, done: impl Fn(&FakeSse) -> bool) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        loop {
-            let notified = self.changed.notified();
-            if done(self) {
-                return;
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() && !done(self) {
-                panic!(
-                    "waited for {what}; token requests {:?}, connections {}, refused {}",
-                    self.token_requests(),
-                    self.connections().len(),
-                    self.refused()
-                );
-            }
+        let seen = || {
+            format!(
+                "token requests {:?}, connections {}, refused {}",
+                self.token_requests(),
+                self.connections().len(),
+                self.refused()
+            )
+        };
+        wait_for(
+            &self.changed,
+            what,
+            Duration::from_secs(20),
+            || done(self),
+            seen,
+        )
+        .await;
+    }
+}
+
+/// Waits, woken by `changed`, until `done` holds; panics after `timeout` with `seen()`.
+async fn wait_for(
+    changed: &Notify,
+    what: &str,
+    timeout: Duration,
+    done: impl Fn() -> bool,
+    seen: impl Fn() -> String,
+) {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let notified = changed.notified();
+        if done() {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() && !done() {
+            panic!("waited {timeout:?} for {what}; {}", seen());
         }
     }
 }

@@ -264,3 +264,15 @@ macro_rules! on_store {
         }
     };
 }
+
+/// Polls `check` every 25 ms until it holds (true) or `limit` passes (false).
+pub async fn poll_until<F: AsyncFnMut() -> bool>(limit: std::time::Duration, mut check: F) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    check().await
+}
