@@ -193,7 +193,7 @@ impl Executor {
         let last = sql::last_attempt(&self.store, &action).await?;
         if let Some(last) = &last
             && action.kind == "scrapely.send_dm"
-            && may_have_been_sent(last)
+            && last.may_have_reached_vendor()
         {
             return self.reconcile_dm(action, &params, last).await;
         }
@@ -249,6 +249,9 @@ impl Executor {
         let mut finish = self.conclude(action, &answer);
         finish.budget_slot = budget_slot;
         finish.request = Some(recorded(request));
+        if action.kind == "scrapely.send_dm" && answer.verdict == Verdict::Success {
+            finish.delivery = send_dm::delivery_of(action.id, request, &answer, now_ms());
+        }
         metrics::counter!("starling_action_attempts_total", "kind" => action.kind.clone(), "outcome" => finish.outcome.clone()).increment(1);
         metrics::histogram!("starling_action_call_seconds", "kind" => action.kind.clone())
             .record(answer.latency.as_secs_f64());
@@ -268,13 +271,14 @@ impl Executor {
     /// What an answer means for the action: done, dead, or a retry after backoff.
     fn conclude(&self, action: &ActionRow, answer: &Answer) -> Finish {
         let attempt = (action.attempts + 1) as u32;
-        let max = action
-            .max_attempts
-            .map_or(self.retry.max_attempts, |m| m as u32);
+        let max = self.max_attempts(action);
+        // A DM that may have gone out is never given up unreconciled: the next
+        // run looks in the conversation first, and only then counts attempts.
+        let must_reconcile = action.kind == "scrapely.send_dm" && answer.maybe_sent();
         let (outcome, status, retry_in, error) = match answer.verdict {
             Verdict::Success => ("succeeded", "succeeded", None, None),
             Verdict::Dead => ("dead", "dead", None, answer.error.clone()),
-            Verdict::Retry if attempt >= max => (
+            Verdict::Retry if attempt >= max && !must_reconcile => (
                 "dead",
                 "dead",
                 None,
@@ -296,13 +300,20 @@ impl Executor {
             response_excerpt: answer.excerpt.clone(),
             request_id: answer.request_id.clone(),
             latency_ms: Some(answer.latency.as_secs_f64() * 1000.0),
-            error_class: answer.error_class.map(str::to_string),
+            error_class: answer.error_class.map(|c| c.as_str().to_string()),
             error,
             status: status.into(),
             retry_in,
             budget_slot: None,
             request: None,
+            delivery: None,
         }
+    }
+
+    fn max_attempts(&self, action: &ActionRow) -> u32 {
+        action
+            .max_attempts
+            .map_or(self.retry.max_attempts, |m| m as u32)
     }
 
     /// Records an action that was not sent: invalid (dead), skipped, waiting for
@@ -388,9 +399,11 @@ impl Executor {
         self.finish(action, Some(attempt), finish).await
     }
 
-    /// An earlier DM attempt may have reached Scrapely. Look in the conversation:
-    /// sent → done; not there after a crash → park for a person; not there after a
-    /// timeout → send.
+    /// An earlier DM attempt may have reached Scrapely. Look in the conversation
+    /// and claim the message that proves it: found → done (`reconciled`); not
+    /// there after a crash → park for a person (`outcome_unknown`); not there
+    /// after an answer that proved nothing (timeout, reset, 5xx) → send again,
+    /// or give up when no attempts are left (now known not to have been sent).
     async fn reconcile_dm(
         &self,
         action: ActionRow,
@@ -399,51 +412,119 @@ impl Executor {
     ) -> anyhow::Result<()> {
         let ctx = self.context();
         let crashed = last.outcome.is_none();
-        match send_dm::reconcile(&ctx, params, last.started_at).await {
-            Ok(true) => {
+        match send_dm::reconcile(&ctx, action.id, params, last.started_at).await {
+            Ok(Some(delivery)) => {
                 tracing::info!(
                     action = action.id,
+                    message = %delivery.message_key,
                     "DM found in its conversation: the earlier attempt was sent"
+                );
+                let proof = format!(
+                    "proved by message {} in conversation {}",
+                    delivery.message_key, delivery.conversation_id
                 );
                 let finish = Finish {
                     outcome: "reconciled".into(),
                     status: "succeeded".into(),
+                    response_excerpt: Some(proof),
                     error: crashed.then(|| {
                         "the worker stopped during the call; the message is in the conversation"
                             .into()
                     }),
                     ..Finish::default()
                 };
-                self.finish(&action, crashed.then_some(last.id), finish)
-                    .await
+                // The crashed attempt gets its outcome; otherwise the check is an attempt of its own.
+                let attempt = match crashed {
+                    true => last.id,
+                    false => {
+                        let request = RecordedRequest {
+                            method: "GET".into(),
+                            url: format!(
+                                "/conversations?conversation_id={}",
+                                delivery.conversation_id
+                            ),
+                            body: None,
+                        };
+                        sql::start_attempt(&self.store, &action, &self.worker, &request).await?
+                    }
+                };
+                self.finish(&action, Some(attempt), finish).await
             }
-            Ok(false) if crashed => {
+            Ok(None) if crashed => {
                 tracing::warn!(
                     action = action.id,
                     "A DM attempt's outcome is unknown; parked for a person"
                 );
-                let finish = Finish {
-                    outcome: "outcome_unknown".into(),
-                    status: "outcome_unknown".into(),
-                    error_class: Some("worker_stopped".into()),
-                    error: Some(
-                        "the worker stopped during the call and the message is not in the conversation; \
-                         `starling jobs retry` sends it again, `starling jobs cancel` gives up"
-                            .into(),
-                    ),
-                    ..Finish::default()
-                };
+                let finish = unknown_outcome(
+                    "worker_stopped",
+                    "the worker stopped during the call and the message is not in the conversation",
+                );
                 self.finish(&action, Some(last.id), finish).await
             }
-            Ok(false) => {
+            Ok(None) if action.attempts as u32 >= self.max_attempts(&action) => {
+                let finish = Finish {
+                    outcome: "dead".into(),
+                    status: "dead".into(),
+                    error_class: last.error_class.clone(),
+                    error: Some(format!(
+                        "not sent: the message is not in the conversation after {} attempts",
+                        action.attempts
+                    )),
+                    ..Finish::default()
+                };
+                self.finish(&action, None, finish).await
+            }
+            Ok(None) => {
                 let request = match super::prepare(&ctx, &action.kind, params).await {
                     Ok(request) => request,
                     Err(not_sent) => return self.not_sent(&action, not_sent).await,
                 };
                 self.call(&action, &request).await
             }
-            Err(not_sent) => self.not_sent(&action, not_sent).await,
+            Err(NotSent::Wait(wait)) => {
+                Ok(sql::release(&self.store, &action, "pending", Some(wait), None).await?)
+            }
+            Err(NotSent::LookupFailed(answer))
+                if !crashed && (action.attempts as u32) < self.max_attempts(&action) =>
+            {
+                // Try the lookup again later; the unreconciled attempt stays the last.
+                let wait = backoff::delay(&self.retry, action.attempts as u32, answer.vendor_wait);
+                tracing::info!(
+                    action = action.id,
+                    error = answer.error.as_deref().unwrap_or(""),
+                    "Cannot look in the DM's conversation yet; trying again later"
+                );
+                Ok(sql::release(&self.store, &action, "pending", Some(wait), None).await?)
+            }
+            Err(not_sent) => {
+                let why = match &not_sent {
+                    NotSent::LookupFailed(answer) => answer.error.clone().unwrap_or_default(),
+                    NotSent::Invalid(m) | NotSent::Skip(m) => m.clone(),
+                    NotSent::Wait(_) => String::new(),
+                };
+                let finish = unknown_outcome(
+                    "reconcile_failed",
+                    &format!(
+                        "an earlier attempt may have been sent and the conversation could not be checked ({why})"
+                    ),
+                );
+                self.finish(&action, crashed.then_some(last.id), finish)
+                    .await
+            }
         }
+    }
+}
+
+/// A DM parked for a person: it may or may not have been sent.
+fn unknown_outcome(class: &str, why: &str) -> Finish {
+    Finish {
+        outcome: "outcome_unknown".into(),
+        status: "outcome_unknown".into(),
+        error_class: Some(class.into()),
+        error: Some(format!(
+            "{why}; `starling jobs retry` sends it again, `starling jobs cancel` gives up"
+        )),
+        ..Finish::default()
     }
 }
 
@@ -462,13 +543,6 @@ fn dry_run_request(action: &ActionRow, params: &Value) -> RecordedRequest {
         url: action.kind.clone(),
         body: Some(params.to_string()),
     }
-}
-
-/// Whether an attempt may have delivered the DM without us seeing the answer.
-fn may_have_been_sent(attempt: &OpenAttempt) -> bool {
-    attempt.outcome.is_none()
-        || (attempt.outcome.as_deref() == Some("retry")
-            && attempt.error_class.as_deref() == Some("timeout"))
 }
 
 /// The fast path: runs the actions the writer claimed in its commits, at once and

@@ -104,17 +104,36 @@ pub fn normalize(kind: &str, params: &mut serde_json::Value, now: time::OffsetDa
     }
 }
 
-/// `account_id`, or the id of the `account` handle looked up in `GET /accounts`.
+/// `account_id` as given, or the id of the `account` handle.
 async fn account_id(ctx: &Context<'_>, params: &serde_json::Value) -> Result<String, NotSent> {
     if let Some(id) = params::optional_text(params, "account_id")? {
         return Ok(id.to_string());
     }
+    Ok(account(ctx, params).await?.id)
+}
+
+/// The account an action acts for: `account_id`, or the `account` handle,
+/// both checked against `GET /accounts` (cached).
+async fn account(
+    ctx: &Context<'_>,
+    params: &serde_json::Value,
+) -> Result<scrapely::Account, NotSent> {
+    let scrapely = ctx.scrapely()?;
+    if let Some(id) = params::optional_text(params, "account_id")? {
+        return scrapely
+            .account_by_id(ctx.store, ctx.client, id, ctx.timeout)
+            .await?
+            .ok_or_else(|| {
+                NotSent::Invalid(format!(
+                    "Scrapely has no account with id {id}; expected one of the ids GET /accounts lists"
+                ))
+            });
+    }
     let handle = params::optional_text(params, "account")?.ok_or_else(|| {
         NotSent::Invalid("no account: give `account` (a handle) or `account_id`".into())
     })?;
-    let scrapely = ctx.scrapely()?;
     scrapely
-        .account_id(ctx.store, ctx.client, handle, ctx.timeout)
+        .account_by_handle(ctx.store, ctx.client, handle, ctx.timeout)
         .await?
         .ok_or_else(|| {
             NotSent::Invalid(format!(

@@ -62,6 +62,61 @@ impl Outbound {
     }
 }
 
+/// Why a call did not succeed, as recorded in `action_attempts.error_class`.
+///
+/// The split that matters is [`ErrorClass::may_have_reached_vendor`]: a call
+/// that may have been acted on must be reconciled before it is sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// 429: the vendor refused the call before acting on it.
+    RateLimited,
+    /// 408: the request did not arrive whole.
+    RequestTimeout,
+    /// 5xx: a proxy's 502/504 often comes *after* the vendor acted.
+    ServerError,
+    /// No answer within the timeout, the request written.
+    Timeout,
+    /// Reset or closed after the request was written, before an answer.
+    ConnectionLost,
+    /// Refused, DNS, TLS handshake: nothing was written.
+    Connect,
+    /// Any other 4xx: the vendor refused the request.
+    ClientError,
+}
+
+impl ErrorClass {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::RequestTimeout => "request_timeout",
+            ErrorClass::ServerError => "server_error",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::ConnectionLost => "connection_lost",
+            ErrorClass::Connect => "connect",
+            ErrorClass::ClientError => "client_error",
+        }
+    }
+
+    /// Whether the vendor may have acted although we saw no success.
+    pub const fn may_have_reached_vendor(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::ServerError | ErrorClass::Timeout | ErrorClass::ConnectionLost
+        )
+    }
+
+    /// The recorded text of a class that may have reached the vendor.
+    pub fn recorded_may_have_reached_vendor(class: &str) -> bool {
+        [
+            ErrorClass::ServerError,
+            ErrorClass::Timeout,
+            ErrorClass::ConnectionLost,
+        ]
+        .iter()
+        .any(|c| c.as_str() == class)
+    }
+}
+
 /// What the answer means.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -81,16 +136,27 @@ pub struct Answer {
     pub body: Option<Value>,
     pub request_id: Option<String>,
     pub latency: Duration,
-    /// e.g. `rate_limited`, `server_error`, `timeout`, `connection`, `client_error`.
-    pub error_class: Option<&'static str>,
+    pub error_class: Option<ErrorClass>,
     pub error: Option<String>,
     /// The vendor asked us to wait this long before calling again.
     pub vendor_wait: Option<Duration>,
     /// The vendor said its whole window is spent until this Unix time (ms).
     pub window_spent_until: Option<i64>,
-    /// Whether the request may have reached the vendor although no answer came
-    /// (a timeout after sending): its effect is unknown.
-    pub maybe_sent: bool,
+    /// The vendor's own budget (`X-RateLimit-Limit`), when it said.
+    pub vendor_limit: Option<u32>,
+    /// Calls left in the vendor's window and when it resets (Unix ms), when it said.
+    pub remaining: Option<(u32, i64)>,
+}
+
+impl Answer {
+    /// Whether the vendor may have acted on the request although it did not
+    /// answer success: its effect is unknown until reconciled.
+    pub fn maybe_sent(&self) -> bool {
+        self.verdict != Verdict::Success
+            && self
+                .error_class
+                .is_some_and(ErrorClass::may_have_reached_vendor)
+    }
 }
 
 const EXCERPT_BYTES: usize = 2048;
@@ -121,12 +187,13 @@ pub async fn send(client: &reqwest::Client, req: &Outbound, timeout: Duration) -
 }
 
 fn transport_error(error: &reqwest::Error, latency: Duration) -> Answer {
-    let (class, maybe_sent) = if error.is_connect() {
-        ("connection", false)
+    // A connect timeout is both `is_connect` and `is_timeout`: nothing was written.
+    let class = if error.is_connect() {
+        ErrorClass::Connect
     } else if error.is_timeout() {
-        ("timeout", true)
+        ErrorClass::Timeout
     } else {
-        ("connection", true)
+        ErrorClass::ConnectionLost
     };
     Answer {
         verdict: Verdict::Retry,
@@ -137,10 +204,11 @@ fn transport_error(error: &reqwest::Error, latency: Duration) -> Answer {
         latency,
         error_class: Some(class),
         // reqwest's message never includes the URL's secrets when built without_url.
-        error: Some(format!("{class}: {}", sanitize(error))),
+        error: Some(format!("{}: {}", class.as_str(), sanitize(error))),
         vendor_wait: None,
         window_spent_until: None,
-        maybe_sent,
+        vendor_limit: None,
+        remaining: None,
     }
 }
 
@@ -172,14 +240,16 @@ fn classify(
     };
     let (verdict, class) = match status {
         _ if ok => (Verdict::Success, None),
-        429 => (Verdict::Retry, Some("rate_limited")),
-        408 => (Verdict::Retry, Some("request_timeout")),
-        500..=599 => (Verdict::Retry, Some("server_error")),
-        _ => (Verdict::Dead, Some("client_error")),
+        429 => (Verdict::Retry, Some(ErrorClass::RateLimited)),
+        408 => (Verdict::Retry, Some(ErrorClass::RequestTimeout)),
+        500..=599 => (Verdict::Retry, Some(ErrorClass::ServerError)),
+        _ => (Verdict::Dead, Some(ErrorClass::ClientError)),
     };
-    let vendor_wait = (status == 429)
-        .then(|| retry_after(headers, body.as_ref()))
-        .flatten();
+    // A 429 without a wait still blocks every process, for the default backoff.
+    let vendor_wait = (status == 429).then(|| {
+        retry_after(headers, body.as_ref(), crate::store::actions::now_ms())
+            .unwrap_or(DEFAULT_429_WAIT)
+    });
     let window_spent_until = window_spent(headers)
         .or_else(|| vendor_wait.map(|w| crate::store::actions::now_ms() + w.as_millis() as i64));
     let error = class.map(|_| {
@@ -201,14 +271,14 @@ fn classify(
         error_class: class,
         error,
         vendor_wait,
-        window_spent_until: if status == 429 || window_spent_until.is_some() {
-            window_spent_until
-        } else {
-            None
-        },
-        maybe_sent: false,
+        window_spent_until,
+        vendor_limit: header(headers, "x-ratelimit-limit").and_then(|v| v.trim().parse().ok()),
+        remaining: remaining(headers),
     }
 }
+
+/// How long every process waits after a 429 that named no wait.
+pub const DEFAULT_429_WAIT: Duration = Duration::from_secs(5);
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -217,13 +287,32 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// A 429's wait: Scrapely's `retry_after` (seconds) in the body, else `Retry-After`.
-fn retry_after(headers: &HeaderMap, body: Option<&Value>) -> Option<Duration> {
-    body.and_then(|b| b.get("retry_after"))
+/// A 429's wait: Scrapely's `retry_after` (seconds) in the body, else
+/// `Retry-After` in seconds or as an HTTP date.
+fn retry_after(headers: &HeaderMap, body: Option<&Value>, now_ms: i64) -> Option<Duration> {
+    let seconds = body
+        .and_then(|b| b.get("retry_after"))
         .and_then(Value::as_f64)
-        .or_else(|| header(headers, "retry-after").and_then(|v| v.trim().parse::<f64>().ok()))
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map(Duration::from_secs_f64)
+        .or_else(|| {
+            let value = header(headers, "retry-after")?;
+            let value = value.trim();
+            value.parse::<f64>().ok().or_else(|| {
+                let at = httpdate::parse_http_date(value).ok()?;
+                let at_ms = at.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64;
+                Some((at_ms - now_ms).max(0) as f64 / 1000.0)
+            })
+        })?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
+}
+
+/// `X-RateLimit-Remaining` with `X-RateLimit-Reset` (Unix seconds): (calls left, reset in ms).
+fn remaining(headers: &HeaderMap) -> Option<(u32, i64)> {
+    let left: u32 = header(headers, "x-ratelimit-remaining")?
+        .trim()
+        .parse()
+        .ok()?;
+    let reset: i64 = header(headers, "x-ratelimit-reset")?.trim().parse().ok()?;
+    Some((left, reset * 1000))
 }
 
 /// `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset` (Unix seconds) → the reset, in ms.
@@ -245,4 +334,59 @@ pub fn truncate(text: &str, max_bytes: usize) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn retry_after_reads_seconds_an_http_date_and_the_body() {
+        let now = 1_709_234_000_000;
+        let secs = headers(&[("retry-after", "7")]);
+        assert_eq!(retry_after(&secs, None, now), Some(Duration::from_secs(7)));
+        // 1709234567 is Thu, 29 Feb 2024 19:22:47 GMT.
+        let date = headers(&[("retry-after", "Thu, 29 Feb 2024 19:22:47 GMT")]);
+        assert_eq!(
+            retry_after(&date, None, now),
+            Some(Duration::from_secs(567))
+        );
+        let body = serde_json::json!({"retry_after": 45});
+        assert_eq!(
+            retry_after(&secs, Some(&body), now),
+            Some(Duration::from_secs(45))
+        );
+        assert_eq!(
+            retry_after(&headers(&[("retry-after", "soon")]), None, now),
+            None
+        );
+    }
+
+    #[test]
+    fn only_answers_that_prove_nothing_was_sent_are_safe_to_resend() {
+        for class in [
+            ErrorClass::ServerError,
+            ErrorClass::Timeout,
+            ErrorClass::ConnectionLost,
+        ] {
+            assert!(class.may_have_reached_vendor(), "{class:?}");
+            assert!(ErrorClass::recorded_may_have_reached_vendor(class.as_str()));
+        }
+        for class in [
+            ErrorClass::Connect,
+            ErrorClass::RateLimited,
+            ErrorClass::RequestTimeout,
+            ErrorClass::ClientError,
+        ] {
+            assert!(!class.may_have_reached_vendor(), "{class:?}");
+        }
+    }
 }

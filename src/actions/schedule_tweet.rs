@@ -39,11 +39,14 @@ pub async fn prepare(ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotS
 pub async fn prepare_cancel(ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotSent> {
     let scrapely = ctx.scrapely()?;
     let tweet_id = text(params, "tweet_id")?;
-    Ok(scrapely.request(
+    let mut request = scrapely.request(
         reqwest::Method::DELETE,
         "/scheduled-tweets",
         Body::Json(json!({ "tweet_id": tweet_id })),
-    ))
+    );
+    // Idempotent: a tweet already cancelled (or gone) is what the action wanted.
+    request.success = vec![200, 202, 204, 404];
+    Ok(request)
 }
 
 /// An ISO 8601 time, or a relative one such as `in 2h` / `in 1h 30m` from `now`.

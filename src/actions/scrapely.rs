@@ -154,23 +154,46 @@ impl Scrapely {
         Ok(accounts)
     }
 
-    /// The account id of `handle`: from the cache, or from a fresh `GET /accounts`.
+    /// The account with `handle`: from the cache, or from a fresh `GET /accounts`.
     /// `Ok(None)` means Scrapely has no such account.
-    pub async fn account_id(
+    pub async fn account_by_handle(
         &self,
         store: &Store,
         client: &reqwest::Client,
         handle: &str,
         timeout: Duration,
-    ) -> Result<Option<String>, Lookup> {
+    ) -> Result<Option<Account>, Lookup> {
         let key = handle.trim_start_matches('@').to_lowercase();
+        self.find_account(store, client, timeout, |a| a.handle.to_lowercase() == key)
+            .await
+    }
+
+    /// The account with `id`, as [`Scrapely::account_by_handle`].
+    pub async fn account_by_id(
+        &self,
+        store: &Store,
+        client: &reqwest::Client,
+        id: &str,
+        timeout: Duration,
+    ) -> Result<Option<Account>, Lookup> {
+        self.find_account(store, client, timeout, |a| a.id == id)
+            .await
+    }
+
+    async fn find_account(
+        &self,
+        store: &Store,
+        client: &reqwest::Client,
+        timeout: Duration,
+        wanted: impl Fn(&Account) -> bool,
+    ) -> Result<Option<Account>, Lookup> {
         if let Some((_, cached)) = &*self.accounts.lock().expect("accounts cache")
-            && let Some(account) = cached.get(&key)
+            && let Some(account) = cached.values().find(|a| wanted(a))
         {
-            return Ok(Some(account.id.clone()));
+            return Ok(Some(account.clone()));
         }
         let accounts = self.accounts(store, client, timeout).await?;
-        Ok(accounts.get(&key).map(|a| a.id.clone()))
+        Ok(accounts.into_values().find(|a| wanted(a)))
     }
 
     /// The CRM tags a conversation may take: base tags and the custom tags' keys
@@ -225,26 +248,51 @@ impl Scrapely {
         Ok(body.get("conversation").cloned().unwrap_or(Value::Null))
     }
 
-    /// The id of a conversation with the receiver `handle`
-    /// (`GET /conversations?handle=…&limit=1`), if there is one.
+    /// The id of `account`'s conversation with the receiver `handle`, if there is
+    /// one (`GET /conversations?handle=…&account_id=…`). Only a conversation that
+    /// Scrapely says belongs to `account` counts: a DM must never go out through
+    /// another account's conversation with the same person.
     pub async fn conversation_with(
         &self,
         store: &Store,
         client: &reqwest::Client,
         handle: &str,
+        account: &Account,
         timeout: Duration,
     ) -> Result<Option<String>, Lookup> {
         let handle = handle.trim_start_matches('@');
-        let path = format!("/conversations?handle={}&limit=1", encode(handle));
+        let path = format!(
+            "/conversations?handle={}&account_id={}&limit=20",
+            encode(handle),
+            encode(&account.id)
+        );
         let body = self.get_json(store, client, &path, timeout).await?;
         Ok(body
             .get("conversations")
             .and_then(Value::as_array)
-            .and_then(|list| list.first())
+            .into_iter()
+            .flatten()
+            .filter(|c| belongs_to(c, account))
+            .find(|c| {
+                c.pointer("/receiver/screen_name")
+                    .and_then(Value::as_str)
+                    .is_none_or(|r| r.trim_start_matches('@').eq_ignore_ascii_case(handle))
+            })
             .and_then(|c| c.get("conversation_id"))
             .and_then(Value::as_str)
             .map(str::to_string))
     }
+}
+
+/// Whether a listed conversation is `account`'s (by its `account_handle`).
+fn belongs_to(conversation: &Value, account: &Account) -> bool {
+    conversation
+        .get("account_handle")
+        .and_then(Value::as_str)
+        .is_some_and(|h| {
+            h.trim_start_matches('@')
+                .eq_ignore_ascii_case(&account.handle)
+        })
 }
 
 /// Percent-encodes a query value.

@@ -15,6 +15,21 @@ pub struct OpenAttempt {
     pub outcome: Option<String>,
 }
 
+impl OpenAttempt {
+    /// Whether this attempt may have reached the vendor without us seeing it
+    /// succeed: nobody recorded its outcome (a crash mid-call), or it ended in a
+    /// way that does not prove nothing was sent (timeout, reset, any 5xx).
+    pub fn may_have_reached_vendor(&self) -> bool {
+        match self.outcome.as_deref() {
+            None => true,
+            Some("retry" | "dead" | "outcome_unknown") => self.error_class.as_deref().is_some_and(
+                crate::actions::outbound::ErrorClass::recorded_may_have_reached_vendor,
+            ),
+            Some(_) => false,
+        }
+    }
+}
+
 /// The latest attempt of the action's current series, if any.
 pub async fn last_attempt(
     store: &Store,
@@ -99,6 +114,8 @@ pub struct Finish {
     pub budget_slot: Option<(String, i64)>,
     /// The request, when the attempt was written before it was known (fast path).
     pub request: Option<RecordedRequest>,
+    /// A DM's delivery that this finish proves (recorded in `dm_deliveries`).
+    pub delivery: Option<super::deliveries::Delivery>,
 }
 
 /// Completes an attempt (if one was written) and moves its action on, in one
@@ -182,6 +199,22 @@ macro_rules! finish_conn {
                     .execute(&mut *self)
                     .await?
                     .rows_affected();
+                if moved == 1
+                    && let Some(d) = &f.delivery
+                {
+                    sqlx::query(super::deliveries::INSERT)
+                        .bind(action_id)
+                        .bind(&d.conversation_id)
+                        .bind(&d.message_key)
+                        .bind(&d.text_hash)
+                        .bind(d.proved_by.as_str())
+                        .bind(d.sent_after)
+                        .bind(d.sent_before)
+                        .bind(d.message_time)
+                        .bind(now)
+                        .execute(&mut *self)
+                        .await?;
+                }
                 if moved == 1
                     && let Some(delay) = f.retry_in
                 {

@@ -703,7 +703,7 @@ async fn a_dm_to_a_handle_finds_its_conversation_or_is_skipped(backend: Backend)
     wait_status(&app.store, "skipped", Duration::from_secs(10)).await;
     let reason: String = crate::on_store!(&app.store, p => sqlx::query_scalar("SELECT last_error FROM actions WHERE status = 'skipped'").fetch_one(p).await.unwrap());
     assert!(
-        reason.contains("no Scrapely conversation with @nobody"),
+        reason.contains("no Scrapely conversation of @yourhandle with @nobody"),
         "{reason}"
     );
     tokio::time::sleep(Duration::from_millis(300)).await;

@@ -5,6 +5,7 @@ mod helpers;
 
 mod actions;
 mod actions_process;
+mod actions_trust;
 mod audit;
 mod cli;
 mod deployment;

@@ -1,0 +1,189 @@
+//! Actions you can trust, against a fake Scrapely that fails the way real
+//! vendors and proxies do: a DM that may have gone out is reconciled before any
+//! resend, a DM goes only through the rule's own account, and each kind keeps
+//! its written crash semantics.
+
+use crate::actions::{actions, spawn};
+use crate::helpers::fake_vendor::{
+    ACCOUNT_ID, CONVERSATION, FakeVendor, OTHER_ACCOUNT_ID, OTHER_CONVERSATION, Reply,
+};
+use crate::helpers::{Backend, new_reply, poll_until};
+use crate::on_both_backends;
+use starling::store::Store;
+use std::time::Duration;
+
+const DM: &str = "/api/v1/dm/send";
+
+const DM_EVERY_REPLY: &str = r#"
+- name: answer every reply
+  on: scrapely.new_reply
+  do:
+    - action: scrapely.send_dm
+      with: { message: "Thanks for your reply to {{ data.message.id }}" }
+"#;
+
+/// Waits until every action is in a final status; returns (id, status) by id.
+async fn settled(store: &Store, n: usize) -> Vec<(i64, String)> {
+    let mut all = Vec::new();
+    let done = poll_until(Duration::from_secs(20), async || {
+        all = actions(store).await;
+        all.len() == n
+            && all
+                .iter()
+                .all(|a| !matches!(a.1.as_str(), "pending" | "running" | "failed"))
+    })
+    .await;
+    assert!(done, "actions did not settle: {all:?}");
+    all.into_iter().map(|a| (a.0, a.1)).collect()
+}
+
+async fn outcomes(store: &Store, action: i64) -> Vec<(Option<String>, Option<String>)> {
+    let sql = "SELECT outcome, error_class FROM action_attempts WHERE action_id = $1 ORDER BY id";
+    crate::on_store!(store, p => sqlx::query_as(sql).bind(action).fetch_all(p).await.unwrap())
+}
+
+/// Each way a call can end without an answer, and what Scrapely really did:
+/// acted then 502, acted then dropped the connection, dropped without acting,
+/// 503 without acting. The DM is in the conversation exactly once every time.
+async fn a_dm_that_may_have_gone_out_is_reconciled_before_any_resend(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let (app, _rules) = spawn(
+        backend,
+        &vendor,
+        Some(&[("dm.yaml", DM_EVERY_REPLY)]),
+        &[
+            ("STARLING__ACTIONS__WORKERS", "1"),
+            ("STARLING__ACTIONS__CONCURRENCY", "1"),
+        ],
+    )
+    .await;
+    // One reply at a time, each meeting its own fault.
+    let faults = ["acted-502", "acted-drop", "unsent-drop", "unsent-503"];
+    let replies = [
+        Reply::ActThenStatus(502),
+        Reply::ActThenDrop,
+        Reply::DropUnsent,
+        Reply::Status(503, serde_json::json!({"error": "Service Unavailable"})),
+    ];
+    for (i, (id, reply)) in faults.iter().zip(replies).enumerate() {
+        vendor.script(DM, vec![reply]);
+        assert_eq!(
+            app.post("/webhooks/scrapely", new_reply(id)).await.status(),
+            200
+        );
+        settled(&app.store, i + 1).await;
+    }
+    let all = settled(&app.store, 4).await;
+    assert!(all.iter().all(|a| a.1 == "succeeded"), "{all:?}");
+    let messages = vendor.messages(CONVERSATION);
+    for id in faults {
+        let text = format!("Thanks for your reply to {id}");
+        let copies = messages
+            .iter()
+            .filter(|m| m["text"] == text.as_str())
+            .count();
+        assert_eq!(copies, 1, "{id}: {copies} copies in the conversation");
+    }
+    // Where Scrapely acted, one POST and a reconciliation; where it did not, a resend.
+    let posts = vendor.requests("POST", DM);
+    let posted = |id: &str| {
+        posts
+            .iter()
+            .filter(|r| r.body["message"].as_str().unwrap().ends_with(id))
+            .count()
+    };
+    assert_eq!(faults.map(posted), [1, 1, 2, 2], "POST /dm/send per fault");
+    let first = outcomes(&app.store, all[0].0).await;
+    assert_eq!(
+        first,
+        [
+            (Some("retry".into()), Some("server_error".into())),
+            (Some("reconciled".into()), None)
+        ]
+    );
+    let second = outcomes(&app.store, all[1].0).await;
+    assert_eq!(
+        second[0].1.as_deref(),
+        Some("connection_lost"),
+        "{second:?}"
+    );
+    let proof: String = crate::on_store!(&app.store, p => sqlx::query_scalar(
+        "SELECT message_key FROM dm_deliveries WHERE action_id = $1").bind(all[0].0).fetch_one(p).await.unwrap());
+    assert!(
+        proof.starts_with("t:"),
+        "the reconciled DM names its message: {proof}"
+    );
+    app.stop().await;
+}
+
+const DM_BY_HANDLE: &str = r#"
+- name: dm by handle
+  on: scrapely.leads_exhausted
+  do:
+    - action: scrapely.send_dm
+      with: { to: "@prospect", account: yourhandle, message: "From yourhandle" }
+    - action: scrapely.send_dm
+      with: { to: prospect, account: otherhandle, message: "From otherhandle" }
+    - action: scrapely.send_dm
+      with: { to: otherprospect, account: yourhandle, message: "Never through another account" }
+"#;
+
+/// Two accounts each have a conversation with @prospect, and only the other
+/// account has one with @otherprospect: each DM goes through its own account's
+/// conversation, and with none it is skipped, never sent through another's.
+async fn a_dm_by_handle_goes_only_through_its_own_accounts_conversation(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let (app, _rules) = spawn(backend, &vendor, Some(&[("dm.yaml", DM_BY_HANDLE)]), &[]).await;
+    let body = crate::helpers::fixture("leads_exhausted");
+    assert_eq!(app.post("/webhooks/scrapely", body).await.status(), 200);
+    let all = settled(&app.store, 3).await;
+    assert_eq!(
+        all.iter().map(|a| a.1.as_str()).collect::<Vec<_>>(),
+        ["succeeded", "succeeded", "skipped"]
+    );
+    let mut sent: Vec<(String, String, String)> = vendor
+        .requests("POST", DM)
+        .iter()
+        .map(|r| {
+            (
+                r.body["message"].as_str().unwrap().to_string(),
+                r.body["conversation_id"].as_str().unwrap().to_string(),
+                r.body["account_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    sent.sort();
+    assert_eq!(
+        sent,
+        [
+            (
+                "From otherhandle".into(),
+                OTHER_CONVERSATION.into(),
+                OTHER_ACCOUNT_ID.into()
+            ),
+            (
+                "From yourhandle".into(),
+                CONVERSATION.into(),
+                ACCOUNT_ID.into()
+            ),
+        ]
+    );
+    let lookups = vendor.requests("GET", "/api/v1/conversations");
+    assert!(
+        lookups.iter().all(|r| r.query.contains("account_id=")),
+        "every handle lookup filters by account: {:?}",
+        lookups.iter().map(|r| &r.query).collect::<Vec<_>>()
+    );
+    let reason: String = crate::on_store!(&app.store, p => sqlx::query_scalar(
+        "SELECT last_error FROM actions WHERE status = 'skipped'").fetch_one(p).await.unwrap());
+    assert!(
+        reason.contains("@yourhandle") && reason.contains("@otherprospect"),
+        "{reason}"
+    );
+    app.stop().await;
+}
+
+on_both_backends!(
+    a_dm_that_may_have_gone_out_is_reconciled_before_any_resend,
+    a_dm_by_handle_goes_only_through_its_own_accounts_conversation,
+);
