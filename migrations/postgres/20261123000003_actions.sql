@@ -42,7 +42,7 @@ CREATE TABLE action_attempts (
     response_excerpt TEXT,
     request_id       TEXT,                         -- the vendor's X-Request-ID
     latency_ms       DOUBLE PRECISION,
-    error_class      TEXT,                         -- rate_limited | server_error | timeout | connection_lost | connect | client_error | validation | …
+    error_class      TEXT,                         -- rate_limited | server_error | timeout | connection | client_error | validation | …
     error            TEXT,
     retry_in_ms      BIGINT                        -- when retried: the delay chosen
 );
