@@ -3,29 +3,31 @@
 //! call, and record the answer — scheduling a retry as a new job, never sleeping
 //! more than a second in memory.
 
+use super::kind::{ActionKind, AfterUnknown};
 use super::outbound::{self, Answer, Outbound, Verdict};
+use super::reconcile::unknown_outcome;
 use super::scrapely::{MAX_IN_MEMORY_WAIT, Scrapely};
 use super::{Context, NotSent, backoff, calls_scrapely, send_dm};
 use crate::config::{RetrySettings, Settings};
 use crate::secret::Secret;
 use crate::store::Store;
 use crate::store::actions::{
-    self as sql, ActionRow, Claim, FastClaim, Finish, OpenAttempt, RecordedRequest, now_ms,
+    self as sql, ActionRow, Claim, FastClaim, Finish, RecordedRequest, now_ms,
 };
 use crate::store::ratelimit::Budget;
 use serde_json::Value;
 use std::time::Duration;
 
 pub struct Executor {
-    store: Store,
-    client: reqwest::Client,
-    scrapely: Option<Scrapely>,
+    pub(super) store: Store,
+    pub(super) client: reqwest::Client,
+    pub(super) scrapely: Option<Scrapely>,
     slack_url: Option<Secret>,
-    retry: RetrySettings,
+    pub(super) retry: RetrySettings,
     timeout: Duration,
     dry_run: bool,
     /// Written on every attempt: which process ran it.
-    worker: String,
+    pub(super) worker: String,
     /// When set, finishes are group-committed with ingestion.
     writer: std::sync::OnceLock<crate::store::writer::WeakWriter>,
 }
@@ -114,7 +116,7 @@ impl Executor {
 
     /// Records how an attempt ended (durably, before returning): through the
     /// writer while it runs, directly otherwise (e.g. during shutdown).
-    async fn finish(
+    pub(super) async fn finish(
         &self,
         action: &ActionRow,
         attempt: Option<i64>,
@@ -164,7 +166,7 @@ impl Executor {
             };
             return self.finish(&action, Some(attempt), finish).await;
         }
-        match super::prepare(&self.context(), &action.kind, &params).await {
+        match super::prepare(&self.context(), action.id, &action.kind, &params).await {
             Ok(request) => {
                 self.complete_call(&action, attempt, budget_slot, &request)
                     .await
@@ -192,10 +194,23 @@ impl Executor {
         }
         let last = sql::last_attempt(&self.store, &action).await?;
         if let Some(last) = &last
-            && action.kind == "scrapely.send_dm"
             && last.may_have_reached_vendor()
+            && let Some(kind) = ActionKind::parse(&action.kind)
         {
-            return self.reconcile_dm(action, &params, last).await;
+            match kind.after_unknown(&params) {
+                AfterUnknown::Reconcile => {
+                    return self.reconcile(kind, action, &params, last).await;
+                }
+                AfterUnknown::Park => {
+                    let finish = unknown_outcome(
+                        "at_most_once",
+                        "an earlier attempt may have reached the receiver and the action says `at_most_once`",
+                    );
+                    let open = last.outcome.is_none().then_some(last.id);
+                    return self.finish(&action, open, finish).await;
+                }
+                AfterUnknown::Resend => {}
+            }
         }
         if let Some(last) = last.filter(|l| l.outcome.is_none()) {
             // Idempotent kinds simply run again; the stale attempt is closed first.
@@ -203,7 +218,7 @@ impl Executor {
                 .await?;
         }
         let ctx = self.context();
-        let request = match super::prepare(&ctx, &action.kind, &params).await {
+        let request = match super::prepare(&ctx, action.id, &action.kind, &params).await {
             Ok(request) => request,
             Err(not_sent) => return self.not_sent(&action, not_sent).await,
         };
@@ -212,7 +227,7 @@ impl Executor {
 
     /// Takes a slot of the vendor's budget and writes the attempt (one commit),
     /// calls, and records the answer.
-    async fn call(&self, action: &ActionRow, request: &Outbound) -> anyhow::Result<()> {
+    pub(super) async fn call(&self, action: &ActionRow, request: &Outbound) -> anyhow::Result<()> {
         let recorded = recorded(request);
         let budget = self
             .scrapely
@@ -249,8 +264,14 @@ impl Executor {
         let mut finish = self.conclude(action, &answer);
         finish.budget_slot = budget_slot;
         finish.request = Some(recorded(request));
-        if action.kind == "scrapely.send_dm" && answer.verdict == Verdict::Success {
-            finish.delivery = send_dm::delivery_of(action.id, request, &answer, now_ms());
+        match ActionKind::parse(&action.kind) {
+            Some(ActionKind::SendDm) if answer.verdict == Verdict::Success => {
+                finish.delivery = send_dm::delivery_of(action.id, request, &answer, now_ms());
+            }
+            Some(ActionKind::ScheduleTweet) if answer.verdict == Verdict::Success => {
+                finish.tweet = super::schedule_tweet::scheduled_by(&answer);
+            }
+            _ => {}
         }
         metrics::counter!("starling_action_attempts_total", "kind" => action.kind.clone(), "outcome" => finish.outcome.clone()).increment(1);
         metrics::histogram!("starling_action_call_seconds", "kind" => action.kind.clone())
@@ -272,9 +293,30 @@ impl Executor {
     fn conclude(&self, action: &ActionRow, answer: &Answer) -> Finish {
         let attempt = (action.attempts + 1) as u32;
         let max = self.max_attempts(action);
-        // A DM that may have gone out is never given up unreconciled: the next
-        // run looks in the conversation first, and only then counts attempts.
-        let must_reconcile = action.kind == "scrapely.send_dm" && answer.maybe_sent();
+        // What may have reached the receiver is never given up unreconciled: the
+        // next run looks first (DMs, tweets), and only then counts attempts; an
+        // `at_most_once` action is parked for a person instead of sent again.
+        let after = match answer.maybe_sent() {
+            true => ActionKind::parse(&action.kind).map(|k| {
+                let params: Value = serde_json::from_str(&action.params).unwrap_or(Value::Null);
+                k.after_unknown(&params)
+            }),
+            false => None,
+        };
+        if after == Some(AfterUnknown::Park) {
+            let mut finish = unknown_outcome(
+                answer.error_class.map_or("unknown", |c| c.as_str()),
+                &format!(
+                    "{} and the action says `at_most_once`",
+                    answer.error.as_deref().unwrap_or("no answer")
+                ),
+            );
+            finish.status_code = answer.status.map(i32::from);
+            finish.response_excerpt = answer.excerpt.clone();
+            finish.latency_ms = Some(answer.latency.as_secs_f64() * 1000.0);
+            return finish;
+        }
+        let must_reconcile = after == Some(AfterUnknown::Reconcile);
         let (outcome, status, retry_in, error) = match answer.verdict {
             Verdict::Success => ("succeeded", "succeeded", None, None),
             Verdict::Dead => ("dead", "dead", None, answer.error.clone()),
@@ -307,10 +349,11 @@ impl Executor {
             budget_slot: None,
             request: None,
             delivery: None,
+            tweet: None,
         }
     }
 
-    fn max_attempts(&self, action: &ActionRow) -> u32 {
+    pub(super) fn max_attempts(&self, action: &ActionRow) -> u32 {
         action
             .max_attempts
             .map_or(self.retry.max_attempts, |m| m as u32)
@@ -318,7 +361,11 @@ impl Executor {
 
     /// Records an action that was not sent: invalid (dead), skipped, waiting for
     /// budget (rescheduled, no attempt spent), or a failed lookup (like a call).
-    async fn not_sent(&self, action: &ActionRow, not_sent: NotSent) -> anyhow::Result<()> {
+    pub(super) async fn not_sent(
+        &self,
+        action: &ActionRow,
+        not_sent: NotSent,
+    ) -> anyhow::Result<()> {
         if let NotSent::Wait(wait) = not_sent {
             tracing::debug!(
                 action = action.id,
@@ -397,134 +444,6 @@ impl Executor {
             ..Finish::default()
         };
         self.finish(action, Some(attempt), finish).await
-    }
-
-    /// An earlier DM attempt may have reached Scrapely. Look in the conversation
-    /// and claim the message that proves it: found → done (`reconciled`); not
-    /// there after a crash → park for a person (`outcome_unknown`); not there
-    /// after an answer that proved nothing (timeout, reset, 5xx) → send again,
-    /// or give up when no attempts are left (now known not to have been sent).
-    async fn reconcile_dm(
-        &self,
-        action: ActionRow,
-        params: &Value,
-        last: &OpenAttempt,
-    ) -> anyhow::Result<()> {
-        let ctx = self.context();
-        let crashed = last.outcome.is_none();
-        match send_dm::reconcile(&ctx, action.id, params, last.started_at).await {
-            Ok(Some(delivery)) => {
-                tracing::info!(
-                    action = action.id,
-                    message = %delivery.message_key,
-                    "DM found in its conversation: the earlier attempt was sent"
-                );
-                let proof = format!(
-                    "proved by message {} in conversation {}",
-                    delivery.message_key, delivery.conversation_id
-                );
-                let finish = Finish {
-                    outcome: "reconciled".into(),
-                    status: "succeeded".into(),
-                    response_excerpt: Some(proof),
-                    error: crashed.then(|| {
-                        "the worker stopped during the call; the message is in the conversation"
-                            .into()
-                    }),
-                    ..Finish::default()
-                };
-                // The crashed attempt gets its outcome; otherwise the check is an attempt of its own.
-                let attempt = match crashed {
-                    true => last.id,
-                    false => {
-                        let request = RecordedRequest {
-                            method: "GET".into(),
-                            url: format!(
-                                "/conversations?conversation_id={}",
-                                delivery.conversation_id
-                            ),
-                            body: None,
-                        };
-                        sql::start_attempt(&self.store, &action, &self.worker, &request).await?
-                    }
-                };
-                self.finish(&action, Some(attempt), finish).await
-            }
-            Ok(None) if crashed => {
-                tracing::warn!(
-                    action = action.id,
-                    "A DM attempt's outcome is unknown; parked for a person"
-                );
-                let finish = unknown_outcome(
-                    "worker_stopped",
-                    "the worker stopped during the call and the message is not in the conversation",
-                );
-                self.finish(&action, Some(last.id), finish).await
-            }
-            Ok(None) if action.attempts as u32 >= self.max_attempts(&action) => {
-                let finish = Finish {
-                    outcome: "dead".into(),
-                    status: "dead".into(),
-                    error_class: last.error_class.clone(),
-                    error: Some(format!(
-                        "not sent: the message is not in the conversation after {} attempts",
-                        action.attempts
-                    )),
-                    ..Finish::default()
-                };
-                self.finish(&action, None, finish).await
-            }
-            Ok(None) => {
-                let request = match super::prepare(&ctx, &action.kind, params).await {
-                    Ok(request) => request,
-                    Err(not_sent) => return self.not_sent(&action, not_sent).await,
-                };
-                self.call(&action, &request).await
-            }
-            Err(NotSent::Wait(wait)) => {
-                Ok(sql::release(&self.store, &action, "pending", Some(wait), None).await?)
-            }
-            Err(NotSent::LookupFailed(answer))
-                if !crashed && (action.attempts as u32) < self.max_attempts(&action) =>
-            {
-                // Try the lookup again later; the unreconciled attempt stays the last.
-                let wait = backoff::delay(&self.retry, action.attempts as u32, answer.vendor_wait);
-                tracing::info!(
-                    action = action.id,
-                    error = answer.error.as_deref().unwrap_or(""),
-                    "Cannot look in the DM's conversation yet; trying again later"
-                );
-                Ok(sql::release(&self.store, &action, "pending", Some(wait), None).await?)
-            }
-            Err(not_sent) => {
-                let why = match &not_sent {
-                    NotSent::LookupFailed(answer) => answer.error.clone().unwrap_or_default(),
-                    NotSent::Invalid(m) | NotSent::Skip(m) => m.clone(),
-                    NotSent::Wait(_) => String::new(),
-                };
-                let finish = unknown_outcome(
-                    "reconcile_failed",
-                    &format!(
-                        "an earlier attempt may have been sent and the conversation could not be checked ({why})"
-                    ),
-                );
-                self.finish(&action, crashed.then_some(last.id), finish)
-                    .await
-            }
-        }
-    }
-}
-
-/// A DM parked for a person: it may or may not have been sent.
-fn unknown_outcome(class: &str, why: &str) -> Finish {
-    Finish {
-        outcome: "outcome_unknown".into(),
-        status: "outcome_unknown".into(),
-        error_class: Some(class.into()),
-        error: Some(format!(
-            "{why}; `starling jobs retry` sends it again, `starling jobs cancel` gives up"
-        )),
-        ..Finish::default()
     }
 }
 

@@ -1,12 +1,16 @@
 //! `http.request` — any HTTP call: method, URL, headers, a JSON or text body, and
 //! the statuses that count as success (default: any 2xx).
+//!
+//! At-least-once: a call whose outcome nobody saw is sent again, with the same
+//! `Idempotency-Key: starling-action-<id>` header every time, so a receiver can
+//! drop the copy; `at_most_once: true` parks it for a person instead.
 
 use super::params::{optional_text, text};
 use super::{Context, NotSent};
 use crate::actions::outbound::{Body, Outbound};
 use serde_json::Value;
 
-pub fn prepare(_ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotSent> {
+pub fn prepare(_ctx: &Context<'_>, action_id: i64, params: &Value) -> Result<Outbound, NotSent> {
     let url = text(params, "url")?;
     if !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(NotSent::Invalid(format!(
@@ -41,6 +45,14 @@ pub fn prepare(_ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotSent> 
             req.headers.push((name.clone(), value));
         }
     }
+    if !req
+        .headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("idempotency-key"))
+    {
+        req.headers
+            .push(("Idempotency-Key".into(), idempotency_key(action_id)));
+    }
     if let Some(statuses) = params.get("success_statuses").filter(|s| !s.is_null()) {
         req.success = statuses
             .as_array()
@@ -56,4 +68,10 @@ pub fn prepare(_ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotSent> 
             })?;
     }
     Ok(req)
+}
+
+/// The key a receiver can dedupe this action's calls by: stable across retries,
+/// crashes and replicas.
+pub fn idempotency_key(action_id: i64) -> String {
+    format!("starling-action-{action_id}")
 }

@@ -11,8 +11,10 @@ pub mod accounts;
 pub mod backoff;
 pub mod executor;
 pub mod http_request;
+pub mod kind;
 pub mod outbound;
 pub mod params;
+pub mod reconcile;
 pub mod schedule_tweet;
 pub mod scrapely;
 pub mod send_dm;
@@ -63,9 +65,10 @@ impl Context<'_> {
     }
 }
 
-/// Builds the request of a `kind` action from its rendered parameters.
+/// Builds the request of action `action_id` of `kind` from its rendered parameters.
 pub async fn prepare(
     ctx: &Context<'_>,
+    action_id: i64,
     kind: &str,
     params: &serde_json::Value,
 ) -> Result<outbound::Outbound, NotSent> {
@@ -75,7 +78,7 @@ pub async fn prepare(
         "scrapely.schedule_tweet" => schedule_tweet::prepare(ctx, params).await,
         "scrapely.cancel_scheduled_tweet" => schedule_tweet::prepare_cancel(ctx, params).await,
         "slack.post" => slack::prepare(ctx, params),
-        "http.request" => http_request::prepare(ctx, params),
+        "http.request" => http_request::prepare(ctx, action_id, params),
         other => Err(NotSent::Invalid(format!("unknown action kind `{other}`"))),
     }
 }
@@ -249,6 +252,7 @@ pub const CATALOG: &[ActionSpec] = &[
             p("text", Text, true),
             p("blocks", List, false),
             p("webhook_url", Text, false),
+            p("at_most_once", Bool, false),
         ],
     },
     ActionSpec {
@@ -260,6 +264,7 @@ pub const CATALOG: &[ActionSpec] = &[
             p("json", Any, false),
             p("body", Text, false),
             p("success_statuses", List, false),
+            p("at_most_once", Bool, false),
         ],
     },
 ];

@@ -2,10 +2,16 @@
 //! scheduled_at}` — and `scrapely.cancel_scheduled_tweet` — `DELETE
 //! /scheduled-tweets {tweet_id}`. Scrapely posts the tweet itself at
 //! `scheduled_at`, so a scheduled tweet uses no `delay:` of ours.
+//!
+//! Never two scheduled copies: after a call whose outcome nobody saw,
+//! [`reconcile`] looks for the tweet (same account, text and time) in `GET
+//! /scheduled-tweets` before anything is sent again, and claims it for this
+//! action in `scheduled_tweets`.
 
 use super::params::{at_most, text};
 use super::{Context, NotSent};
-use crate::actions::outbound::{Body, Outbound};
+use crate::actions::outbound::{Answer, Body, Outbound};
+use crate::store::tweets::{self, ProvedBy, ScheduledTweet};
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -34,6 +40,82 @@ pub async fn prepare(ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotS
             "scheduled_at": crate::clock::format_utc(at),
         })),
     ))
+}
+
+/// The tweet a successful `POST /scheduled-tweets` answer scheduled.
+pub fn scheduled_by(answer: &Answer) -> Option<ScheduledTweet> {
+    let t = answer.body.as_ref()?.get("scheduled_tweet")?;
+    let text = |k: &str| t.get(k).and_then(Value::as_str).map(str::to_string);
+    Some(ScheduledTweet {
+        tweet_id: text("id")?,
+        account_id: text("account_id").unwrap_or_default(),
+        scheduled_at: text("scheduled_at").unwrap_or_default(),
+        proved_by: ProvedBy::Answer,
+    })
+}
+
+/// Pages of scheduled tweets read at most while reconciling (100 each).
+const RECONCILE_PAGES: usize = 10;
+
+/// Looks for this action's tweet among the account's scheduled tweets and claims
+/// the first one no other action owns: `Ok(Some)` proves it was scheduled.
+pub async fn reconcile(
+    ctx: &Context<'_>,
+    action_id: i64,
+    params: &Value,
+) -> Result<Option<ScheduledTweet>, NotSent> {
+    let store_error = |error: sqlx::Error| {
+        tracing::warn!(%error, "Cannot read scheduled tweets; reconciling later");
+        NotSent::Wait(std::time::Duration::from_secs(1))
+    };
+    if let Some(mine) = tweets::of_action(ctx.store, action_id)
+        .await
+        .map_err(store_error)?
+    {
+        return Ok(Some(mine));
+    }
+    let scrapely = ctx.scrapely()?;
+    let tweet_text = text(params, "tweet_text")?;
+    let at = scheduled_at(text(params, "scheduled_at")?, OffsetDateTime::now_utc())?;
+    let account_id = super::account_id(ctx, params).await?;
+    for page in 0..RECONCILE_PAGES {
+        let listed = scrapely
+            .scheduled_tweets(ctx.store, ctx.client, &account_id, page * 100, ctx.timeout)
+            .await
+            .map_err(NotSent::from)?;
+        for t in &listed {
+            let same = t.get("tweet_text").and_then(Value::as_str) == Some(tweet_text)
+                && t.get("scheduled_at")
+                    .and_then(Value::as_str)
+                    .and_then(|s| OffsetDateTime::parse(s, &Rfc3339).ok())
+                    == Some(at);
+            let Some(id) = t.get("id").and_then(Value::as_str).filter(|_| same) else {
+                continue;
+            };
+            if tweets::is_claimed(ctx.store, id)
+                .await
+                .map_err(store_error)?
+            {
+                continue;
+            }
+            let found = ScheduledTweet {
+                tweet_id: id.to_string(),
+                account_id: account_id.clone(),
+                scheduled_at: t["scheduled_at"].as_str().unwrap_or_default().to_string(),
+                proved_by: ProvedBy::Reconciled,
+            };
+            if tweets::claim(ctx.store, action_id, &found)
+                .await
+                .map_err(store_error)?
+            {
+                return Ok(Some(found));
+            }
+        }
+        if listed.len() < 100 {
+            break;
+        }
+    }
+    Ok(None)
 }
 
 pub async fn prepare_cancel(ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotSent> {

@@ -235,6 +235,27 @@ impl Scrapely {
         Ok(tags)
     }
 
+    /// One page of an account's scheduled tweets (`GET /scheduled-tweets`).
+    pub async fn scheduled_tweets(
+        &self,
+        store: &Store,
+        client: &reqwest::Client,
+        account_id: &str,
+        offset: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Value>, Lookup> {
+        let path = format!(
+            "/scheduled-tweets?account_id={}&limit=100&offset={offset}",
+            encode(account_id)
+        );
+        let body = self.get_json(store, client, &path, timeout).await?;
+        Ok(body
+            .get("scheduled_tweets")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default())
+    }
+
     /// One conversation with its messages (`GET /conversations?conversation_id=…`).
     pub async fn conversation(
         &self,

@@ -116,6 +116,8 @@ pub struct Finish {
     pub request: Option<RecordedRequest>,
     /// A DM's delivery that this finish proves (recorded in `dm_deliveries`).
     pub delivery: Option<super::deliveries::Delivery>,
+    /// A tweet this finish proves was scheduled (recorded in `scheduled_tweets`).
+    pub tweet: Option<super::tweets::ScheduledTweet>,
 }
 
 /// Completes an attempt (if one was written) and moves its action on, in one
@@ -211,6 +213,19 @@ macro_rules! finish_conn {
                         .bind(d.sent_after)
                         .bind(d.sent_before)
                         .bind(d.message_time)
+                        .bind(now)
+                        .execute(&mut *self)
+                        .await?;
+                }
+                if moved == 1
+                    && let Some(t) = &f.tweet
+                {
+                    sqlx::query(super::tweets::INSERT)
+                        .bind(action_id)
+                        .bind(&t.tweet_id)
+                        .bind(&t.account_id)
+                        .bind(&t.scheduled_at)
+                        .bind(t.proved_by.as_str())
                         .bind(now)
                         .execute(&mut *self)
                         .await?;

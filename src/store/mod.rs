@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod quarantine;
 pub mod ratelimit;
 pub mod streams;
+pub mod tweets;
 pub mod writer;
 
 use crate::secret::redact_url;

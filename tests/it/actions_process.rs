@@ -256,3 +256,127 @@ async fn three_processes_on_one_postgres_stay_under_the_shared_rate_limit() {
 }
 
 use futures::StreamExt;
+
+const EVERY_KIND: &str = r#"
+- name: every kind
+  on: scrapely.new_reply
+  do:
+    - action: scrapely.send_dm
+      with: { message: "Round {{ data.message.id }}" }
+    - action: scrapely.send_dm
+      with: { message: "Round {{ data.message.id }}" }
+    - action: scrapely.schedule_tweet
+      with: { account: yourhandle, tweet_text: "Round {{ data.message.id }}", scheduled_at: "in 2h" }
+    - action: scrapely.update_crm
+      with: { deal_value: 100 }
+    - action: slack.post
+      with: { text: "Round {{ data.message.id }}" }
+    - action: http.request
+      with: { url: "HOOK/hook", json: { round: "{{ data.message.id }}" } }
+"#;
+
+const ROUNDS: usize = 10;
+
+/// Ten times over, SIGKILL while Scrapely, Slack and a webhook receiver hold
+/// every call of every kind open (two identical DMs, of which only the first
+/// reached the conversation); then one process recovers everything. What
+/// happens is the README's per-kind table: a DM never twice and never falsely
+/// `succeeded`, a scheduled tweet never twice, CRM updates resent, Slack posts
+/// at least once, HTTP requests resent with one `Idempotency-Key`.
+async fn sigkill_during_calls_of_every_kind_keeps_each_kinds_crash_semantics(backend: Backend) {
+    use crate::helpers::fake_vendor::CONVERSATION;
+    let vendor = FakeVendor::start().await;
+    let rule = EVERY_KIND.replace("HOOK", &format!("http://{}", vendor.addr));
+    // An 8 s timeout makes the lease 21 s: no round's actions are taken over
+    // while later rounds are still crashing.
+    let setup = Setup::new(
+        backend,
+        &vendor,
+        &rule,
+        &[
+            ("STARLING__ACTIONS__TIMEOUT_SECS", "8"),
+            // ~8 Scrapely calls a round: the default 60 a minute would throttle the test.
+            ("STARLING__SCRAPELY__RATE_LIMIT", "1000"),
+        ],
+    )
+    .await;
+    let calls = [
+        ("POST", "/api/v1/dm/send", 2),
+        ("POST", "/api/v1/scheduled-tweets", 1),
+        ("PATCH", "/api/v1/crm/update", 1),
+        ("POST", SLACK_PATH, 1),
+        ("POST", "/hook", 1),
+    ];
+    for round in 0..ROUNDS {
+        vendor.script("/api/v1/dm/send", vec![Reply::Hold, Reply::HoldUnsent]);
+        for (_, path, _) in &calls[1..] {
+            vendor.script(path, vec![Reply::Hold]);
+        }
+        let mut process = setup.start();
+        post(&process, new_reply(&format!("r{round}"))).await;
+        for (method, path, per_round) in calls {
+            vendor
+                .wait_for(
+                    method,
+                    path,
+                    per_round * (round + 1),
+                    Duration::from_secs(20),
+                )
+                .await;
+        }
+        process.kill9();
+    }
+    let last = setup.start();
+    let store = setup.store().await;
+    let settled = crate::helpers::poll_until(Duration::from_secs(90), async || {
+        let all = crate::actions::actions(&store).await;
+        all.len() == ROUNDS * 6
+            && all
+                .iter()
+                .all(|a| !matches!(a.1.as_str(), "pending" | "running" | "failed"))
+    })
+    .await;
+    let all = crate::actions::actions(&store).await;
+    assert!(settled, "actions did not settle: {all:?}");
+    let messages = vendor.messages(CONVERSATION);
+    let tweets = vendor.scheduled_tweets();
+    for round in 0..ROUNDS {
+        let text = format!("Round r{round}");
+        let mine = &all[round * 6..round * 6 + 6];
+        let sent = messages
+            .iter()
+            .filter(|m| m["text"] == text.as_str())
+            .count();
+        assert_eq!(
+            sent, 1,
+            "round {round}: the DM is in the conversation {sent} times"
+        );
+        let mut dms = [mine[0].1.as_str(), mine[1].1.as_str()];
+        dms.sort();
+        assert_eq!(
+            dms,
+            ["outcome_unknown", "succeeded"],
+            "round {round}: one DM got through"
+        );
+        let scheduled = tweets.iter().filter(|t| t.2 == text).count();
+        assert_eq!(
+            scheduled, 1,
+            "round {round}: the tweet is scheduled {scheduled} times"
+        );
+        let rest: Vec<&str> = mine[2..].iter().map(|a| a.1.as_str()).collect();
+        assert_eq!(rest, ["succeeded"; 4], "round {round}");
+        let hooks: Vec<String> = vendor
+            .requests("POST", "/hook")
+            .iter()
+            .filter(|r| r.body["round"] == format!("r{round}").as_str())
+            .map(|r| r.headers["idempotency-key"].to_str().unwrap().to_string())
+            .collect();
+        assert_eq!(hooks.len(), 2, "round {round}: held, then sent again");
+        assert_eq!(hooks[0], hooks[1], "round {round}: one Idempotency-Key");
+    }
+    // Slack is at-least-once: the held post and its resend.
+    assert_eq!(vendor.requests("POST", SLACK_PATH).len(), 2 * ROUNDS);
+    last.terminate();
+}
+
+crate::on_both_backends!(sigkill_during_calls_of_every_kind_keeps_each_kinds_crash_semantics);

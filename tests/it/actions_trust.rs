@@ -187,3 +187,75 @@ on_both_backends!(
     a_dm_that_may_have_gone_out_is_reconciled_before_any_resend,
     a_dm_by_handle_goes_only_through_its_own_accounts_conversation,
 );
+
+const KINDS: &str = r#"
+- name: each kind after a 502
+  on: scrapely.new_reply
+  do:
+    - action: scrapely.schedule_tweet
+      with: { account: yourhandle, tweet_text: "Scheduled once", scheduled_at: "in 2h" }
+    - action: slack.post
+      with: { text: "At least once" }
+    - action: slack.post
+      with: { text: "At most once", webhook_url: "{{ hook }}/slack/once", at_most_once: true }
+    - action: http.request
+      with: { url: "{{ hook }}/hook", json: { n: 1 } }
+"#;
+
+/// A 502 after the receiver acted, per kind: the tweet is found and not
+/// scheduled again; Slack is posted again (at-least-once); `at_most_once` parks;
+/// `http.request` sends the same `Idempotency-Key` both times.
+async fn each_kind_keeps_its_crash_semantics_after_a_502_that_came_after_acting(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let hook = format!("http://{}", vendor.addr);
+    let rule = KINDS.replace("{{ hook }}", &hook);
+    for path in [
+        "/api/v1/scheduled-tweets",
+        crate::helpers::fake_vendor::SLACK_PATH,
+        "/slack/once",
+        "/hook",
+    ] {
+        vendor.script(path, vec![Reply::ActThenStatus(502)]);
+    }
+    let (app, _rules) = spawn(
+        backend,
+        &vendor,
+        Some(&[("kinds.yaml", rule.as_str())]),
+        &[],
+    )
+    .await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", new_reply("k1"))
+            .await
+            .status(),
+        200
+    );
+    let all = settled(&app.store, 4).await;
+    assert_eq!(
+        all.iter().map(|a| a.1.as_str()).collect::<Vec<_>>(),
+        ["succeeded", "succeeded", "outcome_unknown", "succeeded"]
+    );
+    let tweets = vendor.scheduled_tweets();
+    assert_eq!(tweets.len(), 1, "scheduled once: {tweets:?}");
+    assert_eq!(vendor.requests("POST", "/api/v1/scheduled-tweets").len(), 1);
+    let recorded: String = crate::on_store!(&app.store, p => sqlx::query_scalar(
+        "SELECT tweet_id FROM scheduled_tweets WHERE action_id = $1").bind(all[0].0).fetch_one(p).await.unwrap());
+    assert_eq!(recorded, tweets[0].0);
+    let slack = crate::helpers::fake_vendor::SLACK_PATH;
+    assert_eq!(vendor.requests("POST", slack).len(), 2, "at-least-once");
+    assert_eq!(
+        vendor.requests("POST", "/slack/once").len(),
+        1,
+        "at most once"
+    );
+    let hooks = vendor.requests("POST", "/hook");
+    let keys: Vec<&str> = hooks
+        .iter()
+        .map(|r| r.headers["idempotency-key"].to_str().unwrap())
+        .collect();
+    let key = format!("starling-action-{}", all[3].0);
+    assert_eq!(keys, [key.as_str(), key.as_str()]);
+    app.stop().await;
+}
+
+on_both_backends!(each_kind_keeps_its_crash_semantics_after_a_502_that_came_after_acting);

@@ -31,7 +31,6 @@ pub struct Recorded {
     pub path: String,
     pub query: String,
     pub api_key: Option<String>,
-    #[allow(dead_code)] // for the Idempotency-Key test
     pub headers: HeaderMap,
     pub body: Value,
     pub at: Instant,
@@ -229,7 +228,6 @@ impl FakeVendor {
     }
 
     /// Every scheduled tweet: (id, account id, text, scheduled_at, status).
-    #[allow(dead_code)] // for the CRM and scheduled-tweet tests
     pub fn scheduled_tweets(&self) -> Vec<(String, String, String, String, String)> {
         let inner = self.inner.lock().unwrap();
         inner

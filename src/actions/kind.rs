@@ -1,0 +1,120 @@
+//! The closed set of action kinds, and what each promises when a call's outcome
+//! is unknown (a crash mid-call, a timeout, a reset after the request was
+//! written, a 5xx). The README's per-kind table is this `match`.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ActionKind {
+    SendDm,
+    UpdateCrm,
+    ScheduleTweet,
+    CancelScheduledTweet,
+    SlackPost,
+    HttpRequest,
+}
+
+/// What a run does when an earlier attempt may have reached the receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterUnknown {
+    /// Ask the vendor whether it happened before sending again; never twice.
+    Reconcile,
+    /// Send again: the request is idempotent by construction.
+    Resend,
+    /// Park as `outcome_unknown` for a person (`at_most_once: true`).
+    Park,
+}
+
+impl ActionKind {
+    pub const ALL: [ActionKind; 6] = [
+        ActionKind::SendDm,
+        ActionKind::UpdateCrm,
+        ActionKind::ScheduleTweet,
+        ActionKind::CancelScheduledTweet,
+        ActionKind::SlackPost,
+        ActionKind::HttpRequest,
+    ];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::SendDm => "scrapely.send_dm",
+            ActionKind::UpdateCrm => "scrapely.update_crm",
+            ActionKind::ScheduleTweet => "scrapely.schedule_tweet",
+            ActionKind::CancelScheduledTweet => "scrapely.cancel_scheduled_tweet",
+            ActionKind::SlackPost => "slack.post",
+            ActionKind::HttpRequest => "http.request",
+        }
+    }
+
+    /// Whether it calls Scrapely (and so draws from its rate-limit budget).
+    pub const fn calls_scrapely(self) -> bool {
+        matches!(
+            self,
+            ActionKind::SendDm
+                | ActionKind::UpdateCrm
+                | ActionKind::ScheduleTweet
+                | ActionKind::CancelScheduledTweet
+        )
+    }
+
+    /// Whether it waits while its account is paused.
+    pub const fn held_when_paused(self) -> bool {
+        matches!(self, ActionKind::SendDm | ActionKind::ScheduleTweet)
+    }
+
+    /// The crash semantics of this kind, for an action with `params`.
+    pub fn after_unknown(self, params: &Value) -> AfterUnknown {
+        let at_most_once = params.get("at_most_once").and_then(Value::as_bool) == Some(true);
+        match self {
+            ActionKind::SendDm | ActionKind::ScheduleTweet => AfterUnknown::Reconcile,
+            ActionKind::UpdateCrm | ActionKind::CancelScheduledTweet => AfterUnknown::Resend,
+            ActionKind::SlackPost | ActionKind::HttpRequest if at_most_once => AfterUnknown::Park,
+            ActionKind::SlackPost | ActionKind::HttpRequest => AfterUnknown::Resend,
+        }
+    }
+}
+
+impl std::fmt::Display for ActionKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_catalog_entry_is_a_kind_and_back() {
+        for spec in super::super::CATALOG {
+            let kind = ActionKind::parse(spec.name).expect(spec.name);
+            assert_eq!(kind.as_str(), spec.name);
+        }
+        assert_eq!(ActionKind::ALL.len(), super::super::CATALOG.len());
+    }
+
+    #[test]
+    fn only_slack_and_http_can_ask_to_park() {
+        let once = serde_json::json!({"at_most_once": true});
+        assert_eq!(
+            ActionKind::SlackPost.after_unknown(&once),
+            AfterUnknown::Park
+        );
+        assert_eq!(
+            ActionKind::HttpRequest.after_unknown(&once),
+            AfterUnknown::Park
+        );
+        assert_eq!(
+            ActionKind::SlackPost.after_unknown(&Value::Null),
+            AfterUnknown::Resend
+        );
+        assert_eq!(
+            ActionKind::SendDm.after_unknown(&Value::Null),
+            AfterUnknown::Reconcile
+        );
+    }
+}
