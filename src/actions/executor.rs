@@ -48,6 +48,7 @@ impl Executor {
                 window: Duration::from_secs_f64(settings.scrapely.rate_window_secs),
             };
             Scrapely::new(&settings.scrapely.base_url, key, budget)
+                .with_protected_tags(settings.scrapely.protected_tags.clone())
         });
         if scrapely.is_none() {
             tracing::info!("No scrapely.api_key: Scrapely actions will be recorded as skipped");

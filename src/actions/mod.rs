@@ -171,6 +171,9 @@ pub struct ParamSpec {
     /// `conversation_id`): when the rule gives it, this one is neither required
     /// nor filled from the event.
     pub or: Option<&'static str>,
+    /// Whether YAML `null` is a meaningful value (Scrapely's "null to remove"),
+    /// sent as JSON null; elsewhere `rules check` refuses it.
+    pub nullable: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -186,6 +189,7 @@ const fn p(name: &'static str, kind: ParamKind, required: bool) -> ParamSpec {
         required,
         default_from_event: None,
         or: None,
+        nullable: false,
     }
 }
 
@@ -196,10 +200,18 @@ const fn from_event(name: &'static str, path: &'static str) -> ParamSpec {
         required: true,
         default_from_event: Some(path),
         or: None,
+        nullable: false,
     }
 }
 
 impl ParamSpec {
+    const fn nullable(self) -> Self {
+        ParamSpec {
+            nullable: true,
+            ..self
+        }
+    }
+
     const fn or(self, other: &'static str) -> Self {
         ParamSpec {
             or: Some(other),
@@ -227,10 +239,12 @@ pub const CATALOG: &[ActionSpec] = &[
         params: &[
             from_event("conversation_id", "data.conversation_id"),
             from_event("account_handle", "data.account_handle"),
-            p("notes", Text, false),
-            p("deal_value", Number, false),
-            p("deal_currency", Text, false),
-            p("tag", Text, false),
+            p("notes", Text, false).nullable(),
+            p("deal_value", Number, false).nullable(),
+            p("deal_currency", Text, false).nullable(),
+            p("tag", Text, false).nullable(),
+            p("notes_mode", Text, false),
+            p("force", Bool, false),
         ],
     },
     ActionSpec {

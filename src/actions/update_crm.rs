@@ -1,8 +1,16 @@
 //! `scrapely.update_crm` — `PATCH /crm/update {conversation_id, account_handle,
 //! notes, deal_value, deal_currency, tag}`. Idempotent: retried freely.
 //!
-//! A tag must be one of Scrapely's base tags or the workspace's custom tags
-//! (`GET /crm/conversations`); anything else is a validation error, never sent.
+//! It never overwrites a person's CRM work: the conversation's current tag and
+//! notes are read first (`GET /conversations?conversation_id=…`, its `crm`). A
+//! conversation whose tag is protected (`scrapely.protected_tags`: booked, …) is
+//! not re-tagged unless the action says `force: true` (the action is `skipped`,
+//! naming the tag). Notes are appended as one dated line (`notes_mode: append`,
+//! the default) — and not appended twice, so a resend after a crash is harmless —
+//! or replace the notes (`notes_mode: replace`). A tag must be one of Scrapely's
+//! base tags or the workspace's custom tags, by key or display name (sent by its
+//! key); anything else is a validation error, never sent. YAML `null` clears a
+//! field, as Scrapely documents.
 
 use super::params::{optional_text, text};
 use super::{Context, NotSent};
@@ -16,9 +24,55 @@ pub async fn prepare(ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotS
         "conversation_id".into(),
         text(params, "conversation_id")?.into(),
     );
+    // Whatever happens to this call, the next update reads the notes afresh.
+    scrapely.forget_crm(text(params, "conversation_id")?);
     let handle = text(params, "account_handle")?.trim_start_matches('@');
     body.insert("account_handle".into(), handle.into());
-    if let Some(notes) = optional_text(params, "notes")? {
+    // An explicit null (YAML `null`/`~`) clears the field, as Scrapely documents.
+    for field in ["notes", "deal_value", "deal_currency"] {
+        if params.get(field).is_some_and(Value::is_null) {
+            body.insert(field.into(), Value::Null);
+        }
+    }
+    let force = params.get("force").and_then(Value::as_bool) == Some(true);
+    let append = match optional_text(params, "notes_mode")? {
+        None | Some("append") => true,
+        Some("replace") => false,
+        Some(other) => {
+            return Err(NotSent::Invalid(format!(
+                "`notes_mode` is `{other}`; expected append or replace"
+            )));
+        }
+    };
+    let note = optional_text(params, "notes")?;
+    let conversation_id = text(params, "conversation_id")?;
+    let current = match params.get("tag").is_some() || (note.is_some() && append) {
+        true => scrapely
+            .current_crm(ctx.store, ctx.client, conversation_id, ctx.timeout)
+            .await
+            .map_err(NotSent::from)?,
+        false => Value::Null,
+    };
+    if let Some(tag) = current.get("tag").and_then(Value::as_str)
+        && params.get("tag").is_some()
+        && !force
+        && scrapely.protected_tags.iter().any(|p| p == tag)
+        && params.get("tag").and_then(Value::as_str) != Some(tag)
+    {
+        return Err(NotSent::Skip(format!(
+            "the conversation is tagged `{tag}`, a protected tag (scrapely.protected_tags); \
+             give `force: true` to re-tag it"
+        )));
+    }
+    if let Some(note) = note {
+        let notes = match append {
+            true => appended(
+                current.get("notes").and_then(Value::as_str).unwrap_or(""),
+                note,
+                time::OffsetDateTime::now_utc().date(),
+            ),
+            false => note.to_string(),
+        };
         body.insert("notes".into(), notes.into());
     }
     match params.get("deal_value") {
@@ -52,13 +106,13 @@ pub async fn prepare(ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotS
                 .crm_tags(ctx.store, ctx.client, ctx.timeout)
                 .await
                 .map_err(NotSent::from)?;
-            if !known.iter().any(|t| t == tag) {
-                return Err(NotSent::Invalid(format!(
+            let key = known.resolve(tag).ok_or_else(|| {
+                NotSent::Invalid(format!(
                     "`tag` `{tag}` is not a Scrapely tag; expected one of: {}",
-                    known.join(", ")
-                )));
-            }
-            body.insert("tag".into(), tag.into());
+                    known.describe()
+                ))
+            })?;
+            body.insert("tag".into(), key.into());
         }
     }
     Ok(scrapely.request(
@@ -66,4 +120,41 @@ pub async fn prepare(ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotS
         "/crm/update",
         Body::Json(Value::Object(body)),
     ))
+}
+
+/// `existing` notes with `note` as one more dated line, unless a line already
+/// ends with it (a resend after a crash appends nothing).
+pub fn appended(existing: &str, note: &str, today: time::Date) -> String {
+    let already = existing
+        .lines()
+        .any(|line| line == note || line.ends_with(&format!(": {note}")));
+    if already {
+        return existing.to_string();
+    }
+    let line = format!("{today}: {note}");
+    match existing.trim_end() {
+        "" => line,
+        kept => format!("{kept}\n{line}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::appended;
+    use time::macros::date;
+
+    #[test]
+    fn notes_are_appended_once_as_dated_lines() {
+        let day = date!(2026 - 12 - 01);
+        assert_eq!(
+            appended("", "Asked for a demo", day),
+            "2026-12-01: Asked for a demo"
+        );
+        let once = appended("Met at SaaStr", "Asked for a demo", day);
+        assert_eq!(once, "Met at SaaStr\n2026-12-01: Asked for a demo");
+        assert_eq!(
+            appended(&once, "Asked for a demo", date!(2026 - 12 - 02)),
+            once
+        );
+    }
 }

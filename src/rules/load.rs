@@ -421,7 +421,7 @@ fn scalar_json(s: &MarkedScalarNode) -> Value {
         if let Some(f) = s.as_f64() {
             return Value::from(f);
         }
-        if s.as_str() == "null" || s.as_str() == "~" {
+        if matches!(s.as_str(), "null" | "Null" | "NULL" | "~" | "") {
             return Value::Null;
         }
     }

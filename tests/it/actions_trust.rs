@@ -259,3 +259,108 @@ async fn each_kind_keeps_its_crash_semantics_after_a_502_that_came_after_acting(
 }
 
 on_both_backends!(each_kind_keeps_its_crash_semantics_after_a_502_that_came_after_acting);
+
+const CRM_RULES: &str = r#"
+- name: tag and note
+  on: scrapely.new_reply
+  when: data.message.id == "plain"
+  do:
+    - action: scrapely.update_crm
+      with: { tag: Hot Lead, notes: "Replied {{ data.message.id }}" }
+- name: clear
+  on: scrapely.new_reply
+  when: data.message.id in ["clear", "clear-again"]
+  do:
+    - action: scrapely.update_crm
+      with: { tag: null, deal_value: ~ }
+- name: forced
+  on: scrapely.new_reply
+  when: data.message.id == "forced"
+  do:
+    - action: scrapely.update_crm
+      with: { tag: interested_reply, force: true, notes_mode: replace, notes: "Replaced" }
+"#;
+
+/// A person's CRM work survives: a protected tag is not overwritten (skipped,
+/// naming the tag) unless `force: true`; notes are appended as dated lines, not
+/// replaced; a custom tag given by its display name is sent by its key; YAML
+/// null removes a tag.
+async fn crm_updates_never_overwrite_a_persons_work(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let (app, _rules) = spawn(backend, &vendor, Some(&[("crm.yaml", CRM_RULES)]), &[]).await;
+    vendor.set_crm(
+        CONVERSATION,
+        serde_json::json!({"tag": null, "notes": "Met at SaaStr"}),
+    );
+    assert_eq!(
+        app.post("/webhooks/scrapely", new_reply("plain"))
+            .await
+            .status(),
+        200
+    );
+    settled(&app.store, 1).await;
+    let crm = vendor.crm(CONVERSATION);
+    assert_eq!(crm["tag"], "custom_uuid", "sent by its key: {crm}");
+    let today = time::OffsetDateTime::now_utc().date();
+    assert_eq!(
+        crm["notes"],
+        format!("Met at SaaStr\n{today}: Replied plain")
+    );
+
+    vendor.set_crm(
+        CONVERSATION,
+        serde_json::json!({"tag": "booked", "notes": "Call on Tuesday"}),
+    );
+    assert_eq!(
+        app.post("/webhooks/scrapely", new_reply("clear"))
+            .await
+            .status(),
+        200
+    );
+    let all = settled(&app.store, 2).await;
+    assert_eq!(all[1].1, "skipped");
+    let reason: String = crate::on_store!(&app.store, p => sqlx::query_scalar(
+        "SELECT last_error FROM actions WHERE id = $1").bind(all[1].0).fetch_one(p).await.unwrap());
+    assert!(
+        reason.contains("`booked`") && reason.contains("force: true"),
+        "{reason}"
+    );
+    assert_eq!(vendor.requests("PATCH", "/api/v1/crm/update").len(), 1);
+
+    assert_eq!(
+        app.post("/webhooks/scrapely", new_reply("forced"))
+            .await
+            .status(),
+        200
+    );
+    settled(&app.store, 3).await;
+    let crm = vendor.crm(CONVERSATION);
+    assert_eq!(
+        (crm["tag"].as_str(), crm["notes"].as_str()),
+        (Some("interested_reply"), Some("Replaced"))
+    );
+
+    // With nothing protected any more, null removes the tag.
+    vendor.set_crm(
+        CONVERSATION,
+        serde_json::json!({"tag": "interested_reply", "notes": null}),
+    );
+    assert_eq!(
+        app.post("/webhooks/scrapely", new_reply("clear-again"))
+            .await
+            .status(),
+        200
+    );
+    let patches = vendor
+        .wait_for("PATCH", "/api/v1/crm/update", 3, Duration::from_secs(10))
+        .await;
+    assert!(
+        patches[2].body["tag"].is_null() && patches[2].body.get("tag").is_some(),
+        "{}",
+        patches[2].body
+    );
+    assert!(patches[2].body["deal_value"].is_null() && patches[2].body.get("deal_value").is_some());
+    app.stop().await;
+}
+
+on_both_backends!(crm_updates_never_overwrite_a_persons_work);

@@ -199,3 +199,22 @@ fn every_problem_is_reported_not_just_the_first() {
     let yaml = "- name: a\n  on: tweets\n  do:\n    - action: nope\n- name: b\n  on: tweet\n  whne: x\n  do: []\n";
     assert_eq!(problems(yaml).len(), 4, "{:#?}", problems(yaml));
 }
+
+#[test]
+fn null_is_a_value_only_where_scrapely_takes_one() {
+    let crm = "- name: c\n  on: scrapely.new_reply\n  do:\n    - action: scrapely.update_crm\n      with: { tag: null, notes: ~ }\n";
+    assert_eq!(problems(crm), Vec::<String>::new());
+    let rules = load_sources(&[("r.yaml".to_string(), crm.to_string())]).unwrap();
+    let yaml = OK.replace("with: { text: hi }", "with: { text: null }");
+    assert_problem(
+        &yaml,
+        "5:21",
+        &[
+            "with.text: null is not a value for `text`",
+            "no parameter of slack.post is nullable",
+        ],
+    );
+    let dm = "- name: d\n  on: scrapely.new_reply\n  do:\n    - action: scrapely.send_dm\n      with: { message: ~ }\n";
+    assert_problem(dm, "5:24", &["null is not a value for `message`"]);
+    drop(rules);
+}

@@ -154,6 +154,34 @@ impl Loader {
                     );
                     continue;
                 };
+                if let Node::Scalar(scalar) = value
+                    && scalar_json(scalar).is_null()
+                    && p.kind != ParamKind::Any
+                {
+                    if p.nullable {
+                        out.push((p.name.to_string(), Param::Literal(Value::Null)));
+                    } else {
+                        let nullable: Vec<&str> = spec
+                            .params
+                            .iter()
+                            .filter(|p| p.nullable)
+                            .map(|p| p.name)
+                            .collect();
+                        let which = match nullable.is_empty() {
+                            true => format!("no parameter of {} is", spec.name),
+                            false => format!("only {} of {} are", nullable.join(", "), spec.name),
+                        };
+                        self.error(
+                            src,
+                            scalar_pos(scalar),
+                            format!(
+                                "with.{}: null is not a value for `{}`; {which} nullable (quote it, \"null\", to mean the text)",
+                                p.name, p.name
+                            ),
+                        );
+                    }
+                    continue;
+                }
                 if let Some(param) = self.param(
                     src,
                     value,

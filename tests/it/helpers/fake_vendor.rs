@@ -203,7 +203,6 @@ impl FakeVendor {
     }
 
     /// Sets a conversation's CRM data (what a person did in Scrapely's UI).
-    #[allow(dead_code)] // for the CRM and scheduled-tweet tests
     pub fn set_crm(&self, conversation_id: &str, crm: Value) {
         let mut inner = self.inner.lock().unwrap();
         if let Some(c) = inner
@@ -216,7 +215,6 @@ impl FakeVendor {
     }
 
     /// A conversation's CRM data as Scrapely holds it.
-    #[allow(dead_code)] // for the CRM and scheduled-tweet tests
     pub fn crm(&self, conversation_id: &str) -> Value {
         let inner = self.inner.lock().unwrap();
         inner
@@ -243,16 +241,6 @@ impl FakeVendor {
                 )
             })
             .collect()
-    }
-
-    /// Marks a scheduled tweet as Scrapely's worker would: `posted` or `failed`.
-    #[allow(dead_code)] // for the CRM and scheduled-tweet tests
-    pub fn set_tweet_status(&self, id: &str, status: &str, error_message: Option<&str>) {
-        let mut inner = self.inner.lock().unwrap();
-        if let Some(t) = inner.tweets.iter_mut().find(|t| t.id == id) {
-            t.status = status.into();
-            t.error_message = error_message.map(str::to_string);
-        }
     }
 
     pub fn requests(&self, method: &str, path: &str) -> Vec<Recorded> {
