@@ -1,8 +1,10 @@
 //! Scrapely webhooks over real HTTP, on both backends.
 
-use crate::helpers::{Backend, fixture, new_reply, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, TestApp, fixture, new_reply, spawn_app, spawn_app_with, spawn_app_with_rules,
+};
 use crate::on_both_backends;
-use serde_json::Value;
+use serde_json::{Value, json};
 use starling::clock::Clock;
 use time::OffsetDateTime;
 
@@ -17,6 +19,9 @@ on_both_backends!(
     an_unknown_event_type_is_stored,
     standard_webhooks_vectors_are_checked_with_an_injected_clock,
     readiness_reports_the_database,
+    a_reply_without_text_or_receiver_reaches_the_rules,
+    replies_without_a_message_id_are_told_apart_by_their_body,
+    a_body_refused_three_times_is_one_quarantine_row_with_three_sightings,
 );
 
 const TOKEN: &str = "tok_3f9a8b7c6d5e";
@@ -179,7 +184,7 @@ async fn a_malformed_envelope_is_422_naming_the_field_and_quarantined(backend: B
     let response = app
         .post(
             "/webhooks/scrapely",
-            fixture("new_reply_missing_message_id"),
+            fixture("new_reply_missing_conversation_id"),
         )
         .await;
     assert_eq!(response.status(), 422);
@@ -189,7 +194,7 @@ async fn a_malformed_envelope_is_422_naming_the_field_and_quarantined(backend: B
         body["detail"]
             .as_str()
             .unwrap()
-            .starts_with("data.message.id: missing field"),
+            .starts_with("data.conversation_id: missing field"),
         "{body}"
     );
 
@@ -212,7 +217,7 @@ async fn a_malformed_envelope_is_422_naming_the_field_and_quarantined(backend: B
     assert_eq!(app.count("events").await, 0);
     assert_eq!(app.count("quarantine").await, 2);
     let kept = app
-        .count("quarantine WHERE reason LIKE 'data.message.id: missing field%'")
+        .count("quarantine WHERE reason LIKE 'data.conversation_id: missing field%'")
         .await;
     assert_eq!(kept, 1, "the reason is stored with the raw body");
     app.stop().await;
@@ -236,6 +241,170 @@ async fn an_unknown_event_type_is_stored(backend: Backend) {
     let ack: Value = response.json().await.unwrap();
     assert_eq!(ack["status"], "duplicate");
     assert_eq!(app.count("events").await, 1);
+    app.stop().await;
+}
+
+/// A rule on every reply whose Slack text shows the fields a reply may lack.
+const EVERY_REPLY: &str = r#"
+- name: every reply
+  on: scrapely.new_reply
+  do:
+    - action: slack.post
+      with:
+        text: "{{ data.receiver.name | default('someone') }} in {{ data.conversation_id }}: {{ data.message.text | default('(no text)') }}"
+"#;
+
+/// (rule, outcome, rendered Slack text) of every rule match, in order.
+async fn slack_texts(app: &TestApp) -> Vec<(String, String, Option<String>)> {
+    let sql = "SELECT rule, outcome, CAST(actions AS TEXT) FROM rule_matches ORDER BY id";
+    let rows: Vec<(String, String, String)> =
+        crate::on_store!(&app.store, p => sqlx::query_as(sql).fetch_all(p).await.unwrap());
+    rows.into_iter()
+        .map(|(rule, outcome, actions)| {
+            let actions: Value = serde_json::from_str(&actions).unwrap();
+            let text = actions[0]["params"]["text"].as_str().map(str::to_string);
+            (rule, outcome, text)
+        })
+        .collect()
+}
+
+async fn a_reply_without_text_or_receiver_reaches_the_rules(backend: Backend) {
+    let app = spawn_app_with_rules(backend, &[("replies.yaml", EVERY_REPLY)]).await;
+    let mut no_receiver: Value = serde_json::from_slice(&new_reply("m-1")).unwrap();
+    no_receiver["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("receiver");
+    let mut no_text: Value = serde_json::from_slice(&new_reply("m-2")).unwrap();
+    no_text["data"]["message"]
+        .as_object_mut()
+        .unwrap()
+        .remove("text");
+    let bare = json!({"event": "new_reply", "timestamp": "2024-02-28T12:00:00.000Z",
+        "data": {"conversation_id": "c-3"}});
+    for body in [&no_receiver, &no_text, &bare] {
+        let response = app
+            .post("/webhooks/scrapely", serde_json::to_vec(body).unwrap())
+            .await;
+        assert_eq!(response.status(), 200, "{body}");
+        let ack: Value = response.json().await.unwrap();
+        assert_eq!(ack["status"], "created");
+    }
+    assert_eq!(app.count("quarantine").await, 0);
+    assert_eq!(
+        app.count("events WHERE kind = 'scrapely.new_reply'").await,
+        3
+    );
+    // Stored as received: the missing fields are absent (NULL to SQL).
+    let payload: String = crate::on_store!(&app.store, p => sqlx::query_scalar(
+        "SELECT CAST(payload AS TEXT) FROM events WHERE dedupe_key LIKE 'scrapely:new_reply:sha256:%'"
+    ).fetch_one(p).await.unwrap());
+    assert_eq!(serde_json::from_str::<Value>(&payload).unwrap(), bare);
+    // The rule fired on each; the fields that did not come are null to it.
+    let fired = slack_texts(&app).await;
+    let expected = [
+        "someone in 123456789-987654321: Hey! I'm interested, let's chat.",
+        "John Doe in 123456789-987654321: (no text)",
+        "someone in c-3: (no text)",
+    ];
+    assert_eq!(fired.len(), 3, "{fired:?}");
+    for ((rule, outcome, text), expected) in fired.iter().zip(expected) {
+        assert_eq!((rule.as_str(), outcome.as_str()), ("every reply", "fired"));
+        assert_eq!(text.as_deref(), Some(expected));
+    }
+    assert_eq!(app.count("actions").await, 3);
+    app.stop().await;
+}
+
+async fn replies_without_a_message_id_are_told_apart_by_their_body(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let post = async |body: Vec<u8>| {
+        let response = app.post("/webhooks/scrapely", body).await;
+        assert_eq!(response.status(), 200);
+        let ack: Value = response.json().await.unwrap();
+        (
+            ack["status"].as_str().unwrap().to_string(),
+            ack["event_id"].as_i64().unwrap(),
+        )
+    };
+    // The seed's shape without `message.id`, delivered three times: one event.
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(post(fixture("new_reply_missing_message_id")).await.0);
+    }
+    assert_eq!(statuses, ["created", "duplicate", "duplicate"]);
+    // Two different replies with an empty id are two events, each deduplicated.
+    let empty_id = |text: &str| {
+        let mut v: Value = serde_json::from_slice(&new_reply("")).unwrap();
+        v["data"]["message"]["text"] = text.into();
+        serde_json::to_vec(&v).unwrap()
+    };
+    let (yes, yes_id) = post(empty_id("Yes please")).await;
+    let (no, no_id) = post(empty_id("No thanks")).await;
+    let (again, again_id) = post(empty_id("Yes please")).await;
+    assert_eq!(
+        (yes.as_str(), no.as_str(), again.as_str()),
+        ("created", "created", "duplicate")
+    );
+    assert_ne!(yes_id, no_id);
+    assert_eq!(yes_id, again_id);
+    assert_eq!(app.count("events").await, 3);
+    assert_eq!(
+        app.count("events WHERE dedupe_key LIKE 'scrapely:new_reply:sha256:%' AND sightings > 1")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count("events WHERE dedupe_key = 'scrapely:new_reply:'")
+            .await,
+        0
+    );
+    app.stop().await;
+}
+
+async fn a_body_refused_three_times_is_one_quarantine_row_with_three_sightings(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let refuse = async |body: Vec<u8>, status: u16| {
+        let response = app.post("/webhooks/scrapely", body).await;
+        assert_eq!(response.status(), status);
+        let detail: Value = response.json().await.unwrap();
+        detail["detail"].as_str().unwrap().to_string()
+    };
+    // Scrapely retries a refused delivery up to 3 times: one row, three sightings.
+    let malformed = fixture("new_reply_missing_conversation_id");
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(refuse(malformed.clone(), 422).await);
+    }
+    assert!(
+        answers[0].contains("(kept as quarantine #"),
+        "{}",
+        answers[0]
+    );
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+    // Another body is another row.
+    refuse(b"event=new_reply".to_vec(), 400).await;
+    refuse(b"event=new_reply".to_vec(), 400).await;
+    assert_eq!(app.count("quarantine").await, 2);
+    let rows: Vec<(i64, String, Vec<u8>)> = crate::on_store!(&app.store, p => sqlx::query_as(
+        "SELECT CAST(sightings AS BIGINT), reason, body FROM quarantine ORDER BY id"
+    ).fetch_all(p).await.unwrap());
+    assert_eq!(rows[0].0, 3);
+    assert!(
+        rows[0].1.starts_with("data.conversation_id: missing field"),
+        "{}",
+        rows[0].1
+    );
+    assert_eq!(rows[0].2, malformed, "the body is kept byte for byte");
+    assert_eq!(
+        (rows[1].0, rows[1].2.as_slice()),
+        (2, b"event=new_reply".as_slice())
+    );
+    assert_eq!(
+        app.count("quarantine WHERE last_seen_at >= received_at AND body_sha256 IS NOT NULL")
+            .await,
+        2
+    );
     app.stop().await;
 }
 
