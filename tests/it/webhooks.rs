@@ -1,11 +1,14 @@
 //! Scrapely webhooks over real HTTP, on both backends.
 
+use crate::helpers::fake_vendor::{ACCOUNT_ID, FakeVendor};
 use crate::helpers::{
-    Backend, TestApp, fixture, new_reply, spawn_app, spawn_app_with, spawn_app_with_rules,
+    Backend, TestApp, fixture, new_reply, poll_until, spawn_app, spawn_app_with,
+    spawn_app_with_config, spawn_app_with_rules,
 };
 use crate::on_both_backends;
 use serde_json::{Value, json};
 use starling::clock::Clock;
+use std::time::Duration;
 use time::OffsetDateTime;
 
 on_both_backends!(
@@ -22,6 +25,8 @@ on_both_backends!(
     a_reply_without_text_or_receiver_reaches_the_rules,
     replies_without_a_message_id_are_told_apart_by_their_body,
     a_body_refused_three_times_is_one_quarantine_row_with_three_sightings,
+    an_account_paused_with_only_its_id_holds_that_accounts_dms,
+    a_pause_naming_an_unknown_id_holds_dms_until_get_accounts_names_it,
 );
 
 const TOKEN: &str = "tok_3f9a8b7c6d5e";
@@ -405,6 +410,166 @@ async fn a_body_refused_three_times_is_one_quarantine_row_with_three_sightings(b
             .await,
         2
     );
+    app.stop().await;
+}
+
+const DM: &str = "/api/v1/dm/send";
+
+/// Thanks every reply by DM, from the reply's account (`data.account_handle`).
+const THANK_EVERY_REPLY: &str = r#"
+- name: thank every reply
+  on: scrapely.new_reply
+  do:
+    - action: scrapely.send_dm
+      with:
+        message: "Thanks {{ data.receiver.name | default('there') }}!"
+"#;
+
+/// Starling with `rules`, pointed at `vendor`, with quick retries.
+async fn spawn_with_vendor(
+    backend: Backend,
+    vendor: &FakeVendor,
+    rules: &[(&str, &str)],
+    account_check_secs: &str,
+) -> TestApp {
+    let env = vendor.env();
+    let mut overrides: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    overrides.extend_from_slice(&[
+        ("STARLING__ACTIONS__RETRY__BASE_MS", "200"),
+        ("STARLING__ACTIONS__POLL_INTERVAL_MS", "100"),
+        ("STARLING__ACTIONS__HEARTBEAT_SECS", "1"),
+        ("STARLING__SCRAPELY__ACCOUNT_CHECK_SECS", account_check_secs),
+    ]);
+    spawn_app_with_config(backend, rules, "", &overrides).await
+}
+
+/// `account_paused` as in seed `004`, without `account_handle`.
+fn paused_by_id_only() -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(&fixture("account_paused")).unwrap();
+    v["data"].as_object_mut().unwrap().remove("account_handle");
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// (account, status) of every action, by id.
+async fn action_statuses(app: &TestApp) -> Vec<(Option<String>, String)> {
+    let sql = "SELECT account, status FROM actions ORDER BY id";
+    crate::on_store!(&app.store, p => sqlx::query_as(sql).fetch_all(p).await.unwrap())
+}
+
+/// (account, account_id) of every paused account.
+async fn paused(app: &TestApp) -> Vec<(String, Option<String>)> {
+    starling::store::actions::paused_accounts(&app.store)
+        .await
+        .unwrap()
+}
+
+async fn wait_for_statuses(app: &TestApp, expected: &[(&str, &str)]) {
+    let expected: Vec<(Option<String>, String)> = expected
+        .iter()
+        .map(|(a, s)| (Some(a.to_string()), s.to_string()))
+        .collect();
+    let reached = poll_until(Duration::from_secs(15), async || {
+        action_statuses(app).await == expected
+    })
+    .await;
+    assert!(
+        reached,
+        "expected actions {expected:?}, have {:?}",
+        action_statuses(app).await
+    );
+}
+
+async fn post_ok(app: &TestApp, body: Vec<u8>) {
+    let response = app.post("/webhooks/scrapely", body).await;
+    assert_eq!(response.status(), 200);
+}
+
+async fn an_account_paused_with_only_its_id_holds_that_accounts_dms(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let app = spawn_with_vendor(backend, &vendor, &[("dm.yaml", THANK_EVERY_REPLY)], "3600").await;
+    // A first reply is thanked; its DM looked @yourhandle up in GET /accounts.
+    post_ok(&app, new_reply("m-1")).await;
+    wait_for_statuses(&app, &[("yourhandle", "succeeded")]).await;
+    assert_eq!(vendor.requests("POST", DM).len(), 1);
+
+    // Scrapely pauses the account naming only its id: the pause is @yourhandle's.
+    post_ok(&app, paused_by_id_only()).await;
+    assert_eq!(
+        paused(&app).await,
+        [("yourhandle".to_string(), Some(ACCOUNT_ID.to_string()))]
+    );
+    post_ok(&app, new_reply("m-2")).await;
+    wait_for_statuses(&app, &[("yourhandle", "succeeded"), ("yourhandle", "held")]).await;
+    assert_eq!(vendor.requests("POST", DM).len(), 1, "held: nothing sent");
+
+    // Resumed by its handle: the held DM goes out, once.
+    starling::cli::jobs::resume(&app.store, "@yourhandle")
+        .await
+        .unwrap();
+    wait_for_statuses(
+        &app,
+        &[("yourhandle", "succeeded"), ("yourhandle", "succeeded")],
+    )
+    .await;
+    assert_eq!(vendor.requests("POST", DM).len(), 2);
+    app.stop().await;
+}
+
+/// Also DMs from an account Scrapely does not have.
+const THANK_FROM_ANOTHER_ACCOUNT: &str = r#"
+- name: thank from another account
+  on: scrapely.new_reply
+  do:
+    - action: scrapely.send_dm
+      with:
+        account: someoneelse
+        message: "Thanks!"
+"#;
+
+async fn a_pause_naming_an_unknown_id_holds_dms_until_get_accounts_names_it(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    vendor.set_paused(true);
+    let app = spawn_with_vendor(
+        backend,
+        &vendor,
+        &[
+            ("dm.yaml", THANK_EVERY_REPLY),
+            ("other.yaml", THANK_FROM_ANOTHER_ACCOUNT),
+        ],
+        "1",
+    )
+    .await;
+    // Nothing is known about the id yet: the pause is kept under it, and every DM
+    // whose account cannot be told apart from it waits.
+    post_ok(&app, paused_by_id_only()).await;
+    post_ok(&app, new_reply("m-1")).await;
+    let rules_in_order = action_statuses(&app).await;
+    assert_eq!(rules_in_order.len(), 2, "{rules_in_order:?}");
+    let (mine, other) = if rules_in_order[0].0.as_deref() == Some("yourhandle") {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    let with = |yours: &'static str, others: &'static str| {
+        let mut v = [("", ""); 2];
+        v[mine] = ("yourhandle", yours);
+        v[other] = ("someoneelse", others);
+        v
+    };
+    // The paused-accounts check (every second) reads GET /accounts, which names the
+    // id's handle: the pause becomes @yourhandle's, and the other account's DM is
+    // released (and dies: Scrapely has no such account).
+    wait_for_statuses(&app, &with("held", "dead")).await;
+    assert_eq!(
+        paused(&app).await,
+        [("yourhandle".to_string(), Some(ACCOUNT_ID.to_string()))]
+    );
+    assert!(vendor.requests("POST", DM).is_empty());
+
+    // Scrapely shows the account active again: its DM goes out, once.
+    vendor.set_paused(false);
+    wait_for_statuses(&app, &with("succeeded", "dead")).await;
+    assert_eq!(vendor.requests("POST", DM).len(), 1);
     app.stop().await;
 }
 
