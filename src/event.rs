@@ -28,12 +28,15 @@ pub const KNOWN_KINDS: &[&str] = &[
     "discord.message",
 ];
 
-/// What rules see as `data`. For Scrapely, the envelope's `data`; for a Scrapest
-/// Telegram or Discord message, the SourceEvent's payload, stored under `data`;
-/// for a tweet, the stored tweet itself (see [`crate::tweet`]).
+/// What rules see as `data`. For Scrapely, the envelope's `data` (a reply's
+/// missing `receiver` or `message` as null, see
+/// [`crate::webhooks::scrapely::rule_data`]); for a
+/// Scrapest Telegram or Discord message, the SourceEvent's payload, stored under
+/// `data`; for a tweet, the stored tweet itself (see [`crate::tweet`]).
 pub fn rule_data(source: &str, payload: &Value) -> Value {
     match (source, payload.get("data")) {
-        ("scrapely" | "scrapest", Some(data)) => data.clone(),
+        ("scrapely", Some(data)) => crate::webhooks::scrapely::rule_data(payload, data),
+        ("scrapest", Some(data)) => data.clone(),
         _ => payload.clone(),
     }
 }

@@ -196,6 +196,14 @@ impl Scrapely {
             })
             .map(|a| (a.handle.to_lowercase(), a))
             .collect();
+        // Kept in the database too: a pause naming only an account id finds its handle there.
+        let seen: Vec<(String, String)> = accounts
+            .values()
+            .map(|a| (a.id.clone(), a.handle.clone()))
+            .collect();
+        if let Err(error) = crate::store::accounts::remember(store, &seen).await {
+            tracing::warn!(%error, "Cannot record the accounts GET /accounts listed");
+        }
         *self.accounts.lock().expect("accounts cache") = Some((Instant::now(), accounts.clone()));
         Ok(accounts)
     }

@@ -5,8 +5,10 @@ use crate::secret::Secret;
 use serde::Deserialize;
 use std::collections::HashMap;
 
-/// Scrapest's subscription WebSocket allows this many connections per API key (seed `001`).
-pub const FILTER_CONNECTIONS_PER_KEY: usize = 5;
+/// Scrapest allows this many concurrent connections per API key (seed `001`). Every
+/// connection Starling makes with a Scrapest key counts: `scrapest`,
+/// `scrapest_filter` and the private `scrapest_sse` stream (the public one has no key).
+pub const SCRAPEST_CONNECTIONS_PER_KEY: usize = 5;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -22,6 +24,14 @@ pub enum StreamKind {
 }
 
 impl StreamKind {
+    /// Whether a stream of this kind with an API key is a connection on a Scrapest key.
+    pub fn uses_scrapest_key(self) -> bool {
+        matches!(
+            self,
+            StreamKind::Scrapest | StreamKind::ScrapestFilter | StreamKind::ScrapestSse
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             StreamKind::Scrapest => "scrapest",
@@ -137,10 +147,11 @@ pub struct StreamingSettings {
 }
 
 /// Checks that serde cannot express: unique names, keys where needed, URL
-/// schemes, and the subscription WebSocket's connection limit per key.
+/// schemes, and Scrapest's connection limit per key.
 pub fn validate(streams: &[StreamSettings]) -> Result<(), ConfigError> {
     let mut names = HashMap::new();
-    let mut per_key: HashMap<&str, Vec<&str>> = HashMap::new();
+    // The enabled Scrapest connections of each key, in configuration order.
+    let mut per_key: Vec<(&str, Vec<&StreamSettings>)> = Vec::new();
     for (i, s) in streams.iter().enumerate() {
         let key = |field: &str| format!("streams[{i}].{field}");
         let bad = |field: &str, message: String| ConfigError::Key {
@@ -189,23 +200,47 @@ pub fn validate(streams: &[StreamSettings]) -> Result<(), ConfigError> {
                 "only `scrapest_filter` streams take filters".into(),
             ));
         }
-        if s.kind == StreamKind::ScrapestFilter && s.enabled {
-            let api_key = s.api_key.as_ref().expect("checked above").expose();
-            per_key.entry(api_key).or_default().push(&s.name);
+        if let (true, true, Some(api_key)) = (s.kind.uses_scrapest_key(), s.enabled, &s.api_key) {
+            let api_key = api_key.expose();
+            match per_key.iter_mut().find(|(k, _)| *k == api_key) {
+                Some((_, on_key)) => on_key.push(s),
+                None => per_key.push((api_key, vec![s])),
+            }
         }
     }
-    for names in per_key.values() {
-        if names.len() > FILTER_CONNECTIONS_PER_KEY {
-            return Err(ConfigError::Invalid(format!(
-                "Scrapest's subscription WebSocket allows at most {FILTER_CONNECTIONS_PER_KEY} \
-                 connections per API key, and {} `scrapest_filter` streams share one key ({}); \
-                 the sixth would be refused: put several filters in one stream's `filters` instead",
-                names.len(),
-                names.join(", ")
-            )));
-        }
+    match per_key
+        .iter()
+        .find(|(_, on_key)| on_key.len() > SCRAPEST_CONNECTIONS_PER_KEY)
+    {
+        Some((_, on_key)) => Err(too_many_connections(on_key)),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Names the streams sharing one Scrapest key beyond its connection limit (never the key).
+fn too_many_connections(on_key: &[&StreamSettings]) -> ConfigError {
+    let names: Vec<&str> = on_key.iter().map(|s| s.name.as_str()).collect();
+    let kinds: Vec<String> = [
+        StreamKind::Scrapest,
+        StreamKind::ScrapestFilter,
+        StreamKind::ScrapestSse,
+    ]
+    .into_iter()
+    .filter_map(|kind| {
+        let n = on_key.iter().filter(|s| s.kind == kind).count();
+        (n > 0).then(|| format!("{n} `{}`", kind.as_str()))
+    })
+    .collect();
+    ConfigError::Invalid(format!(
+        "Scrapest allows at most {SCRAPEST_CONNECTIONS_PER_KEY} connections per API key, counting \
+         every `scrapest`, `scrapest_filter` and private `scrapest_sse` stream on it, and {} \
+         enabled streams share one key: {} ({}); Scrapest would refuse the connections beyond \
+         {SCRAPEST_CONNECTIONS_PER_KEY}: give some of them another key, disable some \
+         (`enabled = false`), or put several subscriptions in one `scrapest_filter` stream's `filters`",
+        on_key.len(),
+        names.join(", "),
+        kinds.join(", ")
+    ))
 }
 
 #[cfg(test)]
@@ -243,6 +278,78 @@ mod tests {
             let error = check(&text).unwrap_err();
             assert!(error.contains(expected), "{error}");
         }
+    }
+
+    /// A stream table: `key` empty for none, `extra` appended.
+    fn table(name: &str, kind: &str, key: &str, extra: &str) -> String {
+        let key = if key.is_empty() {
+            String::new()
+        } else {
+            format!("api_key = \"{key}\"\n")
+        };
+        format!("[[streams]]\nname = \"{name}\"\nkind = \"{kind}\"\n{key}{extra}")
+    }
+
+    #[test]
+    fn every_scrapest_connection_on_one_key_counts_toward_its_five() {
+        let kinds = [
+            "scrapest",
+            "scrapest_filter",
+            "scrapest_sse",
+            "scrapest",
+            "scrapest_filter",
+            "scrapest_sse",
+        ];
+        let six: String = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| table(&format!("s{i}"), kind, "sk_secret_key", ""))
+            .collect();
+        let error = check(&six).unwrap_err();
+        assert!(
+            error.contains("at most 5 connections per API key"),
+            "{error}"
+        );
+        assert!(error.contains("s0, s1, s2, s3, s4, s5"), "{error}");
+        assert!(
+            error.contains("2 `scrapest`, 2 `scrapest_filter`, 2 `scrapest_sse`"),
+            "{error}"
+        );
+        assert!(
+            !error.contains("sk_secret_key"),
+            "the key is never shown: {error}"
+        );
+
+        let five: String = kinds[..5]
+            .iter()
+            .enumerate()
+            .map(|(i, kind)| table(&format!("s{i}"), kind, "sk_secret_key", ""))
+            .collect();
+        check(&five).expect("five connections on one key are allowed");
+        // What is not a connection on that key does not count: the public SSE stream
+        // (no key), another key, a disabled stream, another vendor with the same string.
+        for sixth in [
+            table("public", "scrapest_sse", "", ""),
+            table("other", "scrapest", "sk_other_key", ""),
+            table(
+                "off",
+                "scrapest_filter",
+                "sk_secret_key",
+                "enabled = false\n",
+            ),
+            table("badger", "scrapebadger", "sk_secret_key", ""),
+        ] {
+            check(&format!("{five}{sixth}")).unwrap_or_else(|e| panic!("{sixth}: {e}"));
+        }
+        // Six filter streams alone, as before.
+        let filters: String = (1..=6)
+            .map(|i| table(&format!("f{i}"), "scrapest_filter", "k", ""))
+            .collect();
+        let error = check(&filters).unwrap_err();
+        assert!(
+            error.contains("f1, f2, f3, f4, f5, f6 (6 `scrapest_filter`)"),
+            "{error}"
+        );
     }
 
     #[test]

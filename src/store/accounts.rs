@@ -1,4 +1,7 @@
-//! Paused Scrapely accounts and releasing the actions they hold.
+//! Paused Scrapely accounts and releasing the actions they hold, and the
+//! Scrapely accounts Starling has seen (`scrapely_accounts`: id → handle, from
+//! every `GET /accounts` and every `account_paused` naming both), which is how a
+//! pause that names only the account id finds the handle whose DMs it holds.
 
 use super::Store;
 use super::actions::{delay_until, in_tx, now_ms, on_pool};
@@ -6,12 +9,65 @@ use crate::queue::PushJobs;
 use sqlx::Row;
 use std::time::Duration;
 
-/// Whether `account` (a handle or an id) is paused.
+/// Records a Scrapely account's id and handle (`$1` id, `$2` handle, `$3` ms).
+pub(super) const REMEMBER: &str = "INSERT INTO scrapely_accounts (account_id, handle, seen_at) \
+    VALUES ($1, lower($2), $3) \
+    ON CONFLICT (account_id) DO UPDATE SET handle = excluded.handle, seen_at = excluded.seen_at";
+
+/// Whether `account` (a handle or an id) is paused, or may be: while a pause names
+/// only an id Starling has never seen (its row is keyed by that id), an account
+/// Starling cannot tell apart from it waits too. The outbox's `INSERT_ACTION`
+/// holds new actions by the same test.
 pub async fn is_paused(store: &Store, account: &str) -> Result<bool, sqlx::Error> {
-    let sql = "SELECT count(*) FROM paused_accounts WHERE account = lower($1) OR account_id = $1";
+    let sql = "SELECT count(*) FROM paused_accounts p WHERE p.account = lower($1) OR p.account_id = $1 \
+               OR (p.account = lower(p.account_id) AND NOT EXISTS \
+                 (SELECT 1 FROM scrapely_accounts k WHERE k.handle = lower($1) OR k.account_id = $1))";
     let n: i64 =
         on_pool!(store, pool => sqlx::query_scalar(sql).bind(account).fetch_one(pool).await)?;
     Ok(n > 0)
+}
+
+/// Records the accounts `GET /accounts` listed (id, handle). A pause that named
+/// only one of these ids is then keyed by its handle, and that handle's queued DMs
+/// and tweets are held; actions held only because their account could not be told
+/// apart from such a pause are released (one job each). Returns how many were.
+pub async fn remember(store: &Store, accounts: &[(String, String)]) -> Result<usize, sqlx::Error> {
+    let now = now_ms();
+    // A placeholder pause (keyed by the id) takes its handle, unless that handle is
+    // paused already: then the placeholder is the same pause, and goes.
+    let place = "UPDATE paused_accounts SET account = lower($2) \
+                 WHERE account = lower($1) AND account_id = $1 AND NOT EXISTS \
+                   (SELECT 1 FROM paused_accounts q WHERE q.account = lower($2))";
+    let merge = "DELETE FROM paused_accounts WHERE account = lower($1) AND account_id = $1 \
+                 AND lower($1) <> lower($2)";
+    let release = "UPDATE actions SET status = 'pending', \
+                   run_at = CASE WHEN run_at > $1 THEN run_at ELSE $1 END, updated_at = $1 \
+                   WHERE status = 'held' AND account IS NOT NULL AND NOT EXISTS \
+                     (SELECT 1 FROM paused_accounts p WHERE p.account = lower(actions.account) \
+                        OR p.account_id = actions.account \
+                        OR (p.account = lower(p.account_id) AND NOT EXISTS (SELECT 1 FROM scrapely_accounts k \
+                              WHERE k.handle = lower(actions.account) OR k.account_id = actions.account))) \
+                   RETURNING id, run_at";
+    Ok(in_tx!(store, tx => {
+        for (id, handle) in accounts {
+            let handle = handle.trim_start_matches('@');
+            sqlx::query(REMEMBER).bind(id).bind(handle).bind(now).execute(&mut *tx).await?;
+            let moved = sqlx::query(place).bind(id).bind(handle).execute(&mut *tx).await?;
+            let merged = sqlx::query(merge).bind(id).bind(handle).execute(&mut *tx).await?;
+            if moved.rows_affected() + merged.rows_affected() > 0 {
+                tracing::info!(account = %handle, "A pause that named only the account id now holds @{handle}'s DMs and tweets");
+                sqlx::query(super::outbox::HOLD).bind(handle).bind(id).bind(now)
+                    .execute(&mut *tx).await?;
+            }
+        }
+        let released = sqlx::query(release).bind(now).fetch_all(&mut *tx).await?;
+        let jobs: Vec<(i64, Duration)> = released
+            .iter()
+            .map(|r| Ok((r.try_get(0)?, delay_until(r.try_get(1)?, now))))
+            .collect::<Result<_, sqlx::Error>>()?;
+        tx.push_jobs(&jobs).await?;
+        jobs.len()
+    }))
 }
 
 /// Paused accounts: (handle, account id).

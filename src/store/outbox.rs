@@ -30,7 +30,9 @@ const INSERT_ACTION: &str = "INSERT INTO actions \
     FROM (SELECT CASE \
         WHEN $11 IS NOT NULL AND $4 LIKE 'scrapely.%' THEN 'skipped' \
         WHEN $4 IN ('scrapely.send_dm', 'scrapely.schedule_tweet') AND EXISTS \
-          (SELECT 1 FROM paused_accounts p WHERE p.account = lower($6) OR p.account_id = $6) THEN 'held' \
+          (SELECT 1 FROM paused_accounts p WHERE p.account = lower($6) OR p.account_id = $6 \
+             OR (p.account = lower(p.account_id) AND NOT EXISTS \
+               (SELECT 1 FROM scrapely_accounts k WHERE k.handle = lower($6) OR k.account_id = $6))) THEN 'held' \
         WHEN $10 IS NOT NULL AND $8 <= $9 THEN 'running' \
         ELSE 'pending' END AS status) s \
     WHERE true \
@@ -180,18 +182,26 @@ const UNCLAIM: &str = "UPDATE actions SET status = 'pending', lease_until = NULL
 /// An `account_paused` event's facts.
 #[derive(Debug, Clone)]
 pub struct Pause {
-    pub handle: String,
+    /// `None` when the event names only the account id: the handle is then the
+    /// one Starling has seen with that id (`scrapely_accounts`, `paused_accounts`).
+    pub handle: Option<String>,
     pub account_id: Option<String>,
     pub reason: Option<String>,
     pub event_id: i64,
     pub at: i64,
 }
 
+/// A pause is keyed by the handle: the event's, else the one known for its id,
+/// else (an id Starling has never seen) the id itself until a `GET /accounts`
+/// names it (`store::accounts::remember`); meanwhile the outbox and the executor
+/// hold the DMs of every account they cannot tell apart from it.
 const PAUSE: &str = "INSERT INTO paused_accounts (account, account_id, paused_at, reason, event_id) \
-    VALUES (lower($1), $2, $3, $4, $5) \
+    VALUES (lower(COALESCE($1, (SELECT k.handle FROM scrapely_accounts k WHERE k.account_id = $2), \
+      (SELECT q.account FROM paused_accounts q WHERE q.account_id = $2 LIMIT 1), $2)), $2, $3, $4, $5) \
     ON CONFLICT (account) DO UPDATE SET account_id = COALESCE(excluded.account_id, paused_accounts.account_id), \
-      paused_at = excluded.paused_at, reason = excluded.reason, event_id = excluded.event_id";
-const HOLD: &str = "UPDATE actions SET status = 'held', updated_at = $3 \
+      paused_at = excluded.paused_at, reason = excluded.reason, event_id = excluded.event_id \
+    RETURNING account";
+pub(super) const HOLD: &str = "UPDATE actions SET status = 'held', updated_at = $3 \
     WHERE status IN ('pending', 'failed') AND kind IN ('scrapely.send_dm', 'scrapely.schedule_tweet') \
       AND (lower(account) = lower($1) OR account = $2)";
 
@@ -222,16 +232,24 @@ macro_rules! outbox_conn {
             }
 
             async fn pause_account(&mut self, p: &Pause) -> Result<(), sqlx::Error> {
-                sqlx::query(PAUSE)
+                if let (Some(handle), Some(id)) = (&p.handle, &p.account_id) {
+                    sqlx::query(super::accounts::REMEMBER)
+                        .bind(id)
+                        .bind(handle)
+                        .bind(p.at)
+                        .execute(&mut *self)
+                        .await?;
+                }
+                let account: String = sqlx::query_scalar(PAUSE)
                     .bind(&p.handle)
                     .bind(&p.account_id)
                     .bind(p.at)
                     .bind(&p.reason)
                     .bind(p.event_id)
-                    .execute(&mut *self)
+                    .fetch_one(&mut *self)
                     .await?;
                 sqlx::query(HOLD)
-                    .bind(&p.handle)
+                    .bind(&account)
                     .bind(&p.account_id)
                     .bind(p.at)
                     .execute(&mut *self)
@@ -294,7 +312,8 @@ pub(super) fn new_actions(row: &super::matches::MatchRow<'_>, now: i64) -> Vec<N
         .collect()
 }
 
-/// A Scrapely `account_paused` event pauses its account (holding its DMs and tweets).
+/// A Scrapely `account_paused` event pauses its account (holding its DMs and
+/// tweets), named by its handle, its id, or both.
 pub(super) fn pause_of(event: &crate::event::NewEvent, event_id: i64, now: i64) -> Option<Pause> {
     if event.kind != "scrapely.account_paused" {
         return None;
@@ -302,9 +321,16 @@ pub(super) fn pause_of(event: &crate::event::NewEvent, event_id: i64, now: i64) 
     let payload: serde_json::Value = serde_json::from_str(&event.payload).ok()?;
     let data = payload.get("data")?;
     let text = |k: &str| data.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let handle = text("account_handle")
+        .map(|h| h.trim_start_matches('@').to_string())
+        .filter(|h| !h.is_empty());
+    let account_id = text("account_id").filter(|id| !id.is_empty());
+    if handle.is_none() && account_id.is_none() {
+        return None;
+    }
     Some(Pause {
-        handle: text("account_handle")?.trim_start_matches('@').to_string(),
-        account_id: text("account_id"),
+        handle,
+        account_id,
         reason: text("reason"),
         event_id,
         at: now,

@@ -115,7 +115,12 @@ impl Ended {
 fn limits(kind: StreamKind) -> &'static str {
     match kind {
         StreamKind::ScrapestFilter => {
-            "Scrapest allows 5 connections per API key and 100 messages per second"
+            "Scrapest allows 5 connections per API key (its `scrapest`, `scrapest_filter` and \
+             private `scrapest_sse` streams together) and 100 messages per second"
+        }
+        StreamKind::Scrapest => {
+            "Scrapest allows 5 connections per API key (its `scrapest`, `scrapest_filter` and \
+             private `scrapest_sse` streams together)"
         }
         _ => "see the vendor's limits for this key",
     }

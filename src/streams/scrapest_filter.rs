@@ -3,9 +3,10 @@
 //! per configured filter — sent again after every reconnect — and tweets arrive
 //! as `{"type":"tweet","data":{id, text, user, created_at, metrics}}`.
 //!
-//! Its limits hold: at most 5 connections per key (checked when the settings
-//! load: `config::streams::validate`) and at most 100 messages per second sent
-//! per key ([`SendLimiter`], shared by every stream of that key).
+//! Its limits hold: at most 5 connections per key, counted with the key's
+//! `scrapest` and private `scrapest_sse` streams (checked when the settings load:
+//! `config::streams::validate`), and at most 100 messages per second sent per key
+//! ([`SendLimiter`], shared by every stream of that key).
 
 use super::scrapest::tweet_event;
 use super::{Ended, StreamContext, ws};

@@ -5,10 +5,15 @@
 //!
 //! | event | dedupe key |
 //! |---|---|
-//! | `new_reply` | `scrapely:new_reply:<data.message.id>` |
+//! | `new_reply` | `scrapely:new_reply:<data.message.id>`, or `scrapely:new_reply:sha256:<SHA-256 of the canonical JSON body>` when the id is missing or empty |
 //! | `account_paused` | `scrapely:account_paused:<data.account_id>:<timestamp>` |
 //! | `leads_exhausted` | `scrapely:leads_exhausted:<data.campaign_id>:<timestamp>` |
 //! | anything else | `scrapely:sha256:<SHA-256 of the canonical JSON body>` |
+//!
+//! Only what identifies an event is required: a `new_reply` without
+//! `message.text`, `message.id` or `receiver` is still a reply (rules see a
+//! missing `receiver` or `message` as null, see [`rule_data`]); a field that is
+//! present must have its documented type.
 //!
 //! An event type Starling does not know is stored as `scrapely.<event>` (a new
 //! vendor event must not be lost), and logged as a warning.
@@ -39,20 +44,21 @@ struct Envelope<'a> {
 }
 
 // The fields below are the ones Starling relies on; others the vendor sends are kept
-// in the stored payload untouched.
+// in the stored payload untouched. Only what identifies the event is required; the
+// rest is checked for its type when present.
 #[derive(Deserialize)]
 #[allow(dead_code)] // fields are checked for presence and type, then read from the payload
 struct NewReply {
     conversation_id: String,
     account_handle: Option<String>,
     receiver: Option<Receiver>,
-    message: Message,
+    message: Option<Message>,
 }
 
 #[derive(Deserialize)]
 #[allow(dead_code)]
 struct Receiver {
-    screen_name: String,
+    screen_name: Option<String>,
     name: Option<String>,
     profile_image_url: Option<String>,
 }
@@ -60,8 +66,8 @@ struct Receiver {
 #[derive(Deserialize)]
 #[allow(dead_code)]
 struct Message {
-    id: String,
-    text: String,
+    id: Option<String>,
+    text: Option<String>,
     created_at: Option<String>,
 }
 
@@ -114,7 +120,16 @@ pub fn normalize(body: &[u8], received_at: OffsetDateTime) -> Result<NewEvent, R
     let dedupe_key = match envelope.event.as_ref() {
         "new_reply" => {
             let reply: NewReply = parse(data, "data")?;
-            format!("scrapely:new_reply:{}", reply.message.id)
+            match reply
+                .message
+                .and_then(|m| m.id)
+                .filter(|id| !id.trim().is_empty())
+            {
+                Some(id) => format!("scrapely:new_reply:{id}"),
+                // Without a message id, only the body itself tells one reply from
+                // another (and a retry, which repeats the body, from a new reply).
+                None => format!("scrapely:new_reply:sha256:{}", body_sha256(text)),
+            }
         }
         "account_paused" => {
             let paused: AccountPaused = parse(data, "data")?;
@@ -129,8 +144,7 @@ pub fn normalize(body: &[u8], received_at: OffsetDateTime) -> Result<NewEvent, R
                 event = other,
                 "Unknown Scrapely webhook event type; storing it as is"
             );
-            let value: serde_json::Value = serde_json::from_str(text).expect("parsed above");
-            format!("scrapely:sha256:{}", canonical_sha256(&value))
+            format!("scrapely:sha256:{}", body_sha256(text))
         }
     };
     Ok(NewEvent {
@@ -144,6 +158,30 @@ pub fn normalize(body: &[u8], received_at: OffsetDateTime) -> Result<NewEvent, R
         quality: 0,
         sighting: None,
     })
+}
+
+/// SHA-256 of the canonical JSON form of a body already parsed once.
+fn body_sha256(text: &str) -> String {
+    let value: serde_json::Value = serde_json::from_str(text).expect("parsed above");
+    canonical_sha256(&value)
+}
+
+/// What rules see as `data` of a Scrapely event: the envelope's `data`, where a
+/// `new_reply`'s `receiver` or `message` that did not come is null, so that
+/// `data.receiver.name | default('there')` works on a reply without a receiver
+/// (a missing field of an object that came is undefined, as always: `default`
+/// applies). The stored payload stays as received.
+pub fn rule_data(payload: &serde_json::Value, data: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let mut data = data.clone();
+    if payload.get("event").and_then(Value::as_str) == Some("new_reply")
+        && let Some(fields) = data.as_object_mut()
+    {
+        for key in ["receiver", "message"] {
+            fields.entry(key).or_insert(Value::Null);
+        }
+    }
+    data
 }
 
 fn valid_event_name(name: &str) -> bool {
@@ -256,13 +294,67 @@ mod tests {
     #[test]
     fn missing_field_is_named_by_its_full_path() {
         let Err(Rejection::Malformed(detail)) =
-            normalize(&fixture("new_reply_missing_message_id"), now())
+            normalize(&fixture("new_reply_missing_conversation_id"), now())
         else {
             panic!("expected a malformed rejection");
         };
         assert!(
-            detail.starts_with("data.message.id: missing field"),
+            detail.starts_with("data.conversation_id: missing field"),
             "{detail}"
+        );
+    }
+
+    #[test]
+    fn a_reply_without_text_receiver_or_message_is_still_a_reply() {
+        let bodies = [
+            r#"{"event": "new_reply", "timestamp": "2024-02-28T12:00:00Z", "data": {"conversation_id": "c", "message": {"id": "m1"}}}"#,
+            r#"{"event": "new_reply", "timestamp": "2024-02-28T12:00:00Z", "data": {"conversation_id": "c", "receiver": null, "message": {"id": "m1", "text": null}}}"#,
+            r#"{"event": "new_reply", "timestamp": "2024-02-28T12:00:00Z", "data": {"conversation_id": "c", "receiver": {"name": "N"}, "message": {"id": "m1", "text": "hi"}}}"#,
+        ];
+        for body in bodies {
+            let event = normalize(body.as_bytes(), now()).unwrap();
+            assert_eq!(event.kind, "scrapely.new_reply");
+            assert_eq!(event.dedupe_key, "scrapely:new_reply:m1", "{body}");
+            assert_eq!(event.payload, body, "the payload is stored as received");
+        }
+        // Rules see a receiver or message that did not come as null; the rest as sent.
+        let payload: serde_json::Value = serde_json::from_str(bodies[0]).unwrap();
+        let data = rule_data(&payload, &payload["data"]);
+        assert_eq!(
+            data,
+            serde_json::json!({"conversation_id": "c", "receiver": null, "message": {"id": "m1"}})
+        );
+        let bare = serde_json::json!({"event": "new_reply", "data": {"conversation_id": "c"}});
+        assert_eq!(
+            rule_data(&bare, &bare["data"]),
+            serde_json::json!({"conversation_id": "c", "receiver": null, "message": null})
+        );
+        let payload: serde_json::Value = serde_json::from_slice(&fixture("new_reply")).unwrap();
+        assert_eq!(rule_data(&payload, &payload["data"]), payload["data"]);
+    }
+
+    #[test]
+    fn a_reply_without_a_message_id_is_keyed_by_its_body() {
+        let event = normalize(&fixture("new_reply_missing_message_id"), now()).unwrap();
+        let prefix = "scrapely:new_reply:sha256:";
+        assert!(event.dedupe_key.starts_with(prefix), "{}", event.dedupe_key);
+        assert_eq!(event.dedupe_key.len(), prefix.len() + 64);
+        let reply = |id: &str, text: &str| {
+            let body = format!(
+                r#"{{"event": "new_reply", "timestamp": "2024-02-28T12:00:00Z", "data": {{"conversation_id": "c", "message": {{"id": "{id}", "text": "{text}"}}}}}}"#
+            );
+            normalize(body.as_bytes(), now()).unwrap().dedupe_key
+        };
+        // Two replies with an empty id are two events; a retry of one is the same.
+        assert_ne!(reply("", "yes"), reply("", "no"));
+        assert_eq!(reply("", "yes"), reply("", "yes"));
+        assert_eq!(reply(" ", "yes"), reply(" ", "yes"));
+        assert!(reply("", "yes").starts_with(prefix));
+        // A whitespace-insensitive, key-order-insensitive hash: a re-serialized retry matches.
+        let spaced = r#"{ "data": {"message": {"text": "yes", "id": ""}, "conversation_id": "c"}, "timestamp": "2024-02-28T12:00:00Z", "event": "new_reply" }"#;
+        assert_eq!(
+            normalize(spaced.as_bytes(), now()).unwrap().dedupe_key,
+            reply("", "yes")
         );
     }
 

@@ -1,9 +1,14 @@
 //! Scrapely webhooks over real HTTP, on both backends.
 
-use crate::helpers::{Backend, fixture, new_reply, spawn_app, spawn_app_with};
+use crate::helpers::fake_vendor::{ACCOUNT_ID, FakeVendor};
+use crate::helpers::{
+    Backend, TestApp, fixture, new_reply, poll_until, spawn_app, spawn_app_with,
+    spawn_app_with_config, spawn_app_with_rules,
+};
 use crate::on_both_backends;
-use serde_json::Value;
+use serde_json::{Value, json};
 use starling::clock::Clock;
+use std::time::Duration;
 use time::OffsetDateTime;
 
 on_both_backends!(
@@ -17,6 +22,11 @@ on_both_backends!(
     an_unknown_event_type_is_stored,
     standard_webhooks_vectors_are_checked_with_an_injected_clock,
     readiness_reports_the_database,
+    a_reply_without_text_or_receiver_reaches_the_rules,
+    replies_without_a_message_id_are_told_apart_by_their_body,
+    a_body_refused_three_times_is_one_quarantine_row_with_three_sightings,
+    an_account_paused_with_only_its_id_holds_that_accounts_dms,
+    a_pause_naming_an_unknown_id_holds_dms_until_get_accounts_names_it,
 );
 
 const TOKEN: &str = "tok_3f9a8b7c6d5e";
@@ -179,7 +189,7 @@ async fn a_malformed_envelope_is_422_naming_the_field_and_quarantined(backend: B
     let response = app
         .post(
             "/webhooks/scrapely",
-            fixture("new_reply_missing_message_id"),
+            fixture("new_reply_missing_conversation_id"),
         )
         .await;
     assert_eq!(response.status(), 422);
@@ -189,7 +199,7 @@ async fn a_malformed_envelope_is_422_naming_the_field_and_quarantined(backend: B
         body["detail"]
             .as_str()
             .unwrap()
-            .starts_with("data.message.id: missing field"),
+            .starts_with("data.conversation_id: missing field"),
         "{body}"
     );
 
@@ -212,7 +222,7 @@ async fn a_malformed_envelope_is_422_naming_the_field_and_quarantined(backend: B
     assert_eq!(app.count("events").await, 0);
     assert_eq!(app.count("quarantine").await, 2);
     let kept = app
-        .count("quarantine WHERE reason LIKE 'data.message.id: missing field%'")
+        .count("quarantine WHERE reason LIKE 'data.conversation_id: missing field%'")
         .await;
     assert_eq!(kept, 1, "the reason is stored with the raw body");
     app.stop().await;
@@ -236,6 +246,330 @@ async fn an_unknown_event_type_is_stored(backend: Backend) {
     let ack: Value = response.json().await.unwrap();
     assert_eq!(ack["status"], "duplicate");
     assert_eq!(app.count("events").await, 1);
+    app.stop().await;
+}
+
+/// A rule on every reply whose Slack text shows the fields a reply may lack.
+const EVERY_REPLY: &str = r#"
+- name: every reply
+  on: scrapely.new_reply
+  do:
+    - action: slack.post
+      with:
+        text: "{{ data.receiver.name | default('someone') }} in {{ data.conversation_id }}: {{ data.message.text | default('(no text)') }}"
+"#;
+
+/// (rule, outcome, rendered Slack text) of every rule match, in order.
+async fn slack_texts(app: &TestApp) -> Vec<(String, String, Option<String>)> {
+    let sql = "SELECT rule, outcome, CAST(actions AS TEXT) FROM rule_matches ORDER BY id";
+    let rows: Vec<(String, String, String)> =
+        crate::on_store!(&app.store, p => sqlx::query_as(sql).fetch_all(p).await.unwrap());
+    rows.into_iter()
+        .map(|(rule, outcome, actions)| {
+            let actions: Value = serde_json::from_str(&actions).unwrap();
+            let text = actions[0]["params"]["text"].as_str().map(str::to_string);
+            (rule, outcome, text)
+        })
+        .collect()
+}
+
+async fn a_reply_without_text_or_receiver_reaches_the_rules(backend: Backend) {
+    let app = spawn_app_with_rules(backend, &[("replies.yaml", EVERY_REPLY)]).await;
+    let mut no_receiver: Value = serde_json::from_slice(&new_reply("m-1")).unwrap();
+    no_receiver["data"]
+        .as_object_mut()
+        .unwrap()
+        .remove("receiver");
+    let mut no_text: Value = serde_json::from_slice(&new_reply("m-2")).unwrap();
+    no_text["data"]["message"]
+        .as_object_mut()
+        .unwrap()
+        .remove("text");
+    let bare = json!({"event": "new_reply", "timestamp": "2024-02-28T12:00:00.000Z",
+        "data": {"conversation_id": "c-3"}});
+    for body in [&no_receiver, &no_text, &bare] {
+        let response = app
+            .post("/webhooks/scrapely", serde_json::to_vec(body).unwrap())
+            .await;
+        assert_eq!(response.status(), 200, "{body}");
+        let ack: Value = response.json().await.unwrap();
+        assert_eq!(ack["status"], "created");
+    }
+    assert_eq!(app.count("quarantine").await, 0);
+    assert_eq!(
+        app.count("events WHERE kind = 'scrapely.new_reply'").await,
+        3
+    );
+    // Stored as received: the missing fields are absent (NULL to SQL).
+    let payload: String = crate::on_store!(&app.store, p => sqlx::query_scalar(
+        "SELECT CAST(payload AS TEXT) FROM events WHERE dedupe_key LIKE 'scrapely:new_reply:sha256:%'"
+    ).fetch_one(p).await.unwrap());
+    assert_eq!(serde_json::from_str::<Value>(&payload).unwrap(), bare);
+    // The rule fired on each; the fields that did not come are null to it.
+    let fired = slack_texts(&app).await;
+    let expected = [
+        "someone in 123456789-987654321: Hey! I'm interested, let's chat.",
+        "John Doe in 123456789-987654321: (no text)",
+        "someone in c-3: (no text)",
+    ];
+    assert_eq!(fired.len(), 3, "{fired:?}");
+    for ((rule, outcome, text), expected) in fired.iter().zip(expected) {
+        assert_eq!((rule.as_str(), outcome.as_str()), ("every reply", "fired"));
+        assert_eq!(text.as_deref(), Some(expected));
+    }
+    assert_eq!(app.count("actions").await, 3);
+    app.stop().await;
+}
+
+async fn replies_without_a_message_id_are_told_apart_by_their_body(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let post = async |body: Vec<u8>| {
+        let response = app.post("/webhooks/scrapely", body).await;
+        assert_eq!(response.status(), 200);
+        let ack: Value = response.json().await.unwrap();
+        (
+            ack["status"].as_str().unwrap().to_string(),
+            ack["event_id"].as_i64().unwrap(),
+        )
+    };
+    // The seed's shape without `message.id`, delivered three times: one event.
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(post(fixture("new_reply_missing_message_id")).await.0);
+    }
+    assert_eq!(statuses, ["created", "duplicate", "duplicate"]);
+    // Two different replies with an empty id are two events, each deduplicated.
+    let empty_id = |text: &str| {
+        let mut v: Value = serde_json::from_slice(&new_reply("")).unwrap();
+        v["data"]["message"]["text"] = text.into();
+        serde_json::to_vec(&v).unwrap()
+    };
+    let (yes, yes_id) = post(empty_id("Yes please")).await;
+    let (no, no_id) = post(empty_id("No thanks")).await;
+    let (again, again_id) = post(empty_id("Yes please")).await;
+    assert_eq!(
+        (yes.as_str(), no.as_str(), again.as_str()),
+        ("created", "created", "duplicate")
+    );
+    assert_ne!(yes_id, no_id);
+    assert_eq!(yes_id, again_id);
+    assert_eq!(app.count("events").await, 3);
+    assert_eq!(
+        app.count("events WHERE dedupe_key LIKE 'scrapely:new_reply:sha256:%' AND sightings > 1")
+            .await,
+        2
+    );
+    assert_eq!(
+        app.count("events WHERE dedupe_key = 'scrapely:new_reply:'")
+            .await,
+        0
+    );
+    app.stop().await;
+}
+
+async fn a_body_refused_three_times_is_one_quarantine_row_with_three_sightings(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let refuse = async |body: Vec<u8>, status: u16| {
+        let response = app.post("/webhooks/scrapely", body).await;
+        assert_eq!(response.status(), status);
+        let detail: Value = response.json().await.unwrap();
+        detail["detail"].as_str().unwrap().to_string()
+    };
+    // Scrapely retries a refused delivery up to 3 times: one row, three sightings.
+    let malformed = fixture("new_reply_missing_conversation_id");
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(refuse(malformed.clone(), 422).await);
+    }
+    assert!(
+        answers[0].contains("(kept as quarantine #"),
+        "{}",
+        answers[0]
+    );
+    assert!(answers.iter().all(|a| a == &answers[0]), "{answers:?}");
+    // Another body is another row.
+    refuse(b"event=new_reply".to_vec(), 400).await;
+    refuse(b"event=new_reply".to_vec(), 400).await;
+    assert_eq!(app.count("quarantine").await, 2);
+    let rows: Vec<(i64, String, Vec<u8>)> = crate::on_store!(&app.store, p => sqlx::query_as(
+        "SELECT CAST(sightings AS BIGINT), reason, body FROM quarantine ORDER BY id"
+    ).fetch_all(p).await.unwrap());
+    assert_eq!(rows[0].0, 3);
+    assert!(
+        rows[0].1.starts_with("data.conversation_id: missing field"),
+        "{}",
+        rows[0].1
+    );
+    assert_eq!(rows[0].2, malformed, "the body is kept byte for byte");
+    assert_eq!(
+        (rows[1].0, rows[1].2.as_slice()),
+        (2, b"event=new_reply".as_slice())
+    );
+    assert_eq!(
+        app.count("quarantine WHERE last_seen_at >= received_at AND body_sha256 IS NOT NULL")
+            .await,
+        2
+    );
+    app.stop().await;
+}
+
+const DM: &str = "/api/v1/dm/send";
+
+/// Thanks every reply by DM, from the reply's account (`data.account_handle`).
+const THANK_EVERY_REPLY: &str = r#"
+- name: thank every reply
+  on: scrapely.new_reply
+  do:
+    - action: scrapely.send_dm
+      with:
+        message: "Thanks {{ data.receiver.name | default('there') }}!"
+"#;
+
+/// Starling with `rules`, pointed at `vendor`, with quick retries.
+async fn spawn_with_vendor(
+    backend: Backend,
+    vendor: &FakeVendor,
+    rules: &[(&str, &str)],
+    account_check_secs: &str,
+) -> TestApp {
+    let env = vendor.env();
+    let mut overrides: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    overrides.extend_from_slice(&[
+        ("STARLING__ACTIONS__RETRY__BASE_MS", "200"),
+        ("STARLING__ACTIONS__POLL_INTERVAL_MS", "100"),
+        ("STARLING__ACTIONS__HEARTBEAT_SECS", "1"),
+        ("STARLING__SCRAPELY__ACCOUNT_CHECK_SECS", account_check_secs),
+    ]);
+    spawn_app_with_config(backend, rules, "", &overrides).await
+}
+
+/// `account_paused` as in seed `004`, without `account_handle`.
+fn paused_by_id_only() -> Vec<u8> {
+    let mut v: Value = serde_json::from_slice(&fixture("account_paused")).unwrap();
+    v["data"].as_object_mut().unwrap().remove("account_handle");
+    serde_json::to_vec(&v).unwrap()
+}
+
+/// (account, status) of every action, by id.
+async fn action_statuses(app: &TestApp) -> Vec<(Option<String>, String)> {
+    let sql = "SELECT account, status FROM actions ORDER BY id";
+    crate::on_store!(&app.store, p => sqlx::query_as(sql).fetch_all(p).await.unwrap())
+}
+
+/// (account, account_id) of every paused account.
+async fn paused(app: &TestApp) -> Vec<(String, Option<String>)> {
+    starling::store::actions::paused_accounts(&app.store)
+        .await
+        .unwrap()
+}
+
+async fn wait_for_statuses(app: &TestApp, expected: &[(&str, &str)]) {
+    let expected: Vec<(Option<String>, String)> = expected
+        .iter()
+        .map(|(a, s)| (Some(a.to_string()), s.to_string()))
+        .collect();
+    let reached = poll_until(Duration::from_secs(15), async || {
+        action_statuses(app).await == expected
+    })
+    .await;
+    assert!(
+        reached,
+        "expected actions {expected:?}, have {:?}",
+        action_statuses(app).await
+    );
+}
+
+async fn post_ok(app: &TestApp, body: Vec<u8>) {
+    let response = app.post("/webhooks/scrapely", body).await;
+    assert_eq!(response.status(), 200);
+}
+
+async fn an_account_paused_with_only_its_id_holds_that_accounts_dms(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let app = spawn_with_vendor(backend, &vendor, &[("dm.yaml", THANK_EVERY_REPLY)], "3600").await;
+    // A first reply is thanked; its DM looked @yourhandle up in GET /accounts.
+    post_ok(&app, new_reply("m-1")).await;
+    wait_for_statuses(&app, &[("yourhandle", "succeeded")]).await;
+    assert_eq!(vendor.requests("POST", DM).len(), 1);
+
+    // Scrapely pauses the account naming only its id: the pause is @yourhandle's.
+    post_ok(&app, paused_by_id_only()).await;
+    assert_eq!(
+        paused(&app).await,
+        [("yourhandle".to_string(), Some(ACCOUNT_ID.to_string()))]
+    );
+    post_ok(&app, new_reply("m-2")).await;
+    wait_for_statuses(&app, &[("yourhandle", "succeeded"), ("yourhandle", "held")]).await;
+    assert_eq!(vendor.requests("POST", DM).len(), 1, "held: nothing sent");
+
+    // Resumed by its handle: the held DM goes out, once.
+    starling::cli::jobs::resume(&app.store, "@yourhandle")
+        .await
+        .unwrap();
+    wait_for_statuses(
+        &app,
+        &[("yourhandle", "succeeded"), ("yourhandle", "succeeded")],
+    )
+    .await;
+    assert_eq!(vendor.requests("POST", DM).len(), 2);
+    app.stop().await;
+}
+
+/// Also DMs from an account Scrapely does not have.
+const THANK_FROM_ANOTHER_ACCOUNT: &str = r#"
+- name: thank from another account
+  on: scrapely.new_reply
+  do:
+    - action: scrapely.send_dm
+      with:
+        account: someoneelse
+        message: "Thanks!"
+"#;
+
+async fn a_pause_naming_an_unknown_id_holds_dms_until_get_accounts_names_it(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    vendor.set_paused(true);
+    let app = spawn_with_vendor(
+        backend,
+        &vendor,
+        &[
+            ("dm.yaml", THANK_EVERY_REPLY),
+            ("other.yaml", THANK_FROM_ANOTHER_ACCOUNT),
+        ],
+        "1",
+    )
+    .await;
+    // Nothing is known about the id yet: the pause is kept under it, and every DM
+    // whose account cannot be told apart from it waits.
+    post_ok(&app, paused_by_id_only()).await;
+    post_ok(&app, new_reply("m-1")).await;
+    let rules_in_order = action_statuses(&app).await;
+    assert_eq!(rules_in_order.len(), 2, "{rules_in_order:?}");
+    let (mine, other) = if rules_in_order[0].0.as_deref() == Some("yourhandle") {
+        (0, 1)
+    } else {
+        (1, 0)
+    };
+    let with = |yours: &'static str, others: &'static str| {
+        let mut v = [("", ""); 2];
+        v[mine] = ("yourhandle", yours);
+        v[other] = ("someoneelse", others);
+        v
+    };
+    // The paused-accounts check (every second) reads GET /accounts, which names the
+    // id's handle: the pause becomes @yourhandle's, and the other account's DM is
+    // released (and dies: Scrapely has no such account).
+    wait_for_statuses(&app, &with("held", "dead")).await;
+    assert_eq!(
+        paused(&app).await,
+        [("yourhandle".to_string(), Some(ACCOUNT_ID.to_string()))]
+    );
+    assert!(vendor.requests("POST", DM).is_empty());
+
+    // Scrapely shows the account active again: its DM goes out, once.
+    vendor.set_paused(false);
+    wait_for_statuses(&app, &with("succeeded", "dead")).await;
+    assert_eq!(vendor.requests("POST", DM).len(), 1);
     app.stop().await;
 }
 
