@@ -142,10 +142,6 @@ pub struct Answer {
     pub vendor_wait: Option<Duration>,
     /// The vendor said its whole window is spent until this Unix time (ms).
     pub window_spent_until: Option<i64>,
-    /// The vendor's own budget (`X-RateLimit-Limit`), when it said.
-    pub vendor_limit: Option<u32>,
-    /// Calls left in the vendor's window and when it resets (Unix ms), when it said.
-    pub remaining: Option<(u32, i64)>,
 }
 
 impl Answer {
@@ -207,8 +203,6 @@ fn transport_error(error: &reqwest::Error, latency: Duration) -> Answer {
         error: Some(format!("{}: {}", class.as_str(), sanitize(error))),
         vendor_wait: None,
         window_spent_until: None,
-        vendor_limit: None,
-        remaining: None,
     }
 }
 
@@ -272,8 +266,6 @@ fn classify(
         error,
         vendor_wait,
         window_spent_until,
-        vendor_limit: header(headers, "x-ratelimit-limit").and_then(|v| v.trim().parse().ok()),
-        remaining: remaining(headers),
     }
 }
 
@@ -303,16 +295,6 @@ fn retry_after(headers: &HeaderMap, body: Option<&Value>, now_ms: i64) -> Option
             })
         })?;
     (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds.min(86_400.0)))
-}
-
-/// `X-RateLimit-Remaining` with `X-RateLimit-Reset` (Unix seconds): (calls left, reset in ms).
-fn remaining(headers: &HeaderMap) -> Option<(u32, i64)> {
-    let left: u32 = header(headers, "x-ratelimit-remaining")?
-        .trim()
-        .parse()
-        .ok()?;
-    let reset: i64 = header(headers, "x-ratelimit-reset")?.trim().parse().ok()?;
-    Some((left, reset * 1000))
 }
 
 /// `X-RateLimit-Remaining: 0` with `X-RateLimit-Reset` (Unix seconds) → the reset, in ms.

@@ -171,9 +171,9 @@ async fn no_secret_appears_in_trace_logs() {
         .unwrap();
     assert_eq!(alert.status(), 200);
     let timeout = std::time::Duration::from_secs(15);
-    // The CRM rule looks up the workspace's tags first; the fake refuses this key (401).
+    // The CRM rule reads the conversation's tag and notes first; the fake refuses this key (401).
     let lookup = vendor
-        .wait_for("GET", "/api/v1/crm/conversations", 1, timeout)
+        .wait_for("GET", "/api/v1/conversations", 1, timeout)
         .await;
     assert_eq!(lookup[0].api_key.as_deref(), Some("key-SECRET-scrapely"));
     vendor
