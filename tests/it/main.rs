@@ -9,6 +9,7 @@ mod actions_trust;
 mod audit;
 mod cli;
 mod deployment;
+mod lifecycle;
 mod process;
 mod rules;
 mod rules_check;
