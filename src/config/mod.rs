@@ -76,6 +76,10 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How long shutdown waits for in-flight requests before exiting.
     pub shutdown_grace_secs: u64,
+    /// Bearer token for `/readyz` and `/metrics` on a non-loopback listener.
+    pub ops_token: Option<Secret>,
+    /// Serve `/readyz` and `/metrics` without a token on a non-loopback listener.
+    pub public_ops: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
