@@ -169,10 +169,14 @@ async fn fake_vendor() -> (std::net::SocketAddr, Arrivals) {
         axum::Json(json!({"success": true, "updated": body.0}))
     }
     /// The conversation's CRM part, read before each update (its notes are empty).
-    async fn conversation(
-        axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
-    ) -> axum::Json<Value> {
-        let id = q.get("conversation_id").cloned().unwrap_or_default();
+    async fn conversation(uri: axum::http::Uri) -> axum::Json<Value> {
+        let id = uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("conversation_id="))
+            .unwrap_or("")
+            .to_string();
         axum::Json(json!({"success": true, "conversation": {
             "conversation_id": id, "account_handle": "yourhandle", "messages": [],
             "crm": {"tag": null, "notes": ""}
