@@ -175,7 +175,9 @@ async fn refuses_weak_tokens_on_a_public_listener() {
 async fn ops_endpoints_need_a_token_on_a_public_listener() {
     let db = TestDb::new(Backend::Sqlite).await;
     let ops_token = "0123456789abcdef0123456789abcdef";
-    let cases: [(&[(&str, &str)], &str, Option<&str>, [u16; 3]); 4] = [
+    /// (overrides, listen address, bearer token sent, statuses of healthz/readyz/metrics)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, Option<&'a str>, [u16; 3]);
+    let cases: [Case; 4] = [
         (
             &[("STARLING__SERVER__OPS_TOKEN", ops_token)],
             "0.0.0.0:0",
