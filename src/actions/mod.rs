@@ -9,9 +9,11 @@
 
 pub mod accounts;
 pub mod backoff;
+pub mod do_not_contact;
 pub mod executor;
 pub mod http_request;
 pub mod kind;
+mod ledger;
 pub mod outbound;
 pub mod params;
 pub mod reconcile;
@@ -34,6 +36,9 @@ pub enum NotSent {
     Invalid(String),
     /// Not configured to run (no API key, no webhook URL): recorded as skipped.
     Skip(String),
+    /// A DM with no Scrapely conversation to go into: skipped, and its rule's
+    /// cooldown given back (nobody was contacted).
+    NoConversation(String),
     /// The shared rate-limit budget is spent: try again after this long.
     Wait(Duration),
     /// A lookup the request needs failed; retried or dead like the call itself.
@@ -79,6 +84,10 @@ pub async fn prepare(
         "scrapely.cancel_scheduled_tweet" => schedule_tweet::prepare_cancel(ctx, params).await,
         "slack.post" => slack::prepare(ctx, params),
         "http.request" => http_request::prepare(ctx, action_id, params),
+        // Runs inside Starling (the executor's `do_not_contact`), never as a call.
+        "starling.do_not_contact" => Err(NotSent::Invalid(
+            "starling.do_not_contact makes no call".into(),
+        )),
         other => Err(NotSent::Invalid(format!("unknown action kind `{other}`"))),
     }
 }
@@ -232,6 +241,7 @@ pub const CATALOG: &[ActionSpec] = &[
             p("message", Text, true),
             p("account_id", Text, false),
             from_event("account", "data.account_handle").or("account_id"),
+            p("receiver_id", Text, false),
         ],
     },
     ActionSpec {
@@ -279,6 +289,14 @@ pub const CATALOG: &[ActionSpec] = &[
             p("body", Text, false),
             p("success_statuses", List, false),
             p("at_most_once", Bool, false),
+        ],
+    },
+    ActionSpec {
+        name: "starling.do_not_contact",
+        params: &[
+            from_event("handle", "data.receiver.screen_name").or("user_id"),
+            p("user_id", Text, false),
+            p("reason", Text, false),
         ],
     },
 ];

@@ -48,7 +48,10 @@ async fn wait_for_status(store: &Store, id: i64, status: &str) -> Option<String>
 }
 
 async fn reply(app: &TestApp, id: &str) {
-    assert_eq!(app.post("/webhooks/scrapely", new_reply(id)).await.status(), 200);
+    assert_eq!(
+        app.post("/webhooks/scrapely", new_reply(id)).await.status(),
+        200
+    );
 }
 
 /// Runs `starling ARGS` on the app's database; (success, stdout, stderr).
@@ -92,7 +95,10 @@ async fn two_rules_dming_one_person_send_one_dm_and_skip_the_other(backend: Back
     assert_eq!((sent.len(), skipped.len()), (1, 1), "{all:?}");
     let why = skipped[0].3.as_deref().unwrap();
     let expected = format!("by rule `{}`, action {}", sent[0].1, sent[0].0);
-    assert!(why.contains("contacted") && why.contains(&expected), "{why}");
+    assert!(
+        why.contains("contacted") && why.contains(&expected),
+        "{why}"
+    );
     assert_eq!(vendor.requests("POST", DM).len(), 1);
     let class: String = crate::on_store!(&app.store, p => sqlx::query_scalar(
         "SELECT error_class FROM action_attempts WHERE action_id = $1").bind(skipped[0].0).fetch_one(p).await.unwrap());
@@ -157,9 +163,18 @@ async fn two_replicas_racing_on_one_person_send_exactly_one_dm(backend: Backend)
         1,
         "{all:?}"
     );
-    assert_eq!(all.iter().filter(|x| x.2 == "skipped").count(), 7, "{all:?}");
+    assert_eq!(
+        all.iter().filter(|x| x.2 == "skipped").count(),
+        7,
+        "{all:?}"
+    );
     assert_eq!(vendor.requests("POST", DM).len(), 1);
-    assert_eq!(vendor.messages(crate::helpers::fake_vendor::CONVERSATION).len(), 1);
+    assert_eq!(
+        vendor
+            .messages(crate::helpers::fake_vendor::CONVERSATION)
+            .len(),
+        1
+    );
     b.stop().await;
     a.stop().await;
 }
@@ -189,24 +204,53 @@ async fn contacts_block_cancels_pending_dms_and_unblock_lets_them_through(backen
     reply(&app, "later").await;
     let pending = settled_pending(&app.store).await;
 
-    let (ok, out, err) = starling(&app, &["contacts", "block", "@Prospect", "--reason", "asked us to stop"]);
+    let (ok, out, err) = starling(
+        &app,
+        &[
+            "contacts",
+            "block",
+            "@Prospect",
+            "--reason",
+            "asked us to stop",
+        ],
+    );
     assert!(ok, "{err}");
-    assert!(out.contains("@prospect") && out.contains("1 queued DM(s) cancelled"), "{out}");
-    let why = wait_for_status(&app.store, pending, "cancelled").await.unwrap();
-    assert!(why.contains("do-not-contact") && why.contains("asked us to stop"), "{why}");
+    assert!(
+        out.contains("@prospect") && out.contains("1 queued DM(s) cancelled"),
+        "{out}"
+    );
+    let why = wait_for_status(&app.store, pending, "cancelled")
+        .await
+        .unwrap();
+    assert!(
+        why.contains("do-not-contact") && why.contains("asked us to stop"),
+        "{why}"
+    );
 
     reply(&app, "now").await;
     let all = settled(&app.store, 2).await;
     assert_eq!(all[1].2, "skipped", "{all:?}");
-    assert!(all[1].3.as_deref().unwrap().contains("do-not-contact"), "{all:?}");
+    assert!(
+        all[1].3.as_deref().unwrap().contains("do-not-contact"),
+        "{all:?}"
+    );
     assert!(vendor.requests("POST", DM).is_empty());
 
     let (ok, out, _) = starling(&app, &["contacts", "list", "--blocked"]);
-    assert!(ok && out.contains("@prospect") && out.contains("asked us to stop"), "{out}");
+    assert!(
+        ok && out.contains("@prospect") && out.contains("asked us to stop"),
+        "{out}"
+    );
     let (ok, out, _) = starling(&app, &["contacts", "show", "prospect"]);
-    assert!(ok && out.contains("blocked") && out.contains("starling contacts block"), "{out}");
+    assert!(
+        ok && out.contains("blocked") && out.contains("starling contacts block"),
+        "{out}"
+    );
     let (ok, _, err) = starling(&app, &["contacts", "show", "nobody_known"]);
-    assert!(!ok && err.contains("@nobody_known") && err.contains("contacts list"), "{err}");
+    assert!(
+        !ok && err.contains("@nobody_known") && err.contains("contacts list"),
+        "{err}"
+    );
     let (ok, _, err) = starling(&app, &["contacts", "unblock", "nobody_known"]);
     assert!(!ok && err.contains("not blocked"), "{err}");
     let (ok, _, err) = starling(&app, &["contacts", "block", "not a handle"]);
@@ -219,9 +263,15 @@ async fn contacts_block_cancels_pending_dms_and_unblock_lets_them_through(backen
     assert_eq!(all[2].2, "succeeded", "{all:?}");
     assert_eq!(vendor.requests("POST", DM).len(), 1);
     let (ok, out, _) = starling(&app, &["contacts", "show", "@prospect"]);
-    assert!(ok && out.contains("answer now") && out.contains(&all[2].0.to_string()), "{out}");
+    assert!(
+        ok && out.contains("answer now") && out.contains(&all[2].0.to_string()),
+        "{out}"
+    );
     let (ok, out, _) = starling(&app, &["contacts", "list"]);
-    assert!(ok && out.contains("contacted") && out.contains("@prospect"), "{out}");
+    assert!(
+        ok && out.contains("contacted") && out.contains("@prospect"),
+        "{out}"
+    );
     app.stop().await;
 }
 
@@ -271,20 +321,31 @@ async fn a_stop_rule_marks_the_person_do_not_contact(backend: Backend) {
     stop["data"]["message"]["text"] = "Please STOP messaging me".into();
     let body = serde_json::to_vec(&stop).unwrap();
     assert_eq!(app.post("/webhooks/scrapely", body).await.status(), 200);
-    let why = wait_for_status(&app.store, pending, "cancelled").await.unwrap();
-    assert!(why.contains("stop means stop") && why.contains("said stop"), "{why}");
+    let why = wait_for_status(&app.store, pending, "cancelled")
+        .await
+        .unwrap();
+    assert!(
+        why.contains("stop means stop") && why.contains("said stop"),
+        "{why}"
+    );
     let all = settled(&app.store, 2).await;
     assert_eq!(all[1].2, "succeeded", "{all:?}");
     let calls = vendor.all_requests();
     assert!(calls.iter().all(|r| r.path != DM), "no DM was sent");
 
     let (ok, out, _) = starling(&app, &["contacts", "show", "id:987654321"]);
-    assert!(ok && out.contains("@prospect") && out.contains("stop means stop"), "{out}");
+    assert!(
+        ok && out.contains("@prospect") && out.contains("stop means stop"),
+        "{out}"
+    );
     reply(&app, "another").await;
     let all = settled(&app.store, 3).await;
     assert_eq!(all[2].2, "skipped", "{all:?}");
     let why = all[2].3.as_deref().unwrap();
-    assert!(why.contains("do-not-contact") && why.contains("stop means stop"), "{why}");
+    assert!(
+        why.contains("do-not-contact") && why.contains("stop means stop"),
+        "{why}"
+    );
     assert!(vendor.requests("POST", DM).is_empty());
     app.stop().await;
 }
@@ -330,7 +391,10 @@ async fn a_skipped_dm_gives_its_rule_cooldown_back(backend: Backend) {
     reply(&app, "second").await;
     let all = settled(&app.store, 5).await;
     assert_eq!(status("pitch once a month", &all), ["skipped", "skipped"]);
-    assert_eq!(status("dm a stranger once a month", &all), ["skipped", "skipped"]);
+    assert_eq!(
+        status("dm a stranger once a month", &all),
+        ["skipped", "skipped"]
+    );
     let held: i64 = crate::on_store!(&app.store, p => sqlx::query_scalar(
         "SELECT count(*) FROM rule_matches WHERE outcome = 'cooldown'").fetch_one(p).await.unwrap());
     assert_eq!(held, 0, "no cooldown was spent by a skipped DM");
