@@ -346,7 +346,10 @@ async fn a_paused_accounts_dms_are_held_and_released(backend: Backend) {
         backend,
         &vendor,
         Some(&[("dm.yaml", DM_RULE)]),
-        &[("STARLING__SCRAPELY__ACCOUNT_CHECK_SECS", "1"), NO_CONTACT_WINDOW],
+        &[
+            ("STARLING__SCRAPELY__ACCOUNT_CHECK_SECS", "1"),
+            NO_CONTACT_WINDOW,
+        ],
     )
     .await;
     assert_eq!(
