@@ -1,5 +1,6 @@
-//! Who a DM is for, as the contact ledger names people (pure; the SQL is in
-//! [`crate::store::contacts`]).
+//! Who a DM is for, as the contact ledger names people, and why the ledger
+//! refuses a DM ([`Refusal`], with the reason a person reads) — pure; the SQL is
+//! in [`crate::store::contacts`].
 //!
 //! A person is a set of receiver keys: `id:<X user id>` when Starling knows the
 //! id, `@<handle>` (lower-cased, without '@'), and — only for a DM that knows
@@ -184,6 +185,87 @@ pub fn ago(ms: i64) -> String {
     }
 }
 
+/// The DM that holds a receiver's contact window.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Holder {
+    pub receiver: String,
+    pub action_id: i64,
+    pub rule: String,
+    pub claimed_at: i64,
+    /// The holding action's status (`succeeded`, or still `failed`/`running`).
+    pub status: Option<String>,
+}
+
+/// A do-not-contact mark.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Block {
+    pub receiver: String,
+    pub blocked_at: i64,
+    pub reason: Option<String>,
+    /// The rule whose `starling.do_not_contact` set it; `None`: `starling contacts block`.
+    pub rule: Option<String>,
+    pub action_id: Option<i64>,
+}
+
+impl Block {
+    /// "do-not-contact: @x was marked do-not-contact 2 d ago by rule `stop`, action 5 (said stop)".
+    pub fn describe(&self, now: i64) -> String {
+        let by = match (&self.rule, self.action_id) {
+            (Some(rule), Some(id)) => format!("by rule `{rule}`, action {id}"),
+            (Some(rule), None) => format!("by rule `{rule}`"),
+            _ => "by `starling contacts block`".to_string(),
+        };
+        let reason = self
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        format!(
+            "do-not-contact: {} was marked do-not-contact {} ago {by}{reason}",
+            self.receiver,
+            ago(now - self.blocked_at)
+        )
+    }
+}
+
+/// Why a DM may not go out now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    DoNotContact(Block),
+    Contacted(Holder),
+}
+
+impl Refusal {
+    /// The attempt's `error_class`.
+    pub fn error_class(&self) -> &'static str {
+        match self {
+            Refusal::DoNotContact(_) => "do_not_contact",
+            Refusal::Contacted(_) => "contacted",
+        }
+    }
+
+    /// The skip reason, e.g. "contacted 3 d ago by rule `welcome`, action 17".
+    pub fn reason(&self, now: i64) -> String {
+        match self {
+            Refusal::DoNotContact(block) => block.describe(now),
+            Refusal::Contacted(h) => {
+                let when = ago(now - h.claimed_at);
+                let by = format!("by rule `{}`, action {}", h.rule, h.action_id);
+                match h.status.as_deref() {
+                    Some("succeeded" | "outcome_unknown") | None => format!(
+                        "{} was contacted {when} ago {by} (outreach.contact_window)",
+                        h.receiver
+                    ),
+                    Some(status) => format!(
+                        "{} is being contacted (since {when}) {by}, now {status} (outreach.contact_window)",
+                        h.receiver
+                    ),
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +325,41 @@ mod tests {
         assert_eq!(ago(2 * 3_600_000), "2 h");
         assert_eq!(ago(90_000), "1 min");
         assert_eq!(ago(1_500), "1 s");
+    }
+
+    fn holder(status: &str) -> Holder {
+        Holder {
+            receiver: "@prospect".into(),
+            action_id: 17,
+            rule: "welcome".into(),
+            claimed_at: 0,
+            status: Some(status.into()),
+        }
+    }
+
+    #[test]
+    fn a_skip_names_who_contacted_the_person_and_when() {
+        let now = 3 * 86_400_000;
+        let sent = Refusal::Contacted(holder("succeeded")).reason(now);
+        assert_eq!(
+            sent,
+            "@prospect was contacted 3 d ago by rule `welcome`, action 17 (outreach.contact_window)"
+        );
+        let retrying = Refusal::Contacted(holder("failed")).reason(now);
+        assert!(
+            retrying.contains("being contacted") && retrying.contains("failed"),
+            "{retrying}"
+        );
+        let block = Block {
+            receiver: "@prospect".into(),
+            blocked_at: now - 60_000,
+            reason: Some("said stop".into()),
+            rule: Some("stop".into()),
+            action_id: Some(5),
+        };
+        assert_eq!(
+            Refusal::DoNotContact(block).reason(now),
+            "do-not-contact: @prospect was marked do-not-contact 1 min ago by rule `stop`, action 5 (said stop)"
+        );
     }
 }
