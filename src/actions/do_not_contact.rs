@@ -12,7 +12,9 @@ use super::NotSent;
 use super::executor::Executor;
 use super::params::optional_text;
 use crate::contacts::Receiver;
-use crate::store::actions::{self as sql, ActionRow, Finish, RecordedRequest, now_ms};
+use crate::store::actions::{
+    self as sql, ActionRow, AttemptOutcome, Finish, RecordedRequest, now_ms,
+};
 use crate::store::contacts::{self, BlockTarget};
 use serde_json::Value;
 
@@ -26,7 +28,7 @@ impl Executor {
     ) -> anyhow::Result<()> {
         let recorded = RecordedRequest {
             method: "STARLING".into(),
-            url: action.kind.clone(),
+            url: action.kind.to_string(),
             body: Some(params.to_string()),
         };
         let attempt = match attempt {
@@ -35,19 +37,15 @@ impl Executor {
         };
         let finish = match self.mark(action, params).await? {
             Ok(done) => Finish {
-                outcome: "succeeded".into(),
-                status: "succeeded".into(),
                 response_excerpt: Some(done),
                 request: Some(recorded),
-                ..Finish::default()
+                ..Finish::new(AttemptOutcome::Succeeded)
             },
             Err(NotSent::Invalid(why)) => Finish {
-                outcome: "dead".into(),
-                status: "dead".into(),
                 error_class: Some("validation".into()),
                 error: Some(why),
                 request: Some(recorded),
-                ..Finish::default()
+                ..Finish::new(AttemptOutcome::Dead)
             },
             Err(other) => unreachable!("marking a person is local: {other:?}"),
         };

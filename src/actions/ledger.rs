@@ -5,7 +5,9 @@
 
 use super::executor::Executor;
 use crate::contacts::Receiver;
-use crate::store::actions::{self as sql, ActionRow, Finish, RecordedRequest, now_ms};
+use crate::store::actions::{
+    self as sql, ActionRow, AttemptOutcome, Finish, RecordedRequest, now_ms,
+};
 use crate::store::contacts::{self, Claim, Refusal};
 
 impl Executor {
@@ -63,12 +65,10 @@ impl Executor {
         )
         .await?;
         let finish = Finish {
-            outcome: "skipped".into(),
-            status: "skipped".into(),
             error_class: Some(refusal.error_class().into()),
             error: Some(reason),
             release_cooldown: true,
-            ..Finish::default()
+            ..Finish::new(AttemptOutcome::Skipped)
         };
         self.finish(action, Some(attempt), finish).await
     }

@@ -13,6 +13,7 @@ pub mod do_not_contact;
 pub mod executor;
 pub mod http_request;
 pub mod kind;
+pub use kind::ActionKind;
 mod ledger;
 pub mod outbound;
 pub mod params;
@@ -74,33 +75,27 @@ impl Context<'_> {
 pub async fn prepare(
     ctx: &Context<'_>,
     action_id: i64,
-    kind: &str,
+    kind: ActionKind,
     params: &serde_json::Value,
 ) -> Result<outbound::Outbound, NotSent> {
     match kind {
-        "scrapely.send_dm" => send_dm::prepare(ctx, params).await,
-        "scrapely.update_crm" => update_crm::prepare(ctx, params).await,
-        "scrapely.schedule_tweet" => schedule_tweet::prepare(ctx, params).await,
-        "scrapely.cancel_scheduled_tweet" => schedule_tweet::prepare_cancel(ctx, params).await,
-        "slack.post" => slack::prepare(ctx, params),
-        "http.request" => http_request::prepare(ctx, action_id, params),
+        ActionKind::SendDm => send_dm::prepare(ctx, params).await,
+        ActionKind::UpdateCrm => update_crm::prepare(ctx, params).await,
+        ActionKind::ScheduleTweet => schedule_tweet::prepare(ctx, params).await,
+        ActionKind::CancelScheduledTweet => schedule_tweet::prepare_cancel(ctx, params).await,
+        ActionKind::SlackPost => slack::prepare(ctx, params),
+        ActionKind::HttpRequest => http_request::prepare(ctx, action_id, params),
         // Runs inside Starling (the executor's `do_not_contact`), never as a call.
-        "starling.do_not_contact" => Err(NotSent::Invalid(
+        ActionKind::DoNotContact => Err(NotSent::Invalid(
             "starling.do_not_contact makes no call".into(),
         )),
-        other => Err(NotSent::Invalid(format!("unknown action kind `{other}`"))),
     }
-}
-
-/// Whether a kind calls Scrapely (and so draws from its rate-limit budget).
-pub fn calls_scrapely(kind: &str) -> bool {
-    kind.starts_with("scrapely.")
 }
 
 /// The account an action acts for (a handle or an id): DMs and tweets of a
 /// paused account are held.
-pub fn account_of(kind: &str, params: &serde_json::Value) -> Option<String> {
-    if !calls_scrapely(kind) {
+pub fn account_of(kind: ActionKind, params: &serde_json::Value) -> Option<String> {
+    if !kind.calls_scrapely() {
         return None;
     }
     ["account", "account_handle", "account_id"]
@@ -110,8 +105,8 @@ pub fn account_of(kind: &str, params: &serde_json::Value) -> Option<String> {
 }
 
 /// Fixes what must not drift between creation and a late retry (relative times).
-pub fn normalize(kind: &str, params: &mut serde_json::Value, now: time::OffsetDateTime) {
-    if kind == "scrapely.schedule_tweet" {
+pub fn normalize(kind: ActionKind, params: &mut serde_json::Value, now: time::OffsetDateTime) {
+    if kind == ActionKind::ScheduleTweet {
         schedule_tweet::fix_relative_time(params, now);
     }
 }
@@ -187,7 +182,7 @@ pub struct ParamSpec {
 
 #[derive(Debug, Clone, Copy)]
 pub struct ActionSpec {
-    pub name: &'static str,
+    pub kind: ActionKind,
     pub params: &'static [ParamSpec],
 }
 
@@ -234,7 +229,7 @@ use ParamKind::*;
 /// Every action kind, with parameters as documented by the vendors (seed `004`).
 pub const CATALOG: &[ActionSpec] = &[
     ActionSpec {
-        name: "scrapely.send_dm",
+        kind: ActionKind::SendDm,
         params: &[
             from_event("conversation_id", "data.conversation_id").or("to"),
             p("to", Text, false),
@@ -245,7 +240,7 @@ pub const CATALOG: &[ActionSpec] = &[
         ],
     },
     ActionSpec {
-        name: "scrapely.update_crm",
+        kind: ActionKind::UpdateCrm,
         params: &[
             from_event("conversation_id", "data.conversation_id"),
             from_event("account_handle", "data.account_handle"),
@@ -258,7 +253,7 @@ pub const CATALOG: &[ActionSpec] = &[
         ],
     },
     ActionSpec {
-        name: "scrapely.schedule_tweet",
+        kind: ActionKind::ScheduleTweet,
         params: &[
             p("account_id", Text, false),
             p("account", Text, false),
@@ -267,11 +262,11 @@ pub const CATALOG: &[ActionSpec] = &[
         ],
     },
     ActionSpec {
-        name: "scrapely.cancel_scheduled_tweet",
+        kind: ActionKind::CancelScheduledTweet,
         params: &[p("tweet_id", Text, true)],
     },
     ActionSpec {
-        name: "slack.post",
+        kind: ActionKind::SlackPost,
         params: &[
             p("text", Text, true),
             p("blocks", List, false),
@@ -280,7 +275,7 @@ pub const CATALOG: &[ActionSpec] = &[
         ],
     },
     ActionSpec {
-        name: "http.request",
+        kind: ActionKind::HttpRequest,
         params: &[
             p("method", Text, false),
             p("url", Text, true),
@@ -292,7 +287,7 @@ pub const CATALOG: &[ActionSpec] = &[
         ],
     },
     ActionSpec {
-        name: "starling.do_not_contact",
+        kind: ActionKind::DoNotContact,
         params: &[
             from_event("handle", "data.receiver.screen_name").or("user_id"),
             p("user_id", Text, false),
@@ -301,10 +296,16 @@ pub const CATALOG: &[ActionSpec] = &[
     },
 ];
 
+impl ActionSpec {
+    pub const fn name(&self) -> &'static str {
+        self.kind.as_str()
+    }
+}
+
 pub fn spec(name: &str) -> Option<&'static ActionSpec> {
-    CATALOG.iter().find(|a| a.name == name)
+    CATALOG.iter().find(|a| a.name() == name)
 }
 
 pub fn names() -> Vec<&'static str> {
-    CATALOG.iter().map(|a| a.name).collect()
+    CATALOG.iter().map(|a| a.name()).collect()
 }

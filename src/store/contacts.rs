@@ -13,10 +13,12 @@
 //! ([`ContactConn::settle_on`]); one that was sent, reconciled or whose outcome
 //! is unknown keeps them (the person may have been contacted).
 //!
-//! [`ContactConn::cancel_dms_on`] is this module's one change of an action's status.
+//! [`ContactConn::cancel_dms_on`] runs the lifecycle's `do-not-contact`
+//! transition (`store::lifecycle`), the one status change the ledger makes.
 
 use super::Store;
 use super::actions::{in_tx, on_pool};
+use super::status::ActionStatus;
 use crate::contacts::Receiver;
 pub use crate::contacts::{Block, Holder, Refusal};
 
@@ -67,12 +69,6 @@ const BLOCK: &str = "INSERT INTO contact_blocks (receiver, blocked_at, reason, r
       rule = COALESCE(excluded.rule, contact_blocks.rule), \
       action_id = COALESCE(excluded.action_id, contact_blocks.action_id)";
 const UNBLOCK: &str = "DELETE FROM contact_blocks WHERE receiver = $1";
-const OPEN_DMS: &str = "SELECT a.id, a.params, e.source, e.kind, CAST(e.payload AS TEXT) FROM actions a \
-    JOIN events e ON e.id = a.event_id \
-    WHERE a.kind = 'scrapely.send_dm' AND a.status IN ('pending', 'failed', 'held')";
-const CANCEL_DM: &str = "UPDATE actions SET status = 'cancelled', updated_at = $2, last_error = $3 \
-    WHERE id = $1 AND status IN ('pending', 'failed', 'held')";
-
 /// The contact ledger's statements on an open connection or transaction.
 pub(crate) trait ContactConn {
     /// The receiver's keys and every key remembered as the same person.
@@ -98,7 +94,7 @@ pub(crate) trait ContactConn {
     async fn settle_on(
         &mut self,
         action_id: i64,
-        status: &str,
+        status: ActionStatus,
         release_cooldown: bool,
         now: i64,
     ) -> Result<(), sqlx::Error>;
@@ -213,7 +209,8 @@ macro_rules! contact_conn {
                 }
                 match refusal {
                     Some(refusal) => {
-                        self.settle_on(c.action_id, "skipped", false, now).await?;
+                        self.settle_on(c.action_id, ActionStatus::Skipped, false, now)
+                            .await?;
                         Ok(Err(refusal))
                     }
                     None => Ok(Ok(())),
@@ -223,11 +220,11 @@ macro_rules! contact_conn {
             async fn settle_on(
                 &mut self,
                 action_id: i64,
-                status: &str,
+                status: ActionStatus,
                 release_cooldown: bool,
                 now: i64,
             ) -> Result<(), sqlx::Error> {
-                if matches!(status, "dead" | "skipped") {
+                if matches!(status, ActionStatus::Dead | ActionStatus::Skipped) {
                     sqlx::query(RELEASE_CLAIMS)
                         .bind(action_id)
                         .execute(&mut *self)
@@ -272,14 +269,21 @@ macro_rules! contact_conn {
                 }
                 let person = self.person_keys(t.receiver).await?;
                 let open: Vec<(i64, String, String, String, String)> =
-                    sqlx::query_as(OPEN_DMS).fetch_all(&mut *self).await?;
+                    sqlx::query_as(super::lifecycle::QUEUED_DMS.as_str())
+                        .fetch_all(&mut *self)
+                        .await?;
                 let ids: Vec<i64> = open
                     .into_iter()
                     .filter(|(_, params, source, kind, payload)| {
-                        dm_receiver(params, source, kind, payload)
-                            .keys()
-                            .iter()
-                            .any(|k| person.contains(k))
+                        dm_receiver(
+                            &serde_json::from_str(params).unwrap_or_default(),
+                            source,
+                            kind,
+                            payload,
+                        )
+                        .keys()
+                        .iter()
+                        .any(|k| person.contains(k))
                     })
                     .map(|(id, ..)| id)
                     .collect();
@@ -301,7 +305,7 @@ macro_rules! contact_conn {
                 now: i64,
             ) -> Result<(), sqlx::Error> {
                 for id in ids {
-                    sqlx::query(CANCEL_DM)
+                    sqlx::query(super::lifecycle::CANCEL_DO_NOT_CONTACT.as_str())
                         .bind(id)
                         .bind(now)
                         .bind(why)
@@ -317,10 +321,14 @@ contact_conn!(sqlx::SqliteConnection);
 contact_conn!(sqlx::PgConnection);
 
 /// The receiver of a stored DM action, from its parameters and its event.
-pub fn dm_receiver(params: &str, source: &str, kind: &str, payload: &str) -> Receiver {
-    let params: serde_json::Value = serde_json::from_str(params).unwrap_or_default();
+pub fn dm_receiver(
+    params: &serde_json::Value,
+    source: &str,
+    kind: &str,
+    payload: &str,
+) -> Receiver {
     let payload: serde_json::Value = serde_json::from_str(payload).unwrap_or_default();
-    Receiver::of_dm(&params, kind, &crate::event::rule_data(source, &payload))
+    Receiver::of_dm(params, kind, &crate::event::rule_data(source, &payload))
 }
 
 /// (source, kind, payload) of the event that fired action `action_id`.

@@ -371,3 +371,76 @@ async fn crm_updates_never_overwrite_a_persons_work(backend: Backend) {
 }
 
 on_both_backends!(crm_updates_never_overwrite_a_persons_work);
+
+const TWIN_DMS: &str = r#"
+- name: twins
+  on: scrapely.new_reply
+  do:
+    - action: scrapely.send_dm
+      with: { message: "Same words twice" }
+    - action: scrapely.send_dm
+      with: { message: "Same words twice" }
+"#;
+
+/// Two identical DMs into one conversation, both answered 502, only one of
+/// them really delivered. Whichever reconciles first (the first check is held
+/// until it times out, so the other goes first half of the time), the one
+/// delivered message proves the older action; the newer is sent again. Each
+/// message proves exactly one action.
+async fn one_delivered_twin_proves_the_older_action(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    vendor.script(
+        DM,
+        vec![
+            Reply::ActThenStatus(502),
+            Reply::Status(502, serde_json::json!({"error": "Bad Gateway"})),
+        ],
+    );
+    vendor.script("/api/v1/conversations", vec![Reply::HoldUnsent]);
+    let (app, _rules) = spawn(
+        backend,
+        &vendor,
+        Some(&[("twins.yaml", TWIN_DMS)]),
+        &[
+            ("STARLING__ACTIONS__CONCURRENCY", "2"),
+            ("STARLING__ACTIONS__TIMEOUT_SECS", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", new_reply("twin"))
+            .await
+            .status(),
+        200
+    );
+    let all = settled(&app.store, 2).await;
+    assert!(all.iter().all(|a| a.1 == "succeeded"), "{all:?}");
+    let (older, newer) = (all[0].0, all[1].0);
+    let last = |o: Vec<(Option<String>, Option<String>)>| o.last().cloned().unwrap().0;
+    assert_eq!(
+        last(outcomes(&app.store, older).await).as_deref(),
+        Some("reconciled")
+    );
+    assert_eq!(
+        last(outcomes(&app.store, newer).await).as_deref(),
+        Some("succeeded")
+    );
+    let copies = vendor
+        .messages(CONVERSATION)
+        .iter()
+        .filter(|m| m["text"] == "Same words twice")
+        .count();
+    assert_eq!(copies, 2, "one delivered at first, one resent");
+    let proofs: Vec<(i64, String)> = crate::on_store!(&app.store, p => sqlx::query_as(
+        "SELECT action_id, proved_by FROM dm_deliveries ORDER BY action_id").fetch_all(p).await.unwrap());
+    assert_eq!(
+        proofs,
+        [
+            (older, "reconciled".to_string()),
+            (newer, "answer".to_string())
+        ]
+    );
+    app.stop().await;
+}
+
+on_both_backends!(one_delivered_twin_proves_the_older_action);

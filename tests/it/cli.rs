@@ -111,3 +111,19 @@ async fn refuses_a_public_listener_without_webhook_authentication() {
         assert!(app.is_ok(), "{opt_in:?}");
     }
 }
+
+/// `--status` takes a status as the database and the README spell it.
+#[tokio::test]
+async fn jobs_list_filters_by_every_status_as_stored() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let env = [("STARLING__DATABASE__URL", db.url.as_str())];
+    assert!(starling(&["migrate"], &env).status.success());
+    for status in starling::store::status::ActionStatus::ALL {
+        let out = starling(&["jobs", "list", "--status", status.as_str()], &env);
+        assert!(
+            out.status.success(),
+            "--status {status}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

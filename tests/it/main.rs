@@ -10,6 +10,7 @@ mod audit;
 mod cli;
 mod contacts;
 mod deployment;
+mod lifecycle;
 mod process;
 mod rules;
 mod rules_check;
