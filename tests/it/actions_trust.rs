@@ -404,6 +404,7 @@ async fn one_delivered_twin_proves_the_older_action(backend: Backend) {
         &[
             ("STARLING__ACTIONS__CONCURRENCY", "2"),
             ("STARLING__ACTIONS__TIMEOUT_SECS", "1"),
+            NO_CONTACT_WINDOW,
         ],
     )
     .await;
