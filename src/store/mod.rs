@@ -13,6 +13,7 @@ pub mod accounts;
 pub mod actions;
 pub mod attempts;
 pub mod audit;
+pub mod contacts;
 pub mod deliveries;
 pub mod events;
 pub mod lifecycle;

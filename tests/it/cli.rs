@@ -22,6 +22,8 @@ fn every_command_has_help() {
         vec!["serve", "--help"],
         vec!["migrate", "--help"],
         vec!["audit", "--help"],
+        vec!["contacts", "--help"],
+        vec!["contacts", "block", "--help"],
     ] {
         let out = starling(&args, &[]);
         assert!(out.status.success(), "{args:?}");

@@ -8,6 +8,7 @@ mod actions_process;
 mod actions_trust;
 mod audit;
 mod cli;
+mod contacts;
 mod deployment;
 mod lifecycle;
 mod process;
