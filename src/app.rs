@@ -36,6 +36,7 @@ pub struct Application {
     rules: RulesHandle,
     writer_task: JoinHandle<()>,
     grace: Duration,
+    limits: crate::http::serve::Limits,
     executor: Arc<Executor>,
     wake: Wake,
     claimed: tokio::sync::mpsc::UnboundedReceiver<FastClaim>,
@@ -168,6 +169,10 @@ impl Application {
             rules,
             writer_task,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
+            limits: crate::http::serve::Limits {
+                header_timeout: Duration::from_secs_f64(settings.server.header_timeout_secs),
+                max_connections: settings.server.max_connections,
+            },
             executor,
             wake,
             claimed,
@@ -233,21 +238,22 @@ impl Application {
                 stop.clone(),
             ))
         });
-        let mut server = tokio::spawn(
-            axum::serve(self.listener, self.router)
-                .with_graceful_shutdown(stop.clone().cancelled_owned())
-                .into_future(),
-        );
+        let mut server = tokio::spawn(crate::http::serve::serve(
+            self.listener,
+            self.router,
+            self.limits,
+            stop.clone(),
+        ));
         let ended_by_itself = tokio::select! {
             () = shutdown => None,
             finished = &mut server => Some(finished),
         };
         match ended_by_itself {
-            Some(finished) => finished.context("the HTTP server panicked")??,
+            Some(finished) => finished.context("the HTTP server panicked")?,
             None => {
                 stop.cancel();
                 match tokio::time::timeout(self.grace, &mut server).await {
-                    Ok(finished) => finished.context("the HTTP server panicked")??,
+                    Ok(finished) => finished.context("the HTTP server panicked")?,
                     Err(_) => {
                         tracing::warn!(
                             grace_secs = self.grace.as_secs(),

@@ -77,6 +77,13 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How long shutdown waits for in-flight requests before exiting.
     pub shutdown_grace_secs: u64,
+    /// From waiting for a request until its headers are in (also how long an
+    /// idle keep-alive connection stays open).
+    pub header_timeout_secs: f64,
+    /// How long a webhook's body may take to arrive (408 after).
+    pub body_timeout_secs: f64,
+    /// Connections open at once; more wait in the listen backlog.
+    pub max_connections: usize,
     /// Bearer token for `/readyz` and `/metrics` on a non-loopback listener.
     pub ops_token: Option<Secret>,
     /// Serve `/readyz` and `/metrics` without a token on a non-loopback listener.

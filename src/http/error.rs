@@ -41,6 +41,17 @@ impl ApiError {
         )
     }
 
+    pub fn body_timeout(limit: std::time::Duration) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "the body did not arrive within {} s; nothing stored",
+                limit.as_secs_f64()
+            ),
+        )
+    }
+
     pub fn not_json(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_json", detail)
     }

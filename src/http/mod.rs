@@ -5,5 +5,6 @@ pub mod error;
 pub mod exposure;
 pub mod health;
 pub mod metrics;
+pub mod serve;
 
 pub use error::ApiError;

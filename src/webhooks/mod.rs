@@ -109,6 +109,7 @@ struct Shared {
     writer: Writer,
     clock: Clock,
     max_body_bytes: usize,
+    body_timeout: std::time::Duration,
     tolerance_secs: u64,
     /// Unauthenticated vendors are accepted (a loopback listener, or opted in).
     open: bool,
@@ -132,6 +133,7 @@ impl WebhookState {
             writer,
             clock,
             max_body_bytes: settings.server.max_body_bytes,
+            body_timeout: std::time::Duration::from_secs_f64(settings.server.body_timeout_secs),
             tolerance_secs: hooks.timestamp_tolerance_secs,
             open: listening_on.ip().is_loopback() || hooks.allow_unauthenticated,
             scrapely: VendorAuth::from_settings(&hooks.scrapely, "webhooks.scrapely")?,
@@ -262,7 +264,12 @@ async fn receive(
     auth.check_token(token).inspect_err(|_| {
         refusals::warn(source, "bad or missing URL token", None);
     })?;
-    let bytes = read_body(body, headers, shared.max_body_bytes).await?;
+    let bytes = tokio::time::timeout(
+        shared.body_timeout,
+        read_body(body, headers, shared.max_body_bytes),
+    )
+    .await
+    .map_err(|_| ApiError::body_timeout(shared.body_timeout))??;
     let received_at = shared.clock.now();
     if let Some(key) = &auth.signing_key {
         key.verify(headers, &bytes, received_at, shared.tolerance_secs)

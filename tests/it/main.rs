@@ -14,6 +14,7 @@ mod lifecycle;
 mod process;
 mod rules;
 mod rules_check;
+mod server_limits;
 mod store;
 mod streams;
 mod streams_once;
