@@ -23,6 +23,7 @@ fn all_keys() -> BTreeSet<String> {
         "webhooks.scrapely.signing_secret",
         "scrapely.api_key",
         "slack.webhook_url",
+        "audit.database_url",
     ] {
         keys.insert(optional.to_string());
     }
