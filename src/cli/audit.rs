@@ -168,14 +168,13 @@ fn csv_line(fields: impl Iterator<Item = String>) -> String {
 /// Renders a whole (small) result, e.g. Starling's own listings.
 pub fn render(table: &Table, format: Format) -> String {
     let mut renderer = Renderer::new(Vec::new(), format);
-    let fed = renderer.columns(&table.columns).and_then(|()| {
-        table
-            .rows
-            .iter()
-            .try_for_each(|row| renderer.row(row))
-    });
+    let fed = renderer
+        .columns(&table.columns)
+        .and_then(|()| table.rows.iter().try_for_each(|row| renderer.row(row)));
     fed.expect("writing to memory cannot fail");
-    let out = renderer.finish(true).expect("writing to memory cannot fail");
+    let out = renderer
+        .finish(true)
+        .expect("writing to memory cannot fail");
     String::from_utf8(out).expect("rendered text is UTF-8")
 }
 

@@ -44,7 +44,10 @@ fn the_renderer_writes_rows_as_they_come_from_an_iterator() {
         let mut written = renderer.out.len();
         for row in rows.clone() {
             renderer.row(&row).unwrap();
-            assert!(renderer.out.len() > written, "{format:?}: a row was held back");
+            assert!(
+                renderer.out.len() > written,
+                "{format:?}: a row was held back"
+            );
             written = renderer.out.len();
         }
         let out = String::from_utf8(renderer.finish(true).unwrap()).unwrap();
@@ -60,11 +63,18 @@ fn the_renderer_writes_rows_as_they_come_from_an_iterator() {
     renderer.columns(&["id".into(), "text".into()]).unwrap();
     for (i, row) in rows.take(2_500).enumerate() {
         renderer.row(&row).unwrap();
-        assert!(renderer.page.len() < TABLE_PAGE_ROWS, "at most one page is held");
+        assert!(
+            renderer.page.len() < TABLE_PAGE_ROWS,
+            "at most one page is held"
+        );
         assert_eq!(renderer.page.len(), (i + 1) % TABLE_PAGE_ROWS);
     }
     let out = String::from_utf8(renderer.finish(true).unwrap()).unwrap();
-    assert_eq!(out.matches("│ id").count(), 3, "three pages, each with its header");
+    assert_eq!(
+        out.matches("│ id").count(),
+        3,
+        "three pages, each with its header"
+    );
     assert!(out.ends_with("\n(2500 rows)\n"));
 }
 
@@ -74,5 +84,8 @@ fn a_failed_query_keeps_what_was_shown_and_prints_no_ending() {
     renderer.columns(&["id".into()]).unwrap();
     renderer.row(&[json!(1)]).unwrap();
     let out = String::from_utf8(renderer.finish(false).unwrap()).unwrap();
-    assert_eq!(out, "[\n  {\"id\": 1}", "no closing bracket: the result is incomplete");
+    assert_eq!(
+        out, "[\n  {\"id\": 1}",
+        "no closing bracket: the result is incomplete"
+    );
 }

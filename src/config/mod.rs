@@ -11,11 +11,11 @@ pub mod audit;
 pub mod streams;
 
 use crate::secret::{Secret, redact_url};
+pub use audit::AuditSettings;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-pub use audit::AuditSettings;
 pub use streams::{Filter, StreamKind, StreamSettings, StreamingSettings};
 
 const DEFAULTS: &str = include_str!("default.toml");

@@ -70,12 +70,12 @@ async fn only_one_read_query_gets_past_the_parser(backend: Backend) {
     let marker = std::env::temp_dir().join(format!(
         "starling-copy-{}-{}",
         std::process::id(),
-        std::time::SystemTime::UNIX_EPOCH.elapsed().unwrap().as_nanos()
+        std::time::SystemTime::UNIX_EPOCH
+            .elapsed()
+            .unwrap()
+            .as_nanos()
     ));
-    let copy = format!(
-        "COPY (SELECT 1) TO PROGRAM 'touch {}'",
-        marker.display()
-    );
+    let copy = format!("COPY (SELECT 1) TO PROGRAM 'touch {}'", marker.display());
     for (sql, says) in [
         (copy.as_str(), "COPY"),
         ("DO $$ BEGIN PERFORM 1; END $$", "DO"),
@@ -134,7 +134,10 @@ async fn a_query_past_the_statement_timeout_is_cancelled(backend: Backend) {
     );
     assert!(started.elapsed() < Duration::from_secs(15));
     let message = result.unwrap_err().to_string();
-    assert!(message.contains("audit.statement_timeout_secs"), "{message}");
+    assert!(
+        message.contains("audit.statement_timeout_secs"),
+        "{message}"
+    );
 
     // The next query on a fresh connection is not affected.
     run_to_string(&settings, Some("SELECT 1 AS one"), Format::Csv)

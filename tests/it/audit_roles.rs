@@ -44,7 +44,10 @@ async fn audit_refuses_a_superuser_or_a_role_reaching_outside_and_prints_the_sni
         let message = error.to_string();
         assert!(message.contains(why), "{message}");
         assert!(message.contains(&role.name), "{message}");
-        assert!(message.contains(ROLES_SNIPPET), "the snippet is printed: {message}");
+        assert!(
+            message.contains(ROLES_SNIPPET),
+            "the snippet is printed: {message}"
+        );
         assert!(message.contains("audit.database_url"), "{message}");
         assert!(!message.contains("pw-"), "no password in: {message}");
     }
@@ -95,9 +98,13 @@ async fn the_reader_role_itself_cannot_run_programs_touch_files_or_signal_sessio
             "{sql}: {result:?}"
         );
     }
-    let count = run_to_string(&settings, Some("SELECT count(*) AS n FROM audit_log"), Format::Csv)
-        .await
-        .unwrap();
+    let count = run_to_string(
+        &settings,
+        Some("SELECT count(*) AS n FROM audit_log"),
+        Format::Csv,
+    )
+    .await
+    .unwrap();
     assert_eq!(count, "n\n0\n");
     app.stop().await;
 }
@@ -163,9 +170,13 @@ async fn starling_runs_as_a_non_superuser_owner_and_audit_as_its_reader() {
         let _ = stopped.await;
     }));
 
-    let out = run_to_string(&settings, Some("SELECT count(*) AS n FROM events"), Format::Csv)
-        .await
-        .unwrap();
+    let out = run_to_string(
+        &settings,
+        Some("SELECT count(*) AS n FROM events"),
+        Format::Csv,
+    )
+    .await
+    .unwrap();
     assert_eq!(out, "n\n0\n");
 
     // A table a later migration adds is readable by the reader at once.

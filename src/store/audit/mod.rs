@@ -24,8 +24,8 @@ mod postgres;
 mod sqlite;
 pub mod statement;
 
-pub use postgres::{OUTSIDE_ROLES, ROLES_SNIPPET};
 pub(crate) use postgres::grant_reader;
+pub use postgres::{OUTSIDE_ROLES, ROLES_SNIPPET};
 pub use statement::{ADMITTED, Dialect, Refusal};
 
 use futures::TryStreamExt;
@@ -150,9 +150,7 @@ pub async fn query(url: &str, sql: &str) -> Result<Table, AuditError> {
         let mut conn = sqlite::open(url, None).await.map_err(AuditError::Open)?;
         stream_sqlite(&mut conn, sql, &mut table, 0).await?;
     } else {
-        let mut conn = postgres::open(url, None)
-            .await
-            .map_err(AuditError::Open)?;
+        let mut conn = postgres::open(url, None).await.map_err(AuditError::Open)?;
         stream_postgres(&mut conn, sql, &mut table, 0).await?;
     }
     Ok(table)

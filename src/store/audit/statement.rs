@@ -91,7 +91,12 @@ pub fn check(sql: &str, dialect: Dialect) -> Result<(), Refusal> {
         Dialect::Postgres => Parser::parse_sql(&PostgreSqlDialect {}, sql),
     }
     .map_err(|e| match first_word(sql, dialect) {
-        Some(word) if !matches!(word.as_str(), "SELECT" | "WITH" | "VALUES" | "EXPLAIN" | "(") => {
+        Some(word)
+            if !matches!(
+                word.as_str(),
+                "SELECT" | "WITH" | "VALUES" | "EXPLAIN" | "("
+            ) =>
+        {
             refused(&word)
         }
         _ => Refusal(format!(
@@ -119,7 +124,10 @@ pub fn check(sql: &str, dialect: Dialect) -> Result<(), Refusal> {
             let analyze_option = options.iter().flatten().any(|o| {
                 o.name.value.eq_ignore_ascii_case("analyze")
                     && !o.arg.as_ref().is_some_and(|a| {
-                        matches!(a.to_string().to_ascii_lowercase().as_str(), "false" | "off" | "0")
+                        matches!(
+                            a.to_string().to_ascii_lowercase().as_str(),
+                            "false" | "off" | "0"
+                        )
                     })
             });
             if *analyze || analyze_option {
@@ -181,7 +189,11 @@ fn first_word(sql: &str, dialect: Dialect) -> Option<String> {
 fn check_pragma(sql: &str) -> Result<(), Refusal> {
     let tokens = Tokenizer::new(&SQLiteDialect {}, sql)
         .tokenize()
-        .map_err(|e| Refusal(format!("audit could not read this PRAGMA ({e}); {ADMITTED}")))?;
+        .map_err(|e| {
+            Refusal(format!(
+                "audit could not read this PRAGMA ({e}); {ADMITTED}"
+            ))
+        })?;
     let mut tokens: Vec<Token> = tokens
         .into_iter()
         .filter(|t| !matches!(t, Token::Whitespace(_)))
@@ -200,9 +212,15 @@ fn check_pragma(sql: &str) -> Result<(), Refusal> {
         [_, name] => word(name),
         [_, schema, Token::Period, name] => word(schema) && word(name),
         [_, name, Token::LParen, arg, Token::RParen] => word(name) && argument(arg),
-        [_, schema, Token::Period, name, Token::LParen, arg, Token::RParen] => {
-            word(schema) && word(name) && argument(arg)
-        }
+        [
+            _,
+            schema,
+            Token::Period,
+            name,
+            Token::LParen,
+            arg,
+            Token::RParen,
+        ] => word(schema) && word(name) && argument(arg),
         _ => false,
     };
     if shaped {
