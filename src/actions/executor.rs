@@ -12,8 +12,8 @@ use crate::config::{RetrySettings, Settings};
 use crate::secret::Secret;
 use crate::store::Store;
 use crate::store::actions::{
-    self as sql, ActionRow, AttemptOutcome, Claim, FastClaim, Finish, GiveBack, RecordedRequest,
-    now_ms,
+    self as sql, ActionRow, AttemptOutcome, Claim, FastClaim, Finish, GiveBack, NotStarted,
+    RecordedRequest, now_ms,
 };
 use crate::store::ratelimit::Budget;
 use serde_json::Value;
@@ -29,6 +29,8 @@ pub struct Executor {
     dry_run: bool,
     /// Written on every attempt: which process ran it.
     pub(super) worker: String,
+    /// `outreach.contact_window` in ms (`None`: off).
+    pub(super) contact_window: Option<i64>,
     /// When set, finishes are group-committed with ingestion.
     writer: std::sync::OnceLock<crate::store::writer::WeakWriter>,
 }
@@ -63,6 +65,7 @@ impl Executor {
             timeout,
             dry_run: settings.actions.dry_run,
             worker,
+            contact_window: settings.outreach.contact_window.millis(),
             writer: std::sync::OnceLock::new(),
         })
     }
@@ -167,6 +170,9 @@ impl Executor {
             };
             return self.finish(&action, Some(attempt), finish).await;
         }
+        if action.kind == ActionKind::DoNotContact {
+            return self.do_not_contact(&action, Some(attempt), &params).await;
+        }
         match super::prepare(&self.context(), action.id, action.kind, &params).await {
             Ok(request) => {
                 self.complete_call(&action, attempt, budget_slot, &request)
@@ -218,6 +224,18 @@ impl Executor {
             sql::close_stale_attempt(&self.store, last.id, "the worker stopped during the call")
                 .await?;
         }
+        match action.kind {
+            ActionKind::DoNotContact => {
+                return self.do_not_contact(&action, None, &params).await;
+            }
+            // Before any lookup: a person contacted or marked do-not-contact is not looked up.
+            ActionKind::SendDm => {
+                if let Some(refusal) = self.contact_precheck(&action).await? {
+                    return self.refused(&action, refusal).await;
+                }
+            }
+            _ => {}
+        }
         let ctx = self.context();
         let request = match super::prepare(&ctx, action.id, action.kind, &params).await {
             Ok(request) => request,
@@ -230,6 +248,13 @@ impl Executor {
     /// calls, and records the answer.
     pub(super) async fn call(&self, action: &ActionRow, request: &Outbound) -> anyhow::Result<()> {
         let recorded = recorded(request);
+        let receiver = match action.kind {
+            ActionKind::SendDm => Some(self.dm_receiver(action).await?),
+            _ => None,
+        };
+        let contact = receiver
+            .as_ref()
+            .map(|receiver| self.claim(action, receiver));
         let budget = self
             .scrapely
             .as_ref()
@@ -237,11 +262,25 @@ impl Executor {
             .map(|s| (s.bucket.as_str(), s.budget));
         let (attempt, slot_taken) = loop {
             let now = now_ms();
-            match sql::start_call(&self.store, action, &self.worker, &recorded, budget, now).await?
-            {
+            let started = sql::start_call(
+                &self.store,
+                action,
+                &self.worker,
+                &recorded,
+                budget,
+                contact.as_ref(),
+                now,
+            )
+            .await?;
+            match started {
                 Ok(attempt) => break (attempt, now),
-                Err(wait) if wait <= MAX_IN_MEMORY_WAIT => tokio::time::sleep(wait).await,
-                Err(wait) => return self.not_sent(action, NotSent::Wait(wait)).await,
+                Err(NotStarted::Wait(wait)) if wait <= MAX_IN_MEMORY_WAIT => {
+                    tokio::time::sleep(wait).await
+                }
+                Err(NotStarted::Wait(wait)) => {
+                    return self.not_sent(action, NotSent::Wait(wait)).await;
+                }
+                Err(NotStarted::Refused(refusal)) => return self.refused(action, refusal).await,
             }
         };
         let slot = budget.map(|(bucket, _)| (bucket.to_string(), slot_taken));
@@ -406,7 +445,12 @@ impl Executor {
             }
             NotSent::Invalid(message) => (AttemptOutcome::Dead, "validation", message),
             NotSent::Skip(message) => (AttemptOutcome::Skipped, "not_configured", message),
+            NotSent::NoConversation(message) => {
+                (AttemptOutcome::Skipped, "no_conversation", message)
+            }
         };
+        // Nobody was contacted: the rule may fire for this key again.
+        let release_cooldown = class == "no_conversation";
         // Skips repeat for every event while a key is missing (said once at start); a
         // validation failure is about this one action.
         if outcome == AttemptOutcome::Skipped {
@@ -417,6 +461,7 @@ impl Executor {
         Finish {
             error_class: Some(class.into()),
             error: Some(message),
+            release_cooldown,
             ..Finish::new(outcome)
         }
     }

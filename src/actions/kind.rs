@@ -12,6 +12,8 @@ pub enum ActionKind {
     CancelScheduledTweet,
     SlackPost,
     HttpRequest,
+    /// Marks a person do-not-contact in Starling's own ledger; calls no vendor.
+    DoNotContact,
 }
 
 /// What a run does when an earlier attempt may have reached the receiver.
@@ -26,13 +28,14 @@ pub enum AfterUnknown {
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 6] = [
+    pub const ALL: [ActionKind; 7] = [
         ActionKind::SendDm,
         ActionKind::UpdateCrm,
         ActionKind::ScheduleTweet,
         ActionKind::CancelScheduledTweet,
         ActionKind::SlackPost,
         ActionKind::HttpRequest,
+        ActionKind::DoNotContact,
     ];
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -47,6 +50,7 @@ impl ActionKind {
             ActionKind::CancelScheduledTweet => "scrapely.cancel_scheduled_tweet",
             ActionKind::SlackPost => "slack.post",
             ActionKind::HttpRequest => "http.request",
+            ActionKind::DoNotContact => "starling.do_not_contact",
         }
     }
 
@@ -71,7 +75,10 @@ impl ActionKind {
         let at_most_once = params.get("at_most_once").and_then(Value::as_bool) == Some(true);
         match self {
             ActionKind::SendDm | ActionKind::ScheduleTweet => AfterUnknown::Reconcile,
-            ActionKind::UpdateCrm | ActionKind::CancelScheduledTweet => AfterUnknown::Resend,
+            // Marking a person twice is marking them once.
+            ActionKind::UpdateCrm | ActionKind::CancelScheduledTweet | ActionKind::DoNotContact => {
+                AfterUnknown::Resend
+            }
             ActionKind::SlackPost | ActionKind::HttpRequest if at_most_once => AfterUnknown::Park,
             ActionKind::SlackPost | ActionKind::HttpRequest => AfterUnknown::Resend,
         }

@@ -9,10 +9,12 @@
 
 pub mod accounts;
 pub mod backoff;
+pub mod do_not_contact;
 pub mod executor;
 pub mod http_request;
 pub mod kind;
 pub use kind::ActionKind;
+mod ledger;
 pub mod outbound;
 pub mod params;
 pub mod reconcile;
@@ -35,6 +37,9 @@ pub enum NotSent {
     Invalid(String),
     /// Not configured to run (no API key, no webhook URL): recorded as skipped.
     Skip(String),
+    /// A DM with no Scrapely conversation to go into: skipped, and its rule's
+    /// cooldown given back (nobody was contacted).
+    NoConversation(String),
     /// The shared rate-limit budget is spent: try again after this long.
     Wait(Duration),
     /// A lookup the request needs failed; retried or dead like the call itself.
@@ -80,6 +85,10 @@ pub async fn prepare(
         ActionKind::CancelScheduledTweet => schedule_tweet::prepare_cancel(ctx, params).await,
         ActionKind::SlackPost => slack::prepare(ctx, params),
         ActionKind::HttpRequest => http_request::prepare(ctx, action_id, params),
+        // Runs inside Starling (the executor's `do_not_contact`), never as a call.
+        ActionKind::DoNotContact => Err(NotSent::Invalid(
+            "starling.do_not_contact makes no call".into(),
+        )),
     }
 }
 
@@ -227,6 +236,7 @@ pub const CATALOG: &[ActionSpec] = &[
             p("message", Text, true),
             p("account_id", Text, false),
             from_event("account", "data.account_handle").or("account_id"),
+            p("receiver_id", Text, false),
         ],
     },
     ActionSpec {
@@ -274,6 +284,14 @@ pub const CATALOG: &[ActionSpec] = &[
             p("body", Text, false),
             p("success_statuses", List, false),
             p("at_most_once", Bool, false),
+        ],
+    },
+    ActionSpec {
+        kind: ActionKind::DoNotContact,
+        params: &[
+            from_event("handle", "data.receiver.screen_name").or("user_id"),
+            p("user_id", Text, false),
+            p("reason", Text, false),
         ],
     },
 ];

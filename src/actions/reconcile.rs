@@ -115,7 +115,9 @@ impl Executor {
             Err(not_sent) => {
                 let why = match &not_sent {
                     NotSent::LookupFailed(answer) => answer.error.clone().unwrap_or_default(),
-                    NotSent::Invalid(m) | NotSent::Skip(m) => m.clone(),
+                    NotSent::Invalid(m) | NotSent::Skip(m) | NotSent::NoConversation(m) => {
+                        m.clone()
+                    }
                     NotSent::Wait(_) => String::new(),
                 };
                 let finish = unknown_outcome(

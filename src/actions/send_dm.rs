@@ -227,7 +227,7 @@ async fn conversation_id(
         .conversation_with(ctx.store, ctx.client, to, account, ctx.timeout)
         .await?
         .ok_or_else(|| {
-            NotSent::Skip(format!(
+            NotSent::NoConversation(format!(
                 "no Scrapely conversation of @{} with @{}: /dm/send needs an existing conversation of the sending account",
                 account.handle,
                 to.trim_start_matches('@')

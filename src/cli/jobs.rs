@@ -26,7 +26,7 @@ pub(crate) fn ts(url: &str, column: &str) -> String {
     }
 }
 
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 

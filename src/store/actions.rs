@@ -154,7 +154,7 @@ pub async fn open_counts(
 // The executor and the CLI see one module of action SQL.
 pub use super::accounts::{is_paused, paused_accounts, resume_account};
 pub use super::attempts::{
-    Finish, Finished, OpenAttempt, RecordedRequest, close_stale_attempt, finish, last_attempt,
-    start_attempt, start_call,
+    Finish, Finished, NotStarted, OpenAttempt, RecordedRequest, close_stale_attempt, finish,
+    last_attempt, start_attempt, start_call,
 };
 pub use super::outbox::{FastClaim, NewAction, OutboxMode, Pause, fallback_job_id};

@@ -3,6 +3,7 @@
 
 use super::Store;
 use super::actions::{ActionRow, in_tx, now_ms, on_pool};
+use super::contacts::{Claim, ContactConn, Refusal};
 use super::status::AttemptOutcome;
 use crate::queue::PushJobs;
 use std::time::Duration;
@@ -74,33 +75,52 @@ pub async fn start_attempt(
     worker: &str,
     request: &RecordedRequest,
 ) -> Result<i64, sqlx::Error> {
-    match start_call(store, action, worker, request, None, now_ms()).await? {
+    match start_call(store, action, worker, request, None, None, now_ms()).await? {
         Ok(id) => Ok(id),
-        Err(_) => unreachable!("no budget, no wait"),
+        Err(_) => unreachable!("no budget, no contact claim, nothing to wait for"),
     }
 }
 
-/// Takes a slot of `budget` (if any) and writes the attempt, in one commit:
-/// `Ok(attempt id)`, or `Err(wait)` when the budget is spent (nothing written).
+/// Why [`start_call`] wrote no attempt.
+#[derive(Debug)]
+pub enum NotStarted {
+    /// The budget is spent: try again after this long.
+    Wait(Duration),
+    /// A DM the contact ledger refuses (nothing claimed, nothing written).
+    Refused(Refusal),
+}
+
+/// Claims a DM's contact window (if `contact`), takes a slot of `budget` (if
+/// any) and writes the attempt, in one commit: `Ok(attempt id)`, or why not
+/// (nothing written).
 pub async fn start_call(
     store: &Store,
     action: &ActionRow,
     worker: &str,
     request: &RecordedRequest,
     budget: Option<(&str, super::ratelimit::Budget)>,
+    contact: Option<&Claim<'_>>,
     now: i64,
-) -> Result<Result<i64, Duration>, sqlx::Error> {
+) -> Result<Result<i64, NotStarted>, sqlx::Error> {
     use super::ratelimit::RateConn;
     let sql = "INSERT INTO action_attempts (action_id, series, attempt, worker, started_at, method, url, request_body) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
     let bump = "UPDATE actions SET attempts = attempts + 1, updated_at = $2 WHERE id = $1";
     Ok(in_tx!(store, tx => {
-        let wait = match budget {
-            Some((bucket, budget)) => tx.acquire_on(bucket, budget, now).await?,
+        // The ledger first: a refused DM takes no budget.
+        let refused = match contact {
+            Some(claim) => tx.claim_on(claim, now).await?.err(),
             None => None,
         };
-        if let Some(wait) = wait {
-            Err(wait)
+        let wait = match (&refused, budget) {
+            (None, Some((bucket, budget))) => tx.acquire_on(bucket, budget, now).await?,
+            _ => None,
+        };
+        if let Some(refusal) = refused {
+            Err(NotStarted::Refused(refusal))
+        } else if let Some(wait) = wait {
+            // Leaves the claim in place: the same DM takes it again when it runs.
+            Err(NotStarted::Wait(wait))
         } else {
         let id: i64 = sqlx::query_scalar(sql)
             .bind(action.id).bind(action.series).bind(action.attempts + 1).bind(worker).bind(now)
@@ -135,6 +155,8 @@ pub struct Finish {
     pub delivery: Option<super::deliveries::Delivery>,
     /// A tweet this finish proves was scheduled (recorded in `scheduled_tweets`).
     pub tweet: Option<super::tweets::ScheduledTweet>,
+    /// Gives the rule's cooldown back (a DM skipped without contacting anyone).
+    pub release_cooldown: bool,
 }
 
 impl Finish {
@@ -153,6 +175,7 @@ impl Finish {
             request: None,
             delivery: None,
             tweet: None,
+            release_cooldown: false,
         }
     }
 }
@@ -265,6 +288,11 @@ macro_rules! finish_conn {
                         .bind(t.proved_by.as_str())
                         .bind(now)
                         .execute(&mut *self)
+                        .await?;
+                }
+                if moved == 1 {
+                    // A DM not sent gives its contact claims (and maybe its cooldown) back.
+                    self.settle_on(action_id, next, f.release_cooldown, now)
                         .await?;
                 }
                 if moved == 1

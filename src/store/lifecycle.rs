@@ -36,6 +36,9 @@ pub enum Event {
     Retry,
     /// `starling jobs cancel`: never sent.
     Cancel,
+    /// Its receiver was marked do-not-contact (`starling contacts block`,
+    /// `starling.do_not_contact`): a queued DM is never sent.
+    DoNotContact,
 }
 
 /// One row of the lifecycle: `event` moves an action in one of `from` to `to`.
@@ -86,6 +89,11 @@ pub const TRANSITIONS: &[Transition] = &[
         E::Cancel,
         S::Cancelled,
     ),
+    row(
+        &[S::Pending, S::Failed, S::Held],
+        E::DoNotContact,
+        S::Cancelled,
+    ),
 ];
 
 /// The statuses `event` moves an action from (all rows of that event).
@@ -132,6 +140,7 @@ impl Event {
             E::Finish(outcome) => outcome.as_str().into(),
             E::Retry => "jobs retry".into(),
             E::Cancel => "jobs cancel".into(),
+            E::DoNotContact => "do-not-contact".into(),
         }
     }
 }
@@ -258,6 +267,27 @@ pub(super) static RELEASE_RESUMED: LazyLock<String> = LazyLock::new(|| {
          RETURNING id, run_at",
         to = lit(to(E::Release)),
         from = sql_set(&from(E::Release)),
+    )
+});
+
+/// [`Event::DoNotContact`]: cancels one queued DM of a person marked
+/// do-not-contact ($1 id, $2 now, $3 why); the contact ledger runs it in the
+/// block's transaction (`store::contacts`).
+pub(super) static CANCEL_DO_NOT_CONTACT: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE actions SET status = {to}, updated_at = $2, last_error = $3 \
+         WHERE id = $1 AND kind = 'scrapely.send_dm' AND status IN {from}",
+        to = lit(to(E::DoNotContact)),
+        from = sql_set(&from(E::DoNotContact)),
+    )
+});
+
+/// The queued DMs [`Event::DoNotContact`] may cancel, with their events (for their receivers).
+pub(super) static QUEUED_DMS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "SELECT a.id, a.params, e.source, e.kind, CAST(e.payload AS TEXT) FROM actions a \
+         JOIN events e ON e.id = a.event_id WHERE a.kind = 'scrapely.send_dm' AND a.status IN {from}",
+        from = sql_set(&from(E::DoNotContact)),
     )
 });
 

@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod actions;
 pub mod attempts;
 pub mod audit;
+pub mod contacts;
 pub mod deliveries;
 pub mod events;
 pub mod lifecycle;

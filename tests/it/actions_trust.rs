@@ -3,7 +3,7 @@
 //! resend, a DM goes only through the rule's own account, and each kind keeps
 //! its written crash semantics.
 
-use crate::actions::{actions, spawn};
+use crate::actions::{NO_CONTACT_WINDOW, actions, spawn};
 use crate::helpers::fake_vendor::{
     ACCOUNT_ID, CONVERSATION, FakeVendor, OTHER_ACCOUNT_ID, OTHER_CONVERSATION, Reply,
 };
@@ -54,6 +54,7 @@ async fn a_dm_that_may_have_gone_out_is_reconciled_before_any_resend(backend: Ba
         &[
             ("STARLING__ACTIONS__WORKERS", "1"),
             ("STARLING__ACTIONS__CONCURRENCY", "1"),
+            NO_CONTACT_WINDOW,
         ],
     )
     .await;
@@ -133,7 +134,13 @@ const DM_BY_HANDLE: &str = r#"
 /// conversation, and with none it is skipped, never sent through another's.
 async fn a_dm_by_handle_goes_only_through_its_own_accounts_conversation(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(backend, &vendor, Some(&[("dm.yaml", DM_BY_HANDLE)]), &[]).await;
+    let (app, _rules) = spawn(
+        backend,
+        &vendor,
+        Some(&[("dm.yaml", DM_BY_HANDLE)]),
+        &[NO_CONTACT_WINDOW],
+    )
+    .await;
     let body = crate::helpers::fixture("leads_exhausted");
     assert_eq!(app.post("/webhooks/scrapely", body).await.status(), 200);
     let all = settled(&app.store, 3).await;
@@ -397,6 +404,7 @@ async fn one_delivered_twin_proves_the_older_action(backend: Backend) {
         &[
             ("STARLING__ACTIONS__CONCURRENCY", "2"),
             ("STARLING__ACTIONS__TIMEOUT_SECS", "1"),
+            NO_CONTACT_WINDOW,
         ],
     )
     .await;

@@ -9,6 +9,7 @@ mod actions_trust;
 mod audit;
 mod audit_roles;
 mod cli;
+mod contacts;
 mod deployment;
 mod lifecycle;
 mod process;
