@@ -88,6 +88,10 @@ impl Application {
         )
         .await?;
         store.migrate().await?;
+        if let Err(error) = store.grant_audit_reader(&settings.audit.reader_role).await {
+            // Audit is not on the serving path: say so and serve.
+            tracing::warn!(%error, reader = %settings.audit.reader_role, "Could not grant the audit reader role SELECT on Starling's tables");
+        }
         let worker_name = format!(
             "{}-{}",
             std::env::var("HOSTNAME").unwrap_or_else(|_| "starling".into()),

@@ -33,9 +33,9 @@ enum Command {
     },
     /// Apply database migrations (Starling's and the job queue's) and exit.
     Migrate,
-    /// Run read-only SQL on the database and print the result (latest events without SQL).
+    /// Run one read-only query (as `audit.database_url`'s role) and print rows as they come (latest events without SQL).
     Audit {
-        /// A SELECT (or other read-only statement); writes are refused by the database.
+        /// One read query (SELECT, WITH, VALUES, EXPLAIN; on SQLite reading PRAGMAs); anything else is refused.
         sql: Option<String>,
         #[arg(long, value_enum, default_value = "table")]
         format: audit::Format,
@@ -222,13 +222,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate => {
             let store = Store::connect(settings.database.url.expose(), 2).await?;
             store.migrate().await?;
+            store
+                .grant_audit_reader(&settings.audit.reader_role)
+                .await?;
             println!("Migrations applied.");
             Ok(())
         }
         Command::Rules(command) => rules_command(command, settings).await,
         Command::Audit { sql, format } => {
-            let out = audit::run(settings.database.url.expose(), sql.as_deref(), format).await?;
-            print!("{out}");
+            let out = std::io::BufWriter::new(std::io::stdout().lock());
+            audit::run(&settings, sql.as_deref(), format, out).await?;
             Ok(())
         }
     }

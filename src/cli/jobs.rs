@@ -1,8 +1,11 @@
 //! `starling jobs …` and `starling accounts …`: look at actions and their
 //! attempts, re-run dead ones, cancel waiting ones, resume paused accounts.
 //!
-//! Listing goes through the read-only audit connection; changes go through the
-//! store, each one transaction that also pushes the job it needs.
+//! Listing goes through the read-only audit connection (`store::audit::query`),
+//! as the main role: the SQL is Starling's and the values a user passes are
+//! quoted, so the reader-role check that guards users' own SQL is not needed
+//! here. Changes go through the store, each one transaction that also pushes
+//! the job it needs.
 
 use super::audit::{Format, render_csv, render_json, render_table};
 use crate::store::Store;

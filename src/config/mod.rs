@@ -7,9 +7,11 @@
 //! path ("server.max_body_bytes: invalid type …"), so a typo stops start-up
 //! instead of being ignored. Secrets are [`Secret`]s and never print.
 
+pub mod audit;
 pub mod streams;
 
 use crate::secret::{Secret, redact_url};
+pub use audit::AuditSettings;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -33,6 +35,8 @@ pub enum ConfigError {
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     pub database: DatabaseSettings,
+    /// `starling audit`: its connection, reader role and statement timeout.
+    pub audit: AuditSettings,
     pub server: ServerSettings,
     pub rules: RulesSettings,
     pub webhooks: WebhooksSettings,
@@ -352,6 +356,7 @@ impl Settings {
         for (vendor, auth) in self.webhooks.vendors() {
             check_webhook_auth(vendor, auth)?;
         }
+        self.audit.validate(url)?;
         streams::validate(&self.streams)
     }
 }
@@ -494,6 +499,10 @@ mod tests {
                 ("STARLING__WEBHOOKS__SCRAPELY__TOKEN", "tok-SEKRET"),
                 ("STARLING__DATABASE__URL", "postgres://u:pw-SEKRET@h/db"),
                 ("STARLING__SCRAPELY__API_KEY", "key-SEKRET"),
+                (
+                    "STARLING__AUDIT__DATABASE_URL",
+                    "postgres://r:reader-SEKRET@h/db",
+                ),
             ]),
         )
         .unwrap();

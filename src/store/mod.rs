@@ -7,7 +7,8 @@
 //!   history in `starling_migrations`) and apalis's queue migrations (history in its
 //!   own table), so the two never clash (see `shared/APALIS.md` §1).
 //! - [`writer`] commits events in groups; [`events`] and [`quarantine`] hold the SQL;
-//!   [`audit`] runs users' read-only queries.
+//!   [`audit`] runs users' read-only queries, and [`Store::grant_audit_reader`]
+//!   lets the PostgreSQL reader role read every table.
 
 pub mod accounts;
 pub mod actions;
@@ -112,6 +113,18 @@ impl Store {
                     .run(pool)
                     .await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Grants `reader` (`audit.reader_role`) SELECT on Starling's tables and views,
+    /// now and by default for tables created later, so `starling audit` can run as
+    /// a role that may do nothing else. Run at every start and `starling migrate`,
+    /// so a reader created after the first start is granted at the next one; a
+    /// no-op on SQLite and while no such role exists.
+    pub async fn grant_audit_reader(&self, reader: &str) -> Result<(), StoreError> {
+        if let Store::Postgres(pool) = self {
+            audit::grant_reader(pool, reader).await?;
         }
         Ok(())
     }

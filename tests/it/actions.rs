@@ -666,14 +666,20 @@ async fn the_readme_audit_queries_run(backend: Backend) {
         .filter(|s| !s.is_empty())
         .collect();
     assert_eq!(statements.len(), 5);
-    let first = starling::store::audit::query(&app.db.url, statements[0])
+    // As a user runs them: `starling audit`, as the reader role on PostgreSQL.
+    let (settings, _reader) = crate::helpers::roles::audit_as_reader(&app, &[]).await;
+    for (i, sql) in statements.iter().enumerate() {
+        let json = starling::cli::audit::run_to_string(
+            &settings,
+            Some(sql),
+            starling::cli::audit::Format::Json,
+        )
         .await
-        .unwrap();
-    assert_eq!(first.rows.len(), 1, "one attempt today");
-    for sql in &statements[1..] {
-        starling::store::audit::query(&app.db.url, sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        let rows: Vec<serde_json::Value> = serde_json::from_str(&json).unwrap();
+        if i == 0 {
+            assert_eq!(rows.len(), 1, "one attempt today");
+        }
     }
     app.stop().await;
 }

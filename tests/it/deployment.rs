@@ -23,6 +23,7 @@ fn all_keys() -> BTreeSet<String> {
         "webhooks.scrapely.signing_secret",
         "scrapely.api_key",
         "slack.webhook_url",
+        "audit.database_url",
     ] {
         keys.insert(optional.to_string());
     }
@@ -172,4 +173,102 @@ fn the_readme_rule_example_loads_and_its_tests_pass() {
     let results = starling::rules::testing::run_tests(&set);
     assert!(!results.is_empty());
     assert!(results.iter().all(|r| r.problems.is_empty()), "{results:?}");
+}
+
+/// The user of a `postgres://user:password@host/db` URL.
+fn url_user(url: &str) -> &str {
+    let rest = url.split_once("://").unwrap().1;
+    let userinfo = rest.split_once('@').expect("the URL names its user").0;
+    userinfo.split(':').next().unwrap()
+}
+
+/// `environment:` of a compose service, values as written (`${…}` unresolved).
+fn service_env(
+    services: &marked_yaml::types::MarkedMappingNode,
+    name: &str,
+) -> HashMap<String, String> {
+    services
+        .get_mapping(name)
+        .unwrap()
+        .get_mapping("environment")
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_string(),
+                v.as_scalar().unwrap().as_str().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Starling runs as the owner role and audit as the reader; the superuser of the
+/// postgres image is neither, and the init script mounted into it makes both
+/// roles with the README snippet's statements and the passwords Starling uses.
+#[test]
+fn compose_runs_starling_as_the_owner_role_and_audit_as_the_reader() {
+    let doc = marked_yaml::parse_yaml(0, read("docker-compose.yml")).unwrap();
+    let services = doc.as_mapping().unwrap().get_mapping("services").unwrap();
+    let postgres = service_env(services, "postgres");
+    let starling = service_env(services, "starling");
+
+    let main = &starling["STARLING__DATABASE__URL"];
+    let audit = &starling["STARLING__AUDIT__DATABASE_URL"];
+    assert_eq!(url_user(main), "starling");
+    assert_eq!(url_user(audit), "starling_audit");
+    assert_ne!(
+        postgres["POSTGRES_USER"], "starling",
+        "the superuser is not Starling's role"
+    );
+    assert_ne!(postgres["POSTGRES_USER"], "starling_audit");
+    assert!(main.ends_with("/starling") && audit.ends_with("/starling"));
+    assert_eq!(postgres["POSTGRES_DB"], "starling");
+    // The init script sets the passwords the URLs carry.
+    assert!(
+        main.contains(&format!(":{}@", postgres["STARLING_DB_PASSWORD"])),
+        "{main}"
+    );
+    assert!(
+        audit.contains(&format!(":{}@", postgres["STARLING_AUDIT_DB_PASSWORD"])),
+        "{audit}"
+    );
+
+    let volumes: Vec<String> = services
+        .get_mapping("postgres")
+        .unwrap()
+        .get_sequence("volumes")
+        .unwrap()
+        .iter()
+        .map(|v| v.as_scalar().unwrap().as_str().to_string())
+        .collect();
+    let init = volumes
+        .iter()
+        .find_map(|v| v.strip_suffix(":/docker-entrypoint-initdb.d:ro"))
+        .expect("an init directory is mounted into the postgres image");
+    let script = read(&format!(
+        "{}/10-starling-roles.sh",
+        init.trim_start_matches("./")
+    ));
+    for line in starling::store::audit::ROLES_SNIPPET
+        .lines()
+        .filter(|l| !l.starts_with("--"))
+    {
+        let line = line
+            .replace("'owner-password'", ":'owner_password'")
+            .replace("'reader-password'", ":'reader_password'");
+        assert!(script.contains(&line), "the init script lacks `{line}`");
+    }
+    for (variable, psql) in [
+        ("STARLING_DB_PASSWORD", "owner_password"),
+        ("STARLING_AUDIT_DB_PASSWORD", "reader_password"),
+    ] {
+        assert!(
+            script.contains(&format!("--set {psql}=\"${variable}\"")),
+            "{variable}"
+        );
+    }
+    assert!(
+        read("README.md").contains(starling::store::audit::ROLES_SNIPPET),
+        "the README shows the roles snippet as audit prints it"
+    );
 }

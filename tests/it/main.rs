@@ -7,6 +7,7 @@ mod actions;
 mod actions_process;
 mod actions_trust;
 mod audit;
+mod audit_roles;
 mod cli;
 mod contacts;
 mod deployment;

@@ -41,7 +41,7 @@ pub fn with_database(url: &str, name: &str) -> String {
     format!("{}/{name}{query}", &base[..authority_end])
 }
 
-async fn admin() -> PgConnection {
+pub async fn admin() -> PgConnection {
     let url = admin_url();
     PgConnection::connect(&url).await.unwrap_or_else(|e| {
         panic!(
@@ -54,7 +54,7 @@ async fn admin() -> PgConnection {
     })
 }
 
-fn unique_name(prefix: &str) -> String {
+pub fn unique_name(prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -153,6 +153,20 @@ impl TestDb {
                 }
             }
         }
+    }
+
+    /// A handle on a database the test made itself at `url`; dropping it drops nothing.
+    pub fn external(url: &str) -> Self {
+        Self {
+            url: url.to_string(),
+            _dir: None,
+            pg_name: None,
+        }
+    }
+
+    /// The PostgreSQL database's name (`None` on SQLite).
+    pub fn pg_name(&self) -> Option<&str> {
+        self.pg_name.as_deref()
     }
 
     /// Another handle on the same database that does not drop it (a second server).

@@ -5,6 +5,7 @@ pub mod db;
 pub mod fake_stream;
 pub mod fake_vendor;
 pub mod process;
+pub mod roles;
 
 pub use db::{Backend, TestDb};
 
