@@ -139,6 +139,7 @@ impl Application {
             shutdown_grace: Duration::from_secs(settings.server.shutdown_grace_secs),
         };
         let webhook_state = WebhookState::new(&settings, writer.clone(), clock, addr)?;
+        let database = writer.availability().clone();
         let streams = crate::streams::Streams::new(&settings);
         let streams_to_run = StreamsToRun {
             streams: streams.clone(),
@@ -159,6 +160,7 @@ impl Application {
             .route("/healthz", get(health::healthz))
             .merge(ops)
             .with_state(health::Ready {
+                database: database.clone(),
                 store: store.clone(),
                 rules: rules.clone(),
                 streams: streams.clone(),

@@ -19,6 +19,8 @@ pub async fn healthz() -> Json<Value> {
 #[derive(Clone)]
 pub struct Ready {
     pub store: Store,
+    /// Whether the writer can commit (it stops trying while the database is down).
+    pub database: crate::store::availability::Availability,
     pub rules: RulesHandle,
     pub streams: crate::streams::Streams,
 }
@@ -30,6 +32,13 @@ pub async fn readyz(State(ready): State<Ready>) -> (StatusCode, Json<Value>) {
     let rules = serde_json::to_value(ready.rules.status()).unwrap_or_default();
     // Reported, never a reason to be unready: webhooks still work without streams.
     let streams = json!(ready.streams.snapshots());
+    if let Some((for_how_long, error)) = ready.database.down_since() {
+        let reason = format!(
+            "database: cannot take commits for {:.1} s (webhooks are answered 503): {error}",
+            for_how_long.as_secs_f64()
+        );
+        return not_ready(reason, rules);
+    }
     match tokio::time::timeout(Duration::from_secs(2), ready.store.ping()).await {
         Ok(Ok(())) => {
             let actions = crate::store::actions::open_counts(&ready.store)

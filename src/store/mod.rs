@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod actions;
 pub mod attempts;
 pub mod audit;
+pub mod availability;
 pub mod contacts;
 pub mod deliveries;
 pub mod events;
@@ -51,6 +52,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("the event writer has stopped")]
     WriterClosed,
+    #[error("the database cannot take commits right now")]
+    Unavailable,
 }
 
 /// The database, whichever backend the URL names. Cheap to clone.

@@ -16,6 +16,7 @@
 
 use super::actions::now_ms;
 use super::attempts::{FinishConn, Finished};
+use super::availability::{self, Availability};
 use super::outbox::{self, FastClaim, NewAction, OutboxConn, OutboxMode};
 use super::{Store, StoreError, events, matches, quarantine};
 use crate::event::{Committed, NewEvent};
@@ -79,6 +80,7 @@ struct Request {
 #[derive(Clone)]
 pub struct Writer {
     requests: mpsc::Sender<Request>,
+    availability: Availability,
 }
 
 impl Writer {
@@ -91,8 +93,28 @@ impl Writer {
         outbox: Outbox,
     ) -> (Writer, JoinHandle<()>) {
         let (requests, rx) = mpsc::channel(max_group.saturating_mul(4).max(64));
-        let task = tokio::spawn(run(store, rx, max_group, rules, outbox));
-        (Writer { requests }, task)
+        let availability = Availability::default();
+        availability.spawn_probe(store.clone());
+        let task = tokio::spawn(run(
+            store,
+            rx,
+            max_group,
+            rules,
+            outbox,
+            availability.clone(),
+        ));
+        (
+            Writer {
+                requests,
+                availability,
+            },
+            task,
+        )
+    }
+
+    /// Whether the database takes commits (for `/readyz`).
+    pub fn availability(&self) -> &Availability {
+        &self.availability
     }
 
     async fn write(&self, item: WriteItem) -> Result<WriteOutcome, StoreError> {
@@ -132,6 +154,7 @@ impl Writer {
     pub fn downgrade(&self) -> WeakWriter {
         WeakWriter {
             requests: self.requests.downgrade(),
+            availability: self.availability.clone(),
         }
     }
 }
@@ -140,11 +163,15 @@ impl Writer {
 #[derive(Clone)]
 pub struct WeakWriter {
     requests: mpsc::WeakSender<Request>,
+    availability: Availability,
 }
 
 impl WeakWriter {
     pub fn upgrade(&self) -> Option<Writer> {
-        self.requests.upgrade().map(|requests| Writer { requests })
+        self.requests.upgrade().map(|requests| Writer {
+            requests,
+            availability: self.availability.clone(),
+        })
     }
 }
 
@@ -154,9 +181,16 @@ async fn run(
     max_group: usize,
     rules: RulesHandle,
     outbox: Outbox,
+    availability: Availability,
 ) {
     let mut group = Vec::with_capacity(max_group);
     while rx.recv_many(&mut group, max_group).await > 0 {
+        if availability.is_down() {
+            for request in group.drain(..) {
+                let _ = request.reply.send(Err(StoreError::Unavailable));
+            }
+            continue;
+        }
         let items: Vec<&WriteItem> = group.iter().map(|r| &r.item).collect();
         let started = std::time::Instant::now();
         // One rule set for the whole group: a reload never splits it.
@@ -177,6 +211,12 @@ async fn run(
                     let _ = request.reply.send(Ok(outcome));
                 }
             }
+            Err(error) if availability::is_unreachable(&error) => {
+                availability.mark_down(&error.to_string());
+                for request in group.drain(..) {
+                    let _ = request.reply.send(Err(StoreError::Unavailable));
+                }
+            }
             Err(error) if group.len() == 1 => {
                 tracing::error!(%error, "Could not commit an ingested item");
                 let request = group.pop().expect("group has one item");
@@ -185,6 +225,10 @@ async fn run(
             Err(error) => {
                 tracing::warn!(%error, size = group.len(), "Group commit failed; committing items one by one");
                 for request in group.drain(..) {
+                    if availability.is_down() {
+                        let _ = request.reply.send(Err(StoreError::Unavailable));
+                        continue;
+                    }
                     let result = commit_group(&store, &[&request.item], &rules, &outbox.mode)
                         .await
                         .map(|(mut o, jobs, claimed)| {
@@ -192,8 +236,12 @@ async fn run(
                             o.remove(0)
                         })
                         .map_err(StoreError::from);
-                    if let Err(error) = &result {
-                        tracing::error!(%error, "Could not commit an ingested item");
+                    if let Err(StoreError::Database(error)) = &result {
+                        if availability::is_unreachable(error) {
+                            availability.mark_down(&error.to_string());
+                        } else {
+                            tracing::error!(%error, "Could not commit an ingested item");
+                        }
                     }
                     let _ = request.reply.send(result);
                 }
@@ -430,7 +478,11 @@ async fn commit_group(
             written
         }
         Store::Postgres(pool) => {
-            let mut tx = pool.begin().await?;
+            // A server that is down makes the pool retry until its own timeout:
+            // past this deadline the commit is refused, the caller told at once.
+            let mut tx = tokio::time::timeout(availability::BEGIN_DEADLINE, pool.begin())
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)??;
             let written =
                 write_group(&mut *tx, &events, &quarantined, &finished, rules, mode).await?;
             tx.commit().await?;

@@ -281,7 +281,10 @@ async fn receive(
     match normalize(&bytes, received_at) {
         Ok(event) => {
             let committed = shared.writer.commit_event(event).await.map_err(|error| {
-                tracing::error!(source, %error, "Could not store a webhook event; answered 503");
+                // An outage is logged once, when it starts (store::availability).
+                if !matches!(error, crate::store::StoreError::Unavailable) {
+                    tracing::error!(source, %error, "Could not store a webhook event; answered 503");
+                }
                 ApiError::unavailable()
             })?;
             let status = match (committed.created, committed.upgraded) {

@@ -12,6 +12,7 @@ mod cli;
 mod contacts;
 mod deployment;
 mod lifecycle;
+mod outage;
 mod process;
 mod rules;
 mod rules_check;

@@ -205,6 +205,7 @@ async fn the_keyword_dm_example_sends_one_dm_per_author(backend: Backend) {
     // Someone tracked but with no conversation: skipped with the reason, not retried.
     let mut stranger = resolved("802", "hiring a growth lead", 3);
     stranger["author"]["screen_name"] = "stranger".into();
+    stranger["author"]["id"] = "55500011".into();
     ws.send(source_event("x", stranger));
     let status = |id: &'static str| {
         let sql = "SELECT a.status, a.last_error FROM actions a JOIN events e ON e.id = a.event_id WHERE e.dedupe_key = $1";
@@ -219,7 +220,8 @@ async fn the_keyword_dm_example_sends_one_dm_per_author(backend: Backend) {
     })
     .await;
     let (_, reason) = status("802").await.unwrap();
-    assert!(reason.unwrap_or_default().contains("stranger"));
+    let reason = reason.unwrap_or_default();
+    assert!(reason.contains("stranger"), "{reason}");
     eventually("the second tweet decided", async || {
         fired(&app).await.len() == 3
     })

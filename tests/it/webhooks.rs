@@ -439,6 +439,8 @@ async fn spawn_with_vendor(
         ("STARLING__ACTIONS__POLL_INTERVAL_MS", "100"),
         ("STARLING__ACTIONS__HEARTBEAT_SECS", "1"),
         ("STARLING__SCRAPELY__ACCOUNT_CHECK_SECS", account_check_secs),
+        // The same person is thanked for each reply on purpose.
+        crate::actions::NO_CONTACT_WINDOW,
     ]);
     spawn_app_with_config(backend, rules, "", &overrides).await
 }

@@ -1,6 +1,7 @@
 //! Test harness: `spawn_app` starts a real Starling server on 127.0.0.1:0 over a
 //! fresh database; `StarlingProcess` runs the real binary for crash and log tests.
 
+pub mod cluster;
 pub mod db;
 pub mod fake_stream;
 pub mod fake_vendor;
