@@ -272,6 +272,9 @@ impl Executor {
             Some(ActionKind::ScheduleTweet) if answer.verdict == Verdict::Success => {
                 finish.tweet = super::schedule_tweet::scheduled_by(&answer);
             }
+            Some(ActionKind::CancelScheduledTweet) if answer.verdict == Verdict::Success => {
+                super::schedule_tweet::record_cancelled(&self.store, request).await;
+            }
             _ => {}
         }
         metrics::counter!("starling_action_attempts_total", "kind" => action.kind.clone(), "outcome" => finish.outcome.clone()).increment(1);
@@ -375,6 +378,10 @@ impl Executor {
             );
             return Ok(sql::release(&self.store, action, "pending", Some(wait), None).await?);
         }
+        if let NotSent::Later(wait, why) = &not_sent {
+            tracing::info!(action = action.id, kind = %action.kind, reason = %why, "Not yet; looking again later");
+            return Ok(sql::release(&self.store, action, "pending", Some(*wait), Some(why)).await?);
+        }
         let attempt = sql::start_attempt(
             &self.store,
             action,
@@ -417,8 +424,20 @@ impl Executor {
                 }
                 return finish;
             }
+            NotSent::Later(wait, why) => {
+                // Only the fast path gets here (its attempt was already written).
+                return Finish {
+                    outcome: "retry".into(),
+                    status: "failed".into(),
+                    error_class: Some("waiting".into()),
+                    error: Some(why),
+                    retry_in: Some(wait),
+                    ..Finish::default()
+                };
+            }
             NotSent::Invalid(message) => ("dead", "validation", message),
             NotSent::Skip(message) => ("skipped", "not_configured", message),
+            NotSent::Nothing(message) => ("skipped", "nothing_to_do", message),
         };
         // Skips repeat for every event while a key is missing (said once at start); a
         // validation failure is about this one action.

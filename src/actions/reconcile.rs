@@ -99,7 +99,7 @@ impl Executor {
                     };
                 self.call(&action, &request).await
             }
-            Err(NotSent::Wait(wait)) => {
+            Err(NotSent::Wait(wait) | NotSent::Later(wait, _)) => {
                 Ok(sql::release(&self.store, &action, "pending", Some(wait), None).await?)
             }
             Err(NotSent::LookupFailed(answer))
@@ -117,8 +117,8 @@ impl Executor {
             Err(not_sent) => {
                 let why = match &not_sent {
                     NotSent::LookupFailed(answer) => answer.error.clone().unwrap_or_default(),
-                    NotSent::Invalid(m) | NotSent::Skip(m) => m.clone(),
-                    NotSent::Wait(_) => String::new(),
+                    NotSent::Invalid(m) | NotSent::Skip(m) | NotSent::Nothing(m) => m.clone(),
+                    NotSent::Wait(_) | NotSent::Later(..) => String::new(),
                 };
                 let finish = unknown_outcome(
                     "reconcile_failed",

@@ -7,6 +7,12 @@
 //! processes never both take the last slot. When the vendor says the window is
 //! spent (429, `X-RateLimit-Remaining: 0`), `blocked_until` stops everyone until
 //! the reset.
+//!
+//! The same row keeps what the vendor's headers said ([`note`]): its
+//! `X-RateLimit-Limit` replaces the configured limit once known, and a low
+//! `X-RateLimit-Remaining` spaces the calls evenly until `X-RateLimit-Reset`
+//! ([`pace`]) instead of spending the rest in a burst. Until the vendor has
+//! answered once, calls go one at a time (its limit may be lower than ours).
 
 use super::Store;
 use super::actions::in_tx;
@@ -47,7 +53,10 @@ pub(crate) trait RateConn {
 
 const ENSURE: &str = "INSERT INTO rate_limits (bucket) VALUES ($1) ON CONFLICT (bucket) DO NOTHING";
 const PRUNE: &str = "DELETE FROM rate_limit_calls WHERE bucket = $1 AND at <= $2";
-const COUNT: &str = "SELECT count(*), min(at) FROM rate_limit_calls WHERE bucket = $1";
+const COUNT: &str = "SELECT count(*), min(at), max(at), \
+    COALESCE(SUM(CASE WHEN at > $2 THEN 1 ELSE 0 END), 0) FROM rate_limit_calls WHERE bucket = $1";
+const STATE: &str = "SELECT blocked_until, vendor_limit, remaining, remaining_at, reset_at, heard_at \
+    FROM rate_limits WHERE bucket = $1";
 const TAKE: &str = "INSERT INTO rate_limit_calls (bucket, at) VALUES ($1, $2)";
 
 macro_rules! rate_conn {
@@ -61,25 +70,34 @@ macro_rules! rate_conn {
             ) -> Result<Option<Duration>, sqlx::Error> {
                 let window = (budget.window + MARGIN).as_millis() as i64;
                 sqlx::query(ENSURE).bind(bucket).execute(&mut *self).await?;
-                let blocked_until: i64 = sqlx::query_scalar($lock)
+                let row: StateRow = sqlx::query_as($lock)
                     .bind(bucket)
                     .fetch_one(&mut *self)
                     .await?;
-                if blocked_until > now {
-                    return Ok(Some(Duration::from_millis((blocked_until - now) as u64)));
+                let vendor = Vendor::from(row);
+                if vendor.blocked_until > now {
+                    return Ok(Some(Duration::from_millis(
+                        (vendor.blocked_until - now) as u64,
+                    )));
                 }
                 sqlx::query(PRUNE)
                     .bind(bucket)
                     .bind(now - window)
                     .execute(&mut *self)
                     .await?;
-                let (used, oldest): (i64, Option<i64>) = sqlx::query_as(COUNT)
-                    .bind(bucket)
-                    .fetch_one(&mut *self)
-                    .await?;
-                if used >= i64::from(budget.limit) {
+                let (used, oldest, last, since): (i64, Option<i64>, Option<i64>, i64) =
+                    sqlx::query_as(COUNT)
+                        .bind(bucket)
+                        .bind(vendor.remaining_at.unwrap_or(i64::MAX))
+                        .fetch_one(&mut *self)
+                        .await?;
+                let limit = vendor.limit.unwrap_or(budget.limit);
+                if used >= i64::from(limit) {
                     let free_at = oldest.unwrap_or(now) + window;
                     return Ok(Some(Duration::from_millis((free_at - now).max(1) as u64)));
+                }
+                if let Some(wait) = pace(&vendor, limit, since, last, now) {
+                    return Ok(Some(wait));
                 }
                 sqlx::query(TAKE)
                     .bind(bucket)
@@ -91,13 +109,11 @@ macro_rules! rate_conn {
         }
     };
 }
-rate_conn!(
-    sqlx::SqliteConnection,
-    "SELECT blocked_until FROM rate_limits WHERE bucket = $1"
-);
+rate_conn!(sqlx::SqliteConnection, STATE);
 rate_conn!(
     sqlx::PgConnection,
-    "SELECT blocked_until FROM rate_limits WHERE bucket = $1 FOR UPDATE"
+    "SELECT blocked_until, vendor_limit, remaining, remaining_at, reset_at, heard_at \
+     FROM rate_limits WHERE bucket = $1 FOR UPDATE"
 );
 
 /// The vendor said its window is spent: nobody calls before `until` (ms).
@@ -108,4 +124,175 @@ pub async fn block_until(store: &Store, bucket: &str, until: i64) -> Result<(), 
                  THEN rate_limits.blocked_until ELSE excluded.blocked_until END";
     in_tx!(store, tx => sqlx::query(sql).bind(bucket).bind(until).execute(&mut *tx).await?.rows_affected());
     Ok(())
+}
+
+type StateRow = (
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// What the vendor said about a bucket, as `rate_limits` keeps it (times in ms).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Vendor {
+    pub blocked_until: i64,
+    /// `X-RateLimit-Limit`: the budget once known.
+    pub limit: Option<u32>,
+    /// `X-RateLimit-Remaining` of the latest answer, recorded at `remaining_at`.
+    pub remaining: Option<u32>,
+    pub remaining_at: Option<i64>,
+    /// `X-RateLimit-Reset` of that answer.
+    pub reset_at: Option<i64>,
+    /// The latest answer of any kind: `None` until the vendor has answered once.
+    pub heard_at: Option<i64>,
+}
+
+impl From<StateRow> for Vendor {
+    fn from(r: StateRow) -> Self {
+        let count = |v: Option<i64>| v.and_then(|v| u32::try_from(v).ok());
+        Self {
+            blocked_until: r.0,
+            limit: count(r.1).filter(|l| *l > 0),
+            remaining: count(r.2),
+            remaining_at: r.3,
+            reset_at: r.4,
+            heard_at: r.5,
+        }
+    }
+}
+
+/// Before the vendor's first answer, one call at a time: at most one per this.
+pub const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(1);
+/// How often a call waiting for the vendor's first answer looks again.
+const PROBE_POLL: Duration = Duration::from_millis(50);
+
+/// Whether `left` calls are "few" for a window of `limit`: under a quarter left.
+pub fn is_low(left: u32, limit: u32) -> bool {
+    u64::from(left) * 4 < u64::from(limit)
+}
+
+/// How long the next call must wait beyond the sliding log, or `None` to go now.
+///
+/// `since` is how many calls were taken after the vendor's latest `remaining`
+/// (they are not in its count), `last` the latest call. When what is left until
+/// the vendor's reset is low, the calls are spread evenly over the time to the
+/// reset: the next goes `(reset − last) / left` after the last one, so the last
+/// remaining call lands at the reset, not in a burst into 429s.
+pub fn pace(v: &Vendor, limit: u32, since: i64, last: Option<i64>, now: i64) -> Option<Duration> {
+    let ms = |d: i64| Duration::from_millis(d.max(1) as u64);
+    if v.heard_at.is_none() {
+        // The first call's answer tells the limit; until then nobody bursts.
+        return last
+            .filter(|l| now - l < FIRST_ANSWER_WAIT.as_millis() as i64)
+            .map(|_| PROBE_POLL);
+    }
+    let (remaining, reset) = (v.remaining?, v.reset_at?);
+    if reset <= now {
+        return None; // a new window: what was said about the old one is stale
+    }
+    let left = i64::from(remaining) - since.max(0);
+    if left <= 0 {
+        return Some(ms(reset - now));
+    }
+    if !is_low(left as u32, limit) {
+        return None;
+    }
+    let last = last?;
+    let next = last + (reset - last) / left;
+    (next > now).then(|| ms(next - now))
+}
+
+/// Records what an answer's `X-RateLimit-*` headers said, for every process.
+/// Returns the vendor's limit when this answer changed it (logged by the caller).
+pub async fn note(
+    store: &Store,
+    bucket: &str,
+    rate: crate::actions::rate_headers::RateHeaders,
+    now: i64,
+) -> Result<Option<u32>, sqlx::Error> {
+    let heard = "UPDATE rate_limits SET heard_at = $2 WHERE bucket = $1";
+    let window = "UPDATE rate_limits SET remaining = $2, remaining_at = $3, reset_at = $4 \
+                  WHERE bucket = $1 AND (remaining_at IS NULL OR remaining_at <= $3)";
+    let limit = "UPDATE rate_limits SET vendor_limit = $2 \
+                 WHERE bucket = $1 AND (vendor_limit IS NULL OR vendor_limit <> $2)";
+    let changed = in_tx!(store, tx => {
+        sqlx::query(ENSURE).bind(bucket).execute(&mut *tx).await?;
+        sqlx::query(heard).bind(bucket).bind(now).execute(&mut *tx).await?;
+        if let (Some(remaining), Some(reset)) = (rate.remaining, rate.reset_ms) {
+            sqlx::query(window).bind(bucket).bind(i64::from(remaining)).bind(now).bind(reset)
+                .execute(&mut *tx).await?;
+        }
+        match rate.limit {
+            Some(l) => sqlx::query(limit).bind(bucket).bind(i64::from(l)).execute(&mut *tx).await?
+                .rows_affected() == 1,
+            None => false,
+        }
+    });
+    Ok(rate.limit.filter(|_| changed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_000_000;
+
+    fn heard(remaining: u32, reset_in: i64) -> Vendor {
+        Vendor {
+            remaining: Some(remaining),
+            remaining_at: Some(NOW),
+            reset_at: Some(NOW + reset_in),
+            heard_at: Some(NOW),
+            ..Vendor::default()
+        }
+    }
+
+    #[test]
+    fn plenty_left_goes_at_once() {
+        assert_eq!(pace(&heard(45, 30_000), 60, 0, Some(NOW), NOW), None);
+    }
+
+    #[test]
+    fn few_left_are_spread_until_the_reset() {
+        // 4 of 60 left, 8 s to the reset: one every 2 s after the last call.
+        let v = heard(4, 8_000);
+        assert_eq!(
+            pace(&v, 60, 0, Some(NOW), NOW),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(pace(&v, 60, 0, Some(NOW), NOW + 2_000), None);
+        // One call taken since the answer: 3 left over the 8 s from the last call.
+        assert_eq!(
+            pace(&v, 60, 1, Some(NOW + 500), NOW + 500),
+            Some(Duration::from_millis(2500))
+        );
+    }
+
+    #[test]
+    fn nothing_left_waits_for_the_reset_and_a_past_reset_is_stale() {
+        let v = heard(2, 5_000);
+        assert_eq!(
+            pace(&v, 60, 2, Some(NOW), NOW + 1_000),
+            Some(Duration::from_secs(4))
+        );
+        assert_eq!(pace(&v, 60, 2, Some(NOW), NOW + 5_000), None);
+    }
+
+    #[test]
+    fn low_is_under_a_quarter_of_the_limit() {
+        assert!(is_low(14, 60) && !is_low(15, 60));
+        assert!(is_low(2, 10) && !is_low(3, 10));
+        assert!(!is_low(1, 4) && is_low(0, 4));
+    }
+
+    #[test]
+    fn before_the_first_answer_one_call_at_a_time() {
+        let unheard = Vendor::default();
+        assert_eq!(pace(&unheard, 60, 0, None, NOW), None);
+        assert_eq!(pace(&unheard, 60, 0, Some(NOW - 10), NOW), Some(PROBE_POLL));
+        assert_eq!(pace(&unheard, 60, 0, Some(NOW - 1_000), NOW), None);
+    }
 }

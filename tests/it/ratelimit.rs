@@ -50,14 +50,21 @@ async fn the_budget_follows_a_lower_vendor_limit_without_a_429(backend: Backend)
     )
     .await;
     assert_eq!(
-        app.post("/webhooks/scrapely", new_reply("warm")).await.status(),
+        app.post("/webhooks/scrapely", new_reply("warm"))
+            .await
+            .status(),
         200
     );
     all_succeeded(&app.store, 1, Duration::from_secs(10)).await;
     assert_eq!(learned_limit(&app.store).await, Some(4));
     for i in 0..12 {
         let id = format!("burst-{i}");
-        assert_eq!(app.post("/webhooks/scrapely", new_reply(&id)).await.status(), 200);
+        assert_eq!(
+            app.post("/webhooks/scrapely", new_reply(&id))
+                .await
+                .status(),
+            200
+        );
     }
     all_succeeded(&app.store, 13, Duration::from_secs(30)).await;
     assert_eq!(vendor.rate_limited(), 0, "no 429 once the limit is known");
@@ -72,8 +79,6 @@ async fn the_budget_follows_a_lower_vendor_limit_without_a_429(backend: Backend)
 async fn a_low_remaining_spaces_calls_until_the_reset(backend: Backend) {
     let vendor = FakeVendor::start().await;
     let window = Duration::from_secs(4);
-    vendor.limit(10, window);
-    vendor.external_calls(7);
     let (app, _rules) = spawn(
         backend,
         &vendor,
@@ -81,29 +86,51 @@ async fn a_low_remaining_spaces_calls_until_the_reset(backend: Backend) {
         &[("STARLING__SCRAPELY__RATE_WINDOW_SECS", "4")],
     )
     .await;
+    vendor.limit(10, window);
+    let reset = vendor.external_calls(7) + window;
     assert_eq!(
-        app.post("/webhooks/scrapely", new_reply("first")).await.status(),
+        app.post("/webhooks/scrapely", new_reply("first"))
+            .await
+            .status(),
         200
     );
     all_succeeded(&app.store, 1, Duration::from_secs(10)).await;
-    let first = vendor.requests("DELETE", DELETE)[0].at;
     for i in 0..5 {
         let id = format!("more-{i}");
-        assert_eq!(app.post("/webhooks/scrapely", new_reply(&id)).await.status(), 200);
+        assert_eq!(
+            app.post("/webhooks/scrapely", new_reply(&id))
+                .await
+                .status(),
+            200
+        );
     }
     all_succeeded(&app.store, 6, Duration::from_secs(30)).await;
-    assert_eq!(vendor.rate_limited(), 0, "spaced, never refused");
+    let sql = "SELECT action_id, started_at, status_code FROM action_attempts ORDER BY started_at";
+    let attempts: Vec<(i64, i64, Option<i32>)> =
+        crate::on_store!(&app.store, p => sqlx::query_as(sql).fetch_all(p).await.unwrap());
+    assert_eq!(
+        vendor.rate_limited(),
+        0,
+        "spaced, never refused: {attempts:?}"
+    );
     let calls: Vec<_> = vendor
         .requests("DELETE", DELETE)
         .iter()
         .map(|r| r.at)
         .collect();
-    // The external calls end their window 4 s after they were made (before `first`).
-    let before_reset: Vec<_> = calls.iter().filter(|at| at.duration_since(first) < window).collect();
-    assert!(before_reset.len() <= 3, "{} calls before the reset", before_reset.len());
+    // The vendor's window resets when the external calls are 4 s old.
+    let before_reset: Vec<_> = calls.iter().filter(|at| **at < reset).collect();
+    assert!(
+        before_reset.len() <= 3,
+        "{} calls before the reset",
+        before_reset.len()
+    );
     for pair in before_reset.windows(2) {
         let gap = pair[1].duration_since(*pair[0]);
-        assert!(gap >= Duration::from_millis(900), "calls {gap:?} apart before the reset");
+        assert!(
+            gap >= Duration::from_millis(900),
+            "calls {gap:?} apart before the reset"
+        );
     }
     app.stop().await;
 }

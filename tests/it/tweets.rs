@@ -111,7 +111,11 @@ async fn a_scheduled_tweets_fate_is_followed_up_and_audited(backend: Backend) {
             OffsetDateTime::from(get.wall) >= due,
             "asked before the tweet was due"
         );
-        assert!(get.query.contains(&format!("account_id={ACCOUNT_ID}")), "{}", get.query);
+        assert!(
+            get.query.contains(&format!("account_id={ACCOUNT_ID}")),
+            "{}",
+            get.query
+        );
     }
     // Nothing due is pending any more: no more calls.
     let asked = gets.len();
@@ -123,8 +127,7 @@ async fn a_scheduled_tweets_fate_is_followed_up_and_audited(backend: Backend) {
 
     // In the audit log, one SELECT.
     let sql = "SELECT action_status, tweet_status, tweet_error FROM audit_log WHERE action_id = $1";
-    let audit: (String, Option<String>, Option<String>) =
-        crate::on_store!(&app.store, p => sqlx::query_as(sql).bind(ids[1]).fetch_one(p).await.unwrap());
+    let audit: (String, Option<String>, Option<String>) = crate::on_store!(&app.store, p => sqlx::query_as(sql).bind(ids[1]).fetch_one(p).await.unwrap());
     assert_eq!(
         audit,
         (
@@ -137,7 +140,10 @@ async fn a_scheduled_tweets_fate_is_followed_up_and_audited(backend: Backend) {
         .await
         .unwrap();
     assert!(shown.contains("Tweet text is a duplicate"), "{shown}");
-    assert!(shown.contains(&rows[1].1), "jobs show names the tweet: {shown}");
+    assert!(
+        shown.contains(&rows[1].1),
+        "jobs show names the tweet: {shown}"
+    );
     app.stop().await;
 }
 
@@ -229,7 +235,10 @@ async fn a_rule_cancels_the_tweet_another_rule_scheduled_for_the_conversation(ba
     );
     let interested = reply("c1", "I'm interested!", None);
     let stop = reply("c2", "stop, please", None);
-    assert_eq!(app.post("/webhooks/scrapely", interested).await.status(), 200);
+    assert_eq!(
+        app.post("/webhooks/scrapely", interested).await.status(),
+        200
+    );
     assert_eq!(app.post("/webhooks/scrapely", stop).await.status(), 200);
     let ids = all_succeeded(&app.store, 2).await;
     let scheduled = vendor.scheduled_tweets();
@@ -243,7 +252,10 @@ async fn a_rule_cancels_the_tweet_another_rule_scheduled_for_the_conversation(ba
 
     // Another conversation: nothing "follow up" scheduled there.
     let elsewhere = reply("c3", "stop", Some(OTHER_CONVERSATION));
-    assert_eq!(app.post("/webhooks/scrapely", elsewhere).await.status(), 200);
+    assert_eq!(
+        app.post("/webhooks/scrapely", elsewhere).await.status(),
+        200
+    );
     let mut all = Vec::new();
     let skipped = poll_until(Duration::from_secs(10), async || {
         all = actions(&app.store).await;
@@ -284,16 +296,25 @@ fn a_cancel_names_its_tweet_exactly_one_way() {
     assert!(check("{ scheduled_by: follow up, ref: \"{{ data.conversation_id }}\" }").is_empty());
     let both = check("{ tweet_id: abc, scheduled_by: follow up, ref: x }");
     assert!(
-        both.iter().any(|e| e.contains("`tweet_id`") && e.contains("`scheduled_by`") && e.contains("not both")),
+        both.iter().any(|e| e.contains("`tweet_id`")
+            && e.contains("`scheduled_by`")
+            && e.contains("not both")),
         "{both:?}"
     );
     let neither = check("{}");
     assert!(
-        neither.iter().any(|e| e.contains("`tweet_id`") && e.contains("`scheduled_by`")),
+        neither
+            .iter()
+            .any(|e| e.contains("`tweet_id`") && e.contains("`scheduled_by`")),
         "{neither:?}"
     );
     let half = check("{ scheduled_by: follow up }");
     assert!(half.iter().any(|e| e.contains("`ref`")), "{half:?}");
     let stray = check("{ tweet_id: abc, ref: x }");
-    assert!(stray.iter().any(|e| e.contains("`ref`") && e.contains("`scheduled_by`")), "{stray:?}");
+    assert!(
+        stray
+            .iter()
+            .any(|e| e.contains("`ref`") && e.contains("`scheduled_by`")),
+        "{stray:?}"
+    );
 }

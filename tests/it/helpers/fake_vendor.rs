@@ -190,17 +190,23 @@ impl FakeVendor {
 
     /// Another client of the same key made `n` calls just now: they count
     /// against the limit (lowering `X-RateLimit-Remaining`) but Starling never saw them.
-    pub fn external_calls(&self, n: usize) {
+    /// Returns when they were made.
+    pub fn external_calls(&self, n: usize) -> Instant {
         let mut inner = self.inner.lock().unwrap();
         let now = Instant::now();
         inner.limited_arrivals.extend(std::iter::repeat_n(now, n));
+        now
     }
 
     /// What Scrapely's background worker did with a scheduled tweet: `posted`,
     /// or `failed` with its `error_message`.
     pub fn settle_tweet(&self, id: &str, status: &str, error_message: Option<&str>) {
         let mut inner = self.inner.lock().unwrap();
-        let t = inner.tweets.iter_mut().find(|t| t.id == id).expect("a scheduled tweet");
+        let t = inner
+            .tweets
+            .iter_mut()
+            .find(|t| t.id == id)
+            .expect("a scheduled tweet");
         t.status = status.into();
         t.error_message = error_message.map(str::to_string);
         t.posted_at = (status == "posted").then(|| "2024-03-20T15:00:01.000Z".to_string());
