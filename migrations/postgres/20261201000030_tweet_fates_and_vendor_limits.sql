@@ -3,12 +3,17 @@
 ALTER TABLE scheduled_tweets ADD COLUMN posted_at TEXT;     -- RFC 3339, as Scrapely has it
 CREATE INDEX scheduled_tweets_pending ON scheduled_tweets (status, account_id);
 
--- What Scrapely's X-RateLimit-* headers said, shared by every process on this database.
-ALTER TABLE rate_limits ADD COLUMN vendor_limit BIGINT;     -- X-RateLimit-Limit: the budget once known
-ALTER TABLE rate_limits ADD COLUMN remaining BIGINT;        -- X-RateLimit-Remaining of the latest answer
-ALTER TABLE rate_limits ADD COLUMN remaining_at BIGINT;     -- when that answer was recorded (ms)
-ALTER TABLE rate_limits ADD COLUMN reset_at BIGINT;         -- X-RateLimit-Reset of the latest answer (ms)
-ALTER TABLE rate_limits ADD COLUMN heard_at BIGINT;         -- the latest answer of any kind (ms)
+-- What the vendor's X-RateLimit-* headers said, per budget bucket, shared by every
+-- process on this database. A table of its own: recording an answer never waits
+-- for the lock that taking a slot in rate_limits holds.
+CREATE TABLE rate_limit_vendor (
+    bucket       TEXT    PRIMARY KEY,
+    vendor_limit BIGINT,                           -- X-RateLimit-Limit: the budget once known
+    remaining    BIGINT,                           -- X-RateLimit-Remaining of the latest answer
+    remaining_at BIGINT,                           -- when that answer was recorded (ms)
+    reset_at     BIGINT,                           -- X-RateLimit-Reset of that answer (ms)
+    heard_at     BIGINT                            -- the first answer of any kind (ms)
+);
 
 -- audit_log, with the fate of each scheduled tweet (tweet_status, tweet_error).
 DROP VIEW audit_log;

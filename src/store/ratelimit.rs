@@ -8,10 +8,11 @@
 //! spent (429, `X-RateLimit-Remaining: 0`), `blocked_until` stops everyone until
 //! the reset.
 //!
-//! The same row keeps what the vendor's headers said ([`note`]): its
-//! `X-RateLimit-Limit` replaces the configured limit once known, and a low
-//! `X-RateLimit-Remaining` spaces the calls evenly until `X-RateLimit-Reset`
-//! ([`pace`]) instead of spending the rest in a burst. Until the vendor has
+//! `rate_limit_vendor` keeps what the vendor's headers said ([`note`]): its
+//! `X-RateLimit-Limit` replaces the configured limit once known, and its
+//! `X-RateLimit-Remaining` caps the calls until `X-RateLimit-Reset` — spaced
+//! evenly when it is low and lower than the log expects ([`pace`]) instead of
+//! spent in a burst. Until the vendor has
 //! answered once, calls go one at a time (its limit may be lower than ours).
 
 use super::Store;
@@ -55,8 +56,8 @@ const ENSURE: &str = "INSERT INTO rate_limits (bucket) VALUES ($1) ON CONFLICT (
 const PRUNE: &str = "DELETE FROM rate_limit_calls WHERE bucket = $1 AND at <= $2";
 const COUNT: &str = "SELECT count(*), min(at), max(at), \
     COALESCE(SUM(CASE WHEN at > $2 THEN 1 ELSE 0 END), 0) FROM rate_limit_calls WHERE bucket = $1";
-const STATE: &str = "SELECT blocked_until, vendor_limit, remaining, remaining_at, reset_at, heard_at \
-    FROM rate_limits WHERE bucket = $1";
+const VENDOR: &str = "SELECT vendor_limit, remaining, remaining_at, reset_at, heard_at \
+    FROM rate_limit_vendor WHERE bucket = $1";
 const TAKE: &str = "INSERT INTO rate_limit_calls (bucket, at) VALUES ($1, $2)";
 
 macro_rules! rate_conn {
@@ -70,16 +71,19 @@ macro_rules! rate_conn {
             ) -> Result<Option<Duration>, sqlx::Error> {
                 let window = (budget.window + MARGIN).as_millis() as i64;
                 sqlx::query(ENSURE).bind(bucket).execute(&mut *self).await?;
-                let row: StateRow = sqlx::query_as($lock)
+                let blocked_until: i64 = sqlx::query_scalar($lock)
                     .bind(bucket)
                     .fetch_one(&mut *self)
                     .await?;
-                let vendor = Vendor::from(row);
-                if vendor.blocked_until > now {
-                    return Ok(Some(Duration::from_millis(
-                        (vendor.blocked_until - now) as u64,
-                    )));
+                if blocked_until > now {
+                    return Ok(Some(Duration::from_millis((blocked_until - now) as u64)));
                 }
+                let vendor: Vendor = sqlx::query_as::<_, VendorRow>(VENDOR)
+                    .bind(bucket)
+                    .fetch_optional(&mut *self)
+                    .await?
+                    .map(Vendor::from)
+                    .unwrap_or_default();
                 sqlx::query(PRUNE)
                     .bind(bucket)
                     .bind(now - window)
@@ -96,7 +100,8 @@ macro_rules! rate_conn {
                     let free_at = oldest.unwrap_or(now) + window;
                     return Ok(Some(Duration::from_millis((free_at - now).max(1) as u64)));
                 }
-                if let Some(wait) = pace(&vendor, limit, since, last, now) {
+                let calls = Calls { used, since, last };
+                if let Some(wait) = pace(&vendor, limit, calls, now) {
                     return Ok(Some(wait));
                 }
                 sqlx::query(TAKE)
@@ -109,11 +114,10 @@ macro_rules! rate_conn {
         }
     };
 }
-rate_conn!(sqlx::SqliteConnection, STATE);
+rate_conn!(sqlx::SqliteConnection, "SELECT blocked_until FROM rate_limits WHERE bucket = $1");
 rate_conn!(
     sqlx::PgConnection,
-    "SELECT blocked_until, vendor_limit, remaining, remaining_at, reset_at, heard_at \
-     FROM rate_limits WHERE bucket = $1 FOR UPDATE"
+    "SELECT blocked_until FROM rate_limits WHERE bucket = $1 FOR UPDATE"
 );
 
 /// The vendor said its window is spent: nobody calls before `until` (ms).
@@ -126,8 +130,7 @@ pub async fn block_until(store: &Store, bucket: &str, until: i64) -> Result<(), 
     Ok(())
 }
 
-type StateRow = (
-    i64,
+type VendorRow = (
     Option<i64>,
     Option<i64>,
     Option<i64>,
@@ -135,10 +138,9 @@ type StateRow = (
     Option<i64>,
 );
 
-/// What the vendor said about a bucket, as `rate_limits` keeps it (times in ms).
+/// What the vendor said about a bucket, as `rate_limit_vendor` keeps it (times in ms).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Vendor {
-    pub blocked_until: i64,
     /// `X-RateLimit-Limit`: the budget once known.
     pub limit: Option<u32>,
     /// `X-RateLimit-Remaining` of the latest answer, recorded at `remaining_at`.
@@ -146,22 +148,32 @@ pub struct Vendor {
     pub remaining_at: Option<i64>,
     /// `X-RateLimit-Reset` of that answer.
     pub reset_at: Option<i64>,
-    /// The latest answer of any kind: `None` until the vendor has answered once.
+    /// The first answer of any kind: `None` until the vendor has answered once.
     pub heard_at: Option<i64>,
 }
 
-impl From<StateRow> for Vendor {
-    fn from(r: StateRow) -> Self {
+impl From<VendorRow> for Vendor {
+    fn from(r: VendorRow) -> Self {
         let count = |v: Option<i64>| v.and_then(|v| u32::try_from(v).ok());
         Self {
-            blocked_until: r.0,
-            limit: count(r.1).filter(|l| *l > 0),
-            remaining: count(r.2),
-            remaining_at: r.3,
-            reset_at: r.4,
-            heard_at: r.5,
+            limit: count(r.0).filter(|l| *l > 0),
+            remaining: count(r.1),
+            remaining_at: r.2,
+            reset_at: r.3,
+            heard_at: r.4,
         }
     }
+}
+
+/// The bucket's calls in the sliding log, as the check sees them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Calls {
+    /// Calls in the window.
+    pub used: i64,
+    /// Calls taken after the vendor's latest `remaining` (not in its count).
+    pub since: i64,
+    /// The latest call (ms).
+    pub last: Option<i64>,
 }
 
 /// Before the vendor's first answer, one call at a time: at most one per this.
@@ -176,16 +188,19 @@ pub fn is_low(left: u32, limit: u32) -> bool {
 
 /// How long the next call must wait beyond the sliding log, or `None` to go now.
 ///
-/// `since` is how many calls were taken after the vendor's latest `remaining`
-/// (they are not in its count), `last` the latest call. When what is left until
-/// the vendor's reset is low, the calls are spread evenly over the time to the
-/// reset: the next goes `(reset − last) / left` after the last one, so the last
-/// remaining call lands at the reset, not in a burst into 429s.
-pub fn pace(v: &Vendor, limit: u32, since: i64, last: Option<i64>, now: i64) -> Option<Duration> {
+/// What the vendor says remains until its reset (less the calls taken since it
+/// said so) caps the calls: none left, nobody calls before the reset. When it is
+/// less than the sliding log would allow (another client of the key, or a
+/// window the vendor counts differently) and low — under a quarter of the limit
+/// — the calls are spread evenly over the time to the reset: the next goes
+/// `(reset − last) / left` after the last one, so the last remaining call lands
+/// at the reset instead of bursting into 429s.
+pub fn pace(v: &Vendor, limit: u32, calls: Calls, now: i64) -> Option<Duration> {
     let ms = |d: i64| Duration::from_millis(d.max(1) as u64);
     if v.heard_at.is_none() {
         // The first call's answer tells the limit; until then nobody bursts.
-        return last
+        return calls
+            .last
             .filter(|l| now - l < FIRST_ANSWER_WAIT.as_millis() as i64)
             .map(|_| PROBE_POLL);
     }
@@ -193,14 +208,15 @@ pub fn pace(v: &Vendor, limit: u32, since: i64, last: Option<i64>, now: i64) -> 
     if reset <= now {
         return None; // a new window: what was said about the old one is stale
     }
-    let left = i64::from(remaining) - since.max(0);
+    let left = i64::from(remaining) - calls.since.max(0);
     if left <= 0 {
         return Some(ms(reset - now));
     }
-    if !is_low(left as u32, limit) {
+    let log_left = i64::from(limit) - calls.used;
+    if left >= log_left || !is_low(left as u32, limit) {
         return None;
     }
-    let last = last?;
+    let last = calls.last?;
     let next = last + (reset - last) / left;
     (next > now).then(|| ms(next - now))
 }
@@ -213,13 +229,13 @@ pub async fn note(
     rate: crate::actions::rate_headers::RateHeaders,
     now: i64,
 ) -> Result<Option<u32>, sqlx::Error> {
-    let heard = "UPDATE rate_limits SET heard_at = $2 WHERE bucket = $1";
-    let window = "UPDATE rate_limits SET remaining = $2, remaining_at = $3, reset_at = $4 \
+    let heard = "INSERT INTO rate_limit_vendor (bucket, heard_at) VALUES ($1, $2) \
+                 ON CONFLICT (bucket) DO NOTHING";
+    let window = "UPDATE rate_limit_vendor SET remaining = $2, remaining_at = $3, reset_at = $4 \
                   WHERE bucket = $1 AND (remaining_at IS NULL OR remaining_at <= $3)";
-    let limit = "UPDATE rate_limits SET vendor_limit = $2 \
+    let limit = "UPDATE rate_limit_vendor SET vendor_limit = $2 \
                  WHERE bucket = $1 AND (vendor_limit IS NULL OR vendor_limit <> $2)";
     let changed = in_tx!(store, tx => {
-        sqlx::query(ENSURE).bind(bucket).execute(&mut *tx).await?;
         sqlx::query(heard).bind(bucket).bind(now).execute(&mut *tx).await?;
         if let (Some(remaining), Some(reset)) = (rate.remaining, rate.reset_ms) {
             sqlx::query(window).bind(bucket).bind(i64::from(remaining)).bind(now).bind(reset)
@@ -250,35 +266,44 @@ mod tests {
         }
     }
 
+    fn calls(used: i64, since: i64, last: i64) -> Calls {
+        Calls {
+            used,
+            since,
+            last: Some(last),
+        }
+    }
+
     #[test]
     fn plenty_left_goes_at_once() {
-        assert_eq!(pace(&heard(45, 30_000), 60, 0, Some(NOW), NOW), None);
+        assert_eq!(pace(&heard(45, 30_000), 60, calls(1, 0, NOW), NOW), None);
     }
 
     #[test]
     fn few_left_are_spread_until_the_reset() {
-        // 4 of 60 left, 8 s to the reset: one every 2 s after the last call.
+        // 4 of 60 left (the log thinks 59), 8 s to the reset: one every 2 s after the last call.
         let v = heard(4, 8_000);
-        assert_eq!(
-            pace(&v, 60, 0, Some(NOW), NOW),
-            Some(Duration::from_secs(2))
-        );
-        assert_eq!(pace(&v, 60, 0, Some(NOW), NOW + 2_000), None);
+        assert_eq!(pace(&v, 60, calls(1, 0, NOW), NOW), Some(Duration::from_secs(2)));
+        assert_eq!(pace(&v, 60, calls(1, 0, NOW), NOW + 2_000), None);
         // One call taken since the answer: 3 left over the 8 s from the last call.
         assert_eq!(
-            pace(&v, 60, 1, Some(NOW + 500), NOW + 500),
+            pace(&v, 60, calls(2, 1, NOW + 500), NOW + 500),
             Some(Duration::from_millis(2500))
         );
     }
 
     #[test]
+    fn few_left_that_the_log_already_counts_are_not_spread() {
+        // The log has 56 of 60 in the window: it stops at the 60th by itself.
+        assert_eq!(pace(&heard(4, 8_000), 60, calls(56, 0, NOW), NOW), None);
+    }
+
+    #[test]
     fn nothing_left_waits_for_the_reset_and_a_past_reset_is_stale() {
         let v = heard(2, 5_000);
-        assert_eq!(
-            pace(&v, 60, 2, Some(NOW), NOW + 1_000),
-            Some(Duration::from_secs(4))
-        );
-        assert_eq!(pace(&v, 60, 2, Some(NOW), NOW + 5_000), None);
+        let c = calls(3, 2, NOW);
+        assert_eq!(pace(&v, 60, c, NOW + 1_000), Some(Duration::from_secs(4)));
+        assert_eq!(pace(&v, 60, c, NOW + 5_000), None);
     }
 
     #[test]
@@ -291,8 +316,8 @@ mod tests {
     #[test]
     fn before_the_first_answer_one_call_at_a_time() {
         let unheard = Vendor::default();
-        assert_eq!(pace(&unheard, 60, 0, None, NOW), None);
-        assert_eq!(pace(&unheard, 60, 0, Some(NOW - 10), NOW), Some(PROBE_POLL));
-        assert_eq!(pace(&unheard, 60, 0, Some(NOW - 1_000), NOW), None);
+        assert_eq!(pace(&unheard, 60, Calls::default(), NOW), None);
+        assert_eq!(pace(&unheard, 60, calls(1, 0, NOW - 10), NOW), Some(PROBE_POLL));
+        assert_eq!(pace(&unheard, 60, calls(1, 0, NOW - 1_000), NOW), None);
     }
 }

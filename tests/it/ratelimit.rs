@@ -32,7 +32,7 @@ async fn all_succeeded(store: &Store, n: usize, within: Duration) {
 }
 
 async fn learned_limit(store: &Store) -> Option<i64> {
-    let sql = "SELECT vendor_limit FROM rate_limits";
+    let sql = "SELECT vendor_limit FROM rate_limit_vendor";
     crate::on_store!(store, p => sqlx::query_scalar(sql).fetch_optional(p).await.unwrap()).flatten()
 }
 
