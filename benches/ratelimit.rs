@@ -26,10 +26,15 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 #[path = "common/db.rs"]
 mod db;
-#[path = "common/stats.rs"]
-mod stats;
 use db::BenchDb;
-use stats::env_or;
+
+/// A numeric `BENCH_*` option from the environment.
+fn env_or(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
 
 const RULE: &str = r#"
 - name: one call per reply
@@ -68,12 +73,20 @@ async fn cancel(State(state): State<Shared>, headers: HeaderMap) -> impl IntoRes
     }
     let now = Instant::now();
     let window = s.window;
-    while s.arrivals.front().is_some_and(|t| now.duration_since(*t) >= window) {
+    while s
+        .arrivals
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= window)
+    {
         s.arrivals.pop_front();
     }
     let oldest = s.arrivals.front().copied().unwrap_or(now);
     let left = window.saturating_sub(now.duration_since(oldest));
-    let reset = (SystemTime::now() + left).duration_since(UNIX_EPOCH).unwrap().as_secs() + 1;
+    let reset = (SystemTime::now() + left)
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 1;
     let mut out = HeaderMap::new();
     out.insert("x-ratelimit-limit", s.limit.to_string().parse().unwrap());
     out.insert("x-ratelimit-reset", reset.to_string().parse().unwrap());
@@ -86,7 +99,10 @@ async fn cancel(State(state): State<Shared>, headers: HeaderMap) -> impl IntoRes
     s.arrivals.push_back(now);
     s.ok.push(now);
     let remaining = s.limit - s.arrivals.len();
-    out.insert("x-ratelimit-remaining", remaining.to_string().parse().unwrap());
+    out.insert(
+        "x-ratelimit-remaining",
+        remaining.to_string().parse().unwrap(),
+    );
     out.insert("content-type", "application/json".parse().unwrap());
     let body = json!({"success": true, "message": "Scheduled tweet cancelled"});
     (StatusCode::OK, out, body.to_string())
@@ -114,13 +130,22 @@ struct Process {
     log: Arc<Mutex<String>>,
 }
 
-fn env(db: &str, rules: &str, vendor: &std::net::SocketAddr, window: u64, configured: u64) -> Vec<(String, String)> {
+fn env(
+    db: &str,
+    rules: &str,
+    vendor: &std::net::SocketAddr,
+    window: u64,
+    configured: u64,
+) -> Vec<(String, String)> {
     [
         ("STARLING__DATABASE__URL", db.to_string()),
         ("STARLING__RULES__DIR", rules.to_string()),
         ("STARLING__SERVER__LISTEN", "127.0.0.1:0".into()),
         ("STARLING__SCRAPELY__API_KEY", API_KEY.into()),
-        ("STARLING__SCRAPELY__BASE_URL", format!("http://{vendor}/api/v1")),
+        (
+            "STARLING__SCRAPELY__BASE_URL",
+            format!("http://{vendor}/api/v1"),
+        ),
         ("STARLING__SCRAPELY__RATE_LIMIT", configured.to_string()),
         ("STARLING__SCRAPELY__RATE_WINDOW_SECS", window.to_string()),
     ]
@@ -154,7 +179,12 @@ fn serve(env: &[(String, String)]) -> Process {
             if line.contains("Starling is listening")
                 && let Some(addr) = line.split("addr=").nth(1)
             {
-                let _ = tx.send(addr.split_whitespace().next().unwrap_or_default().to_string());
+                let _ = tx.send(
+                    addr.split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                );
             }
             sink.lock().unwrap().push_str(&(line + "\n"));
         }
@@ -166,7 +196,10 @@ fn serve(env: &[(String, String)]) -> Process {
 }
 
 fn reply(n: usize) -> Vec<u8> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/scrapely/new_reply.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/scrapely/new_reply.json"
+    );
     let mut v: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
     v["data"]["message"]["id"] = format!("bench-{n}").into();
     serde_json::to_vec(&v).unwrap()
@@ -181,7 +214,9 @@ async fn run() {
     let events = limit * (secs / window_secs).max(1) as usize;
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
     let mut rows = vec![
-        format!("| backend | fake limit | configured | events | calls | 429s | span s | calls/s | ÷ most the limit allows | processes logging the new limit |"),
+        format!(
+            "| backend | fake limit | configured | events | calls | 429s | span s | calls/s | ÷ most the limit allows | processes logging the new limit |"
+        ),
         "|---|---|---|---:|---:|---:|---:|---:|---:|---:|".to_string(),
     ];
     for backend in backends.split(',').map(str::trim).filter(|b| !b.is_empty()) {
@@ -190,8 +225,17 @@ async fn run() {
         let rules = tempfile::tempdir().unwrap();
         std::fs::write(rules.path().join("bench.yaml"), RULE).unwrap();
         let configured = 3 * limit as u64;
-        let env = env(&db.url, &rules.path().display().to_string(), &vendor, window_secs, configured);
-        let migrated = starling(&["migrate"], &env).stdout(Stdio::null()).status().unwrap();
+        let env = env(
+            &db.url,
+            &rules.path().display().to_string(),
+            &vendor,
+            window_secs,
+            configured,
+        );
+        let migrated = starling(&["migrate"], &env)
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
         assert!(migrated.success(), "starling migrate failed");
         let processes: Vec<Process> = (0..3).map(|_| serve(&env)).collect();
         let client = reqwest::Client::new();
@@ -199,8 +243,13 @@ async fn run() {
             let url = format!("http://{}/webhooks/scrapely", processes[n % 3].addr);
             let client = client.clone();
             async move {
-                let status = client.post(url).header("content-type", "application/json")
-                    .body(reply(n)).send().await.map(|r| r.status().as_u16());
+                let status = client
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .body(reply(n))
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16());
                 assert_eq!(status.ok(), Some(200), "event {n} not stored");
             }
         });

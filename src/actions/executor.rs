@@ -14,7 +14,7 @@ use crate::store::Store;
 use crate::store::actions::{
     self as sql, ActionRow, Claim, FastClaim, Finish, RecordedRequest, now_ms,
 };
-use crate::store::ratelimit::Budget;
+use crate::store::ratelimit::{self, Budget, SEND_LATE};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -256,6 +256,14 @@ impl Executor {
         budget_slot: Option<(String, i64)>,
         request: &Outbound,
     ) -> anyhow::Result<()> {
+        let budget_slot = match budget_slot {
+            Some((bucket, at)) if now_ms() - at > SEND_LATE.as_millis() as i64 => {
+                let sent = now_ms();
+                ratelimit::restamp(&self.store, &bucket, at, sent).await?;
+                Some((bucket, sent))
+            }
+            slot => slot,
+        };
         let answer = outbound::send(&self.client, request, self.timeout).await;
         if calls_scrapely(&action.kind)
             && let Some(scrapely) = &self.scrapely

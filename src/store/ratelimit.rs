@@ -114,11 +114,26 @@ macro_rules! rate_conn {
         }
     };
 }
-rate_conn!(sqlx::SqliteConnection, "SELECT blocked_until FROM rate_limits WHERE bucket = $1");
+rate_conn!(
+    sqlx::SqliteConnection,
+    "SELECT blocked_until FROM rate_limits WHERE bucket = $1"
+);
 rate_conn!(
     sqlx::PgConnection,
     "SELECT blocked_until FROM rate_limits WHERE bucket = $1 FOR UPDATE"
 );
+
+/// A call that waited after taking its slot (a lookup, a long commit, a busy
+/// machine) is counted from when it is sent: its slot taken at `from` is moved
+/// to `to`, so it does not leave the log before the vendor's window forgets it.
+pub async fn restamp(store: &Store, bucket: &str, from: i64, to: i64) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE rate_limit_calls SET at = $3 WHERE bucket = $1 AND at = $2";
+    in_tx!(store, tx => sqlx::query(sql).bind(bucket).bind(from).bind(to).execute(&mut *tx).await?.rows_affected());
+    Ok(())
+}
+
+/// Longest wait between taking a slot and sending the call that is not restamped.
+pub const SEND_LATE: Duration = Duration::from_millis(100);
 
 /// The vendor said its window is spent: nobody calls before `until` (ms).
 pub async fn block_until(store: &Store, bucket: &str, until: i64) -> Result<(), sqlx::Error> {
@@ -283,7 +298,10 @@ mod tests {
     fn few_left_are_spread_until_the_reset() {
         // 4 of 60 left (the log thinks 59), 8 s to the reset: one every 2 s after the last call.
         let v = heard(4, 8_000);
-        assert_eq!(pace(&v, 60, calls(1, 0, NOW), NOW), Some(Duration::from_secs(2)));
+        assert_eq!(
+            pace(&v, 60, calls(1, 0, NOW), NOW),
+            Some(Duration::from_secs(2))
+        );
         assert_eq!(pace(&v, 60, calls(1, 0, NOW), NOW + 2_000), None);
         // One call taken since the answer: 3 left over the 8 s from the last call.
         assert_eq!(
@@ -317,7 +335,10 @@ mod tests {
     fn before_the_first_answer_one_call_at_a_time() {
         let unheard = Vendor::default();
         assert_eq!(pace(&unheard, 60, Calls::default(), NOW), None);
-        assert_eq!(pace(&unheard, 60, calls(1, 0, NOW - 10), NOW), Some(PROBE_POLL));
+        assert_eq!(
+            pace(&unheard, 60, calls(1, 0, NOW - 10), NOW),
+            Some(PROBE_POLL)
+        );
         assert_eq!(pace(&unheard, 60, calls(1, 0, NOW - 1_000), NOW), None);
     }
 }
