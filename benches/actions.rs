@@ -1,9 +1,10 @@
 //! Event-to-action latency benchmark.
 //!
 //! `cargo bench --bench actions` runs Starling in this process (release build) with
-//! a rule that fires `scrapely.update_crm` on every `new_reply`, pointed at a fake
-//! Scrapely on 127.0.0.1, and measures the time from starting the webhook POST to
-//! the fake vendor receiving the `PATCH /crm/update`:
+//! a rule that fires `scrapely.update_crm` on every `new_reply` (one conversation
+//! per reply, so each update first reads that conversation's CRM notes to append
+//! to them), pointed at a fake Scrapely on 127.0.0.1, and measures the time from
+//! starting the webhook POST to the fake vendor receiving the `PATCH /crm/update`:
 //!
 //! - at a steady 200 events/s (open loop: a POST every 5 ms, whatever happens);
 //! - at saturation (32 concurrent posters as fast as they can), with actions/s.
@@ -157,20 +158,36 @@ async fn fake_vendor() -> (std::net::SocketAddr, Arrivals) {
     let arrivals: Arrivals = Arc::default();
     async fn crm(State(arrivals): State<Arrivals>, body: axum::Json<Value>) -> axum::Json<Value> {
         let at = Instant::now();
+        // Notes are appended as a dated line: "YYYY-MM-DD: bench:N".
         if let Some(n) = body["notes"]
             .as_str()
-            .and_then(|s| s.strip_prefix("bench:"))
-            .and_then(|s| s.parse().ok())
+            .and_then(|s| s.rsplit("bench:").next())
+            .and_then(|s| s.trim().parse().ok())
         {
             arrivals.lock().unwrap().insert(n, at);
         }
         axum::Json(json!({"success": true, "updated": body.0}))
+    }
+    /// The conversation's CRM part, read before each update (its notes are empty).
+    async fn conversation(uri: axum::http::Uri) -> axum::Json<Value> {
+        let id = uri
+            .query()
+            .unwrap_or("")
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("conversation_id="))
+            .unwrap_or("")
+            .to_string();
+        axum::Json(json!({"success": true, "conversation": {
+            "conversation_id": id, "account_handle": "yourhandle", "messages": [],
+            "crm": {"tag": null, "notes": ""}
+        }}))
     }
     async fn echo() -> axum::Json<Value> {
         axum::Json(json!({"success": true}))
     }
     let app = axum::Router::new()
         .route("/api/v1/crm/update", patch(crm))
+        .route("/api/v1/conversations", axum::routing::get(conversation))
         .route("/echo", post(echo))
         .with_state(arrivals.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -221,7 +238,8 @@ fn reply(n: u64) -> Vec<u8> {
         "event": "new_reply",
         "timestamp": "2024-02-28T12:00:00.000Z",
         "data": {
-            "conversation_id": "123456789-987654321",
+            // One conversation per reply, as 200 replies a second come from 200 people.
+            "conversation_id": format!("123456789-{n}"),
             "account_handle": "yourhandle",
             "receiver": {"screen_name": "prospect", "name": "John Doe"},
             "message": {"id": n.to_string(), "text": "Sounds good, tell me more.", "created_at": "2024-02-28T12:00:00.000Z"}

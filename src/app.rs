@@ -73,7 +73,7 @@ impl Application {
                 .with_context(|| format!("cannot listen on {}", settings.server.listen))?,
         };
         let addr = listener.local_addr()?;
-        refuse_open_unauthenticated(&settings, addr)?;
+        crate::http::exposure::check_listener(&settings, addr)?;
 
         crate::http::metrics::handle();
         let rules = RulesHandle::load(&settings.rules.dir).map_err(|errors| {
@@ -143,10 +143,17 @@ impl Application {
             settings: settings.clone(),
         };
 
-        let router = Router::new()
-            .route("/healthz", get(health::healthz))
+        let ops_access = crate::http::exposure::OpsAccess::for_listener(&settings, addr);
+        let ops = Router::new()
             .route("/readyz", get(health::readyz))
             .route("/metrics", get(crate::http::metrics::metrics))
+            .route_layer(middleware::from_fn_with_state(
+                ops_access,
+                crate::http::exposure::require_ops_access,
+            ));
+        let router = Router::new()
+            .route("/healthz", get(health::healthz))
+            .merge(ops)
             .with_state(health::Ready {
                 store: store.clone(),
                 rules: rules.clone(),
@@ -285,29 +292,6 @@ impl Application {
         tracing::info!("Starling stopped");
         Ok(())
     }
-}
-
-/// An open port with no webhook authentication lets anyone inject events.
-fn refuse_open_unauthenticated(settings: &Settings, addr: SocketAddr) -> anyhow::Result<()> {
-    let open = settings.webhooks.allow_unauthenticated;
-    if addr.ip().is_loopback() || open {
-        return Ok(());
-    }
-    // A vendor without authentication is refused per request (403) on such a
-    // listener; with none at all, nothing could ever be received.
-    if !settings
-        .webhooks
-        .vendors()
-        .iter()
-        .any(|(_, auth)| auth.is_authenticated())
-    {
-        anyhow::bail!(
-            "refusing to listen on {addr} with unauthenticated webhooks: set webhooks.scrapely.token \
-             (or webhooks.scrapely.signing_secret, or the same for scrapest / scrapebadger), listen on \
-             a loopback address, or set webhooks.allow_unauthenticated = true"
-        );
-    }
-    Ok(())
 }
 
 /// Logs each request by its route pattern, never its URI (webhook URIs hold tokens).

@@ -17,6 +17,9 @@
 //!   both created with the event (an outbox).
 //! - [`actions`] executes actions exactly once where it matters: attempts recorded before
 //!   and after each call, retries as scheduled jobs, a rate-limit budget in SQL.
+//! - [`contacts`] names a DM's receiver for the contact ledger (at most one DM per
+//!   person per `outreach.contact_window`, never one to a person marked do-not-contact);
+//!   its SQL is [`store::contacts`].
 //! - [`http`] holds the operational endpoints (`/healthz`, `/readyz`) and the JSON error type.
 //! - [`app`] wires everything into one server with one shutdown token.
 //! - [`config`] loads layered settings (defaults → TOML file → `STARLING__…` environment).
@@ -27,6 +30,7 @@ pub mod app;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod contacts;
 pub mod event;
 pub mod http;
 pub mod queue;

@@ -5,6 +5,7 @@ use clap::{Parser, Subcommand};
 use starling::app::Application;
 use starling::cli::audit;
 use starling::cli::backtest;
+use starling::cli::contacts;
 use starling::cli::jobs;
 use starling::cli::rules as cli_rules;
 use starling::config::Settings;
@@ -48,6 +49,9 @@ enum Command {
     /// Paused Scrapely accounts (their DMs and tweets are held).
     #[command(subcommand)]
     Accounts(AccountsCommand),
+    /// The contact ledger: who was DM'd when, and who must never be DM'd (do-not-contact).
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
     /// Each stream's state: connected since, last message, messages, reconnects, last error.
     Streams {
         #[arg(long, value_enum, default_value = "table")]
@@ -98,6 +102,34 @@ enum AccountsCommand {
     },
     /// Release a paused account's held DMs and tweets.
     Resume { handle: String },
+}
+
+/// A person is a handle (`prospect`, `@prospect`) or an X user id (`id:987654321`).
+#[derive(Subcommand)]
+enum ContactsCommand {
+    /// People marked do-not-contact, and people inside their contact window.
+    List {
+        /// Only people marked do-not-contact.
+        #[arg(long)]
+        blocked: bool,
+        #[arg(long, value_enum, default_value = "table")]
+        format: audit::Format,
+    },
+    /// One person: every DM in the ledger (when, rule, action) and their do-not-contact marks.
+    Show {
+        handle: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: audit::Format,
+    },
+    /// Mark a person do-not-contact: never DM'd again; their queued DMs are cancelled.
+    Block {
+        handle: String,
+        /// Why (shown in `list`, `show` and on every DM skipped or cancelled).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Lift a person's do-not-contact mark.
+    Unblock { handle: String },
 }
 
 #[derive(Subcommand)]
@@ -178,6 +210,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{out}");
             Ok(())
         }
+        Command::Contacts(command) => {
+            print!("{}", contacts_command(command, &settings).await?);
+            Ok(())
+        }
         Command::Streams { format } => {
             let out = starling::cli::streams::list(settings.database.url.expose(), format).await?;
             print!("{out}");
@@ -221,6 +257,26 @@ async fn jobs_command(command: JobsCommand, settings: &Settings) -> anyhow::Resu
             store.migrate().await?;
             jobs::cancel(&store, id).await
         }
+    }
+}
+
+async fn contacts_command(command: ContactsCommand, settings: &Settings) -> anyhow::Result<String> {
+    let url = settings.database.url.expose();
+    let store = || async {
+        let store = Store::connect(url, 2).await?;
+        store.migrate().await?;
+        anyhow::Ok(store)
+    };
+    match command {
+        ContactsCommand::List { blocked, format } => {
+            let window = settings.outreach.contact_window.millis();
+            contacts::list(url, blocked, window, format).await
+        }
+        ContactsCommand::Show { handle, format } => contacts::show(url, &handle, format).await,
+        ContactsCommand::Block { handle, reason } => {
+            contacts::block(&store().await?, &handle, reason.as_deref()).await
+        }
+        ContactsCommand::Unblock { handle } => contacts::unblock(&store().await?, &handle).await,
     }
 }
 

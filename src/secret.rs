@@ -35,22 +35,43 @@ impl fmt::Display for Secret {
 
 /// A database URL with its password (if any) replaced by `***`, for logs and errors.
 pub fn redact_url(url: &str) -> String {
-    let Some(scheme_end) = url.find("://") else {
-        return url.to_string();
+    // `scheme://…`, or a mistyped `scheme:…` without the slashes.
+    let start = match url.find("://") {
+        Some(i) => i + 3,
+        None => match url.find(':') {
+            Some(i)
+                if url[..i]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+            {
+                i + 1
+            }
+            _ => 0,
+        },
     };
-    let rest = &url[scheme_end + 3..];
-    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    match authority.rfind('@') {
+    let rest = &url[start..];
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    // `user:pa/ss@host`: a `/` the user did not encode ends no password. An
+    // authority that has a colon but no `@` and no numeric port is such a case:
+    // the user info then ends at the last `@` before any query.
+    let port_like = authority
+        .rsplit_once(':')
+        .is_none_or(|(_, port)| port.chars().all(|c| c.is_ascii_digit()));
+    let at = match authority.rfind('@') {
+        Some(at) => Some(at),
+        None if !port_like => rest[..rest.find('?').unwrap_or(rest.len())].rfind('@'),
+        None => None,
+    };
+    match at {
         Some(at) => {
-            let userinfo = &authority[..at];
+            let userinfo = &rest[..at];
             let user = userinfo.split(':').next().unwrap_or("");
             let masked = if userinfo.contains(':') {
                 format!("{user}:***")
             } else {
                 user.to_string()
             };
-            format!("{}://{}{}", &url[..scheme_end], masked, &rest[at..])
+            format!("{}{}{}", &url[..start], masked, &rest[at..])
         }
         None => url.to_string(),
     }
@@ -157,6 +178,19 @@ mod tests {
             "postgres://bob:***@db:5432/starling?sslmode=disable"
         );
         assert_eq!(redact_url("postgres://bob@db/x"), "postgres://bob@db/x");
+        // Mistyped and unencoded URLs never show their password either.
+        assert_eq!(
+            redact_url("postgres:bob:hunter2@db/x"),
+            "postgres:bob:***@db/x"
+        );
+        assert_eq!(
+            redact_url("postgres://bob:hun/ter2@db/x"),
+            "postgres://bob:***@db/x"
+        );
+        assert_eq!(
+            redact_url("https://host:8080/users/@me"),
+            "https://host:8080/users/@me"
+        );
         assert_eq!(redact_url("sqlite://starling.db"), "sqlite://starling.db");
     }
 }

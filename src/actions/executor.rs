@@ -7,12 +7,13 @@ use super::kind::{ActionKind, AfterUnknown};
 use super::outbound::{self, Answer, Outbound, Verdict};
 use super::reconcile::unknown_outcome;
 use super::scrapely::{MAX_IN_MEMORY_WAIT, Scrapely};
-use super::{Context, NotSent, backoff, calls_scrapely, send_dm};
+use super::{Context, NotSent, backoff, send_dm};
 use crate::config::{RetrySettings, Settings};
 use crate::secret::Secret;
 use crate::store::Store;
 use crate::store::actions::{
-    self as sql, ActionRow, Claim, FastClaim, Finish, RecordedRequest, now_ms,
+    self as sql, ActionRow, AttemptOutcome, Claim, FastClaim, Finish, GiveBack, NotStarted,
+    RecordedRequest, now_ms,
 };
 use crate::store::ratelimit::{self, Budget, SEND_LATE};
 use serde_json::Value;
@@ -28,6 +29,8 @@ pub struct Executor {
     dry_run: bool,
     /// Written on every attempt: which process ran it.
     pub(super) worker: String,
+    /// `outreach.contact_window` in ms (`None`: off).
+    pub(super) contact_window: Option<i64>,
     /// When set, finishes are group-committed with ingestion.
     writer: std::sync::OnceLock<crate::store::writer::WeakWriter>,
 }
@@ -62,6 +65,7 @@ impl Executor {
             timeout,
             dry_run: settings.actions.dry_run,
             worker,
+            contact_window: settings.outreach.contact_window.millis(),
             writer: std::sync::OnceLock::new(),
         })
     }
@@ -103,7 +107,8 @@ impl Executor {
                     return Ok(sql::push_job(&self.store, id, wait).await?);
                 }
                 Claim::Nothing(status) => {
-                    tracing::debug!(action = id, %status, "Nothing to do for this job");
+                    let status = status.map_or("gone", |s| s.as_str());
+                    tracing::debug!(action = id, status, "Nothing to do for this job");
                     return Ok(());
                 }
             }
@@ -154,20 +159,21 @@ impl Executor {
         let Some(attempt) = attempt else {
             return self.execute(action).await;
         };
-        let params: Value = serde_json::from_str(&action.params).unwrap_or(Value::Null);
+        let params = action.params.clone();
         let budget_slot =
             slot.and_then(|at| self.scrapely.as_ref().map(|s| (s.bucket.clone(), at)));
         if self.dry_run {
             let finish = Finish {
-                outcome: "dry_run".into(),
-                status: "dry_run".into(),
                 request: Some(dry_run_request(&action, &params)),
                 budget_slot,
-                ..Finish::default()
+                ..Finish::new(AttemptOutcome::DryRun)
             };
             return self.finish(&action, Some(attempt), finish).await;
         }
-        match super::prepare(&self.context(), action.id, &action.kind, &params).await {
+        if action.kind == ActionKind::DoNotContact {
+            return self.do_not_contact(&action, Some(attempt), &params).await;
+        }
+        match super::prepare(&self.context(), action.id, action.kind, &params).await {
             Ok(request) => {
                 self.complete_call(&action, attempt, budget_slot, &request)
                     .await
@@ -181,14 +187,14 @@ impl Executor {
     }
 
     async fn execute(&self, action: ActionRow) -> anyhow::Result<()> {
-        let params: Value = serde_json::from_str(&action.params).unwrap_or(Value::Null);
-        if sql::HELD_WHEN_PAUSED.contains(&action.kind.as_str())
+        let params = action.params.clone();
+        if action.kind.held_when_paused()
             && let Some(account) = &action.account
             && sql::is_paused(&self.store, account).await?
         {
             let note = format!("held: account @{account} is paused");
             tracing::info!(action = action.id, kind = %action.kind, "Action held: its account is paused");
-            return Ok(sql::release(&self.store, &action, "held", None, Some(&note)).await?);
+            return Ok(sql::give_back(&self.store, &action, GiveBack::Hold(&note)).await?);
         }
         if self.dry_run {
             return self.record_dry_run(&action, &params).await;
@@ -196,8 +202,8 @@ impl Executor {
         let last = sql::last_attempt(&self.store, &action).await?;
         if let Some(last) = &last
             && last.may_have_reached_vendor()
-            && let Some(kind) = ActionKind::parse(&action.kind)
         {
+            let kind = action.kind;
             match kind.after_unknown(&params) {
                 AfterUnknown::Reconcile => {
                     return self.reconcile(kind, action, &params, last).await;
@@ -218,8 +224,20 @@ impl Executor {
             sql::close_stale_attempt(&self.store, last.id, "the worker stopped during the call")
                 .await?;
         }
+        match action.kind {
+            ActionKind::DoNotContact => {
+                return self.do_not_contact(&action, None, &params).await;
+            }
+            // Before any lookup: a person contacted or marked do-not-contact is not looked up.
+            ActionKind::SendDm => {
+                if let Some(refusal) = self.contact_precheck(&action).await? {
+                    return self.refused(&action, refusal).await;
+                }
+            }
+            _ => {}
+        }
         let ctx = self.context();
-        let request = match super::prepare(&ctx, action.id, &action.kind, &params).await {
+        let request = match super::prepare(&ctx, action.id, action.kind, &params).await {
             Ok(request) => request,
             Err(not_sent) => return self.not_sent(&action, not_sent).await,
         };
@@ -230,18 +248,39 @@ impl Executor {
     /// calls, and records the answer.
     pub(super) async fn call(&self, action: &ActionRow, request: &Outbound) -> anyhow::Result<()> {
         let recorded = recorded(request);
+        let receiver = match action.kind {
+            ActionKind::SendDm => Some(self.dm_receiver(action).await?),
+            _ => None,
+        };
+        let contact = receiver
+            .as_ref()
+            .map(|receiver| self.claim(action, receiver));
         let budget = self
             .scrapely
             .as_ref()
-            .filter(|_| calls_scrapely(&action.kind))
+            .filter(|_| action.kind.calls_scrapely())
             .map(|s| (s.bucket.as_str(), s.budget));
         let (attempt, slot_taken) = loop {
             let now = now_ms();
-            match sql::start_call(&self.store, action, &self.worker, &recorded, budget, now).await?
-            {
+            let started = sql::start_call(
+                &self.store,
+                action,
+                &self.worker,
+                &recorded,
+                budget,
+                contact.as_ref(),
+                now,
+            )
+            .await?;
+            match started {
                 Ok(attempt) => break (attempt, now),
-                Err(wait) if wait <= MAX_IN_MEMORY_WAIT => tokio::time::sleep(wait).await,
-                Err(wait) => return self.not_sent(action, NotSent::Wait(wait)).await,
+                Err(NotStarted::Wait(wait)) if wait <= MAX_IN_MEMORY_WAIT => {
+                    tokio::time::sleep(wait).await
+                }
+                Err(NotStarted::Wait(wait)) => {
+                    return self.not_sent(action, NotSent::Wait(wait)).await;
+                }
+                Err(NotStarted::Refused(refusal)) => return self.refused(action, refusal).await,
             }
         };
         let slot = budget.map(|(bucket, _)| (bucket.to_string(), slot_taken));
@@ -265,7 +304,7 @@ impl Executor {
             slot => slot,
         };
         let answer = outbound::send(&self.client, request, self.timeout).await;
-        if calls_scrapely(&action.kind)
+        if action.kind.calls_scrapely()
             && let Some(scrapely) = &self.scrapely
         {
             scrapely.note_window(&self.store, &answer).await;
@@ -273,20 +312,20 @@ impl Executor {
         let mut finish = self.conclude(action, &answer);
         finish.budget_slot = budget_slot;
         finish.request = Some(recorded(request));
-        match ActionKind::parse(&action.kind) {
-            Some(ActionKind::SendDm) if answer.verdict == Verdict::Success => {
+        match action.kind {
+            ActionKind::SendDm if answer.verdict == Verdict::Success => {
                 finish.delivery = send_dm::delivery_of(action.id, request, &answer, now_ms());
             }
-            Some(ActionKind::ScheduleTweet) if answer.verdict == Verdict::Success => {
+            ActionKind::ScheduleTweet if answer.verdict == Verdict::Success => {
                 finish.tweet = super::schedule_tweet::scheduled_by(&answer);
             }
-            Some(ActionKind::CancelScheduledTweet) if answer.verdict == Verdict::Success => {
+            ActionKind::CancelScheduledTweet if answer.verdict == Verdict::Success => {
                 super::schedule_tweet::record_cancelled(&self.store, request).await;
             }
             _ => {}
         }
-        metrics::counter!("starling_action_attempts_total", "kind" => action.kind.clone(), "outcome" => finish.outcome.clone()).increment(1);
-        metrics::histogram!("starling_action_call_seconds", "kind" => action.kind.clone())
+        metrics::counter!("starling_action_attempts_total", "kind" => action.kind.as_str(), "outcome" => finish.outcome.as_str()).increment(1);
+        metrics::histogram!("starling_action_call_seconds", "kind" => action.kind.as_str())
             .record(answer.latency.as_secs_f64());
         tracing::info!(
             action = action.id,
@@ -308,13 +347,9 @@ impl Executor {
         // What may have reached the receiver is never given up unreconciled: the
         // next run looks first (DMs, tweets), and only then counts attempts; an
         // `at_most_once` action is parked for a person instead of sent again.
-        let after = match answer.maybe_sent() {
-            true => ActionKind::parse(&action.kind).map(|k| {
-                let params: Value = serde_json::from_str(&action.params).unwrap_or(Value::Null);
-                k.after_unknown(&params)
-            }),
-            false => None,
-        };
+        let after = answer
+            .maybe_sent()
+            .then(|| action.kind.after_unknown(&action.params));
         if after == Some(AfterUnknown::Park) {
             let mut finish = unknown_outcome(
                 answer.error_class.map_or("unknown", |c| c.as_str()),
@@ -329,12 +364,12 @@ impl Executor {
             return finish;
         }
         let must_reconcile = after == Some(AfterUnknown::Reconcile);
-        let (outcome, status, retry_in, error) = match answer.verdict {
-            Verdict::Success => ("succeeded", "succeeded", None, None),
-            Verdict::Dead => ("dead", "dead", None, answer.error.clone()),
+        use AttemptOutcome as O;
+        let (outcome, retry_in, error) = match answer.verdict {
+            Verdict::Success => (O::Succeeded, None, None),
+            Verdict::Dead => (O::Dead, None, answer.error.clone()),
             Verdict::Retry if attempt >= max && !must_reconcile => (
-                "dead",
-                "dead",
+                O::Dead,
                 None,
                 answer
                     .error
@@ -342,26 +377,20 @@ impl Executor {
                     .map(|e| format!("{e} (attempt {attempt} of {max}; no attempts left)")),
             ),
             Verdict::Retry => (
-                "retry",
-                "failed",
+                O::Retry,
                 Some(backoff::delay(&self.retry, attempt, answer.vendor_wait)),
                 answer.error.clone(),
             ),
         };
         Finish {
-            outcome: outcome.into(),
             status_code: answer.status.map(i32::from),
             response_excerpt: answer.excerpt.clone(),
             request_id: answer.request_id.clone(),
             latency_ms: Some(answer.latency.as_secs_f64() * 1000.0),
             error_class: answer.error_class.map(|c| c.as_str().to_string()),
             error,
-            status: status.into(),
             retry_in,
-            budget_slot: None,
-            request: None,
-            delivery: None,
-            tweet: None,
+            ..Finish::new(outcome)
         }
     }
 
@@ -384,11 +413,11 @@ impl Executor {
                 wait_ms = wait.as_millis() as u64,
                 "Rate-limit budget spent; rescheduled"
             );
-            return Ok(sql::release(&self.store, action, "pending", Some(wait), None).await?);
+            return Ok(sql::give_back(&self.store, action, GiveBack::Wait(wait)).await?);
         }
         if let NotSent::Later(wait, why) = &not_sent {
             tracing::info!(action = action.id, kind = %action.kind, reason = %why, "Not yet; looking again later");
-            return Ok(sql::release(&self.store, action, "pending", Some(*wait), Some(why)).await?);
+            return Ok(sql::give_back(&self.store, action, GiveBack::Wait(*wait)).await?);
         }
         let attempt = sql::start_attempt(
             &self.store,
@@ -414,20 +443,17 @@ impl Executor {
             NotSent::Wait(wait) => {
                 // Only the fast path gets here (its attempt was already written): retry then.
                 let mut finish = Finish {
-                    outcome: "retry".into(),
-                    status: "failed".into(),
                     error_class: Some("rate_limited".into()),
                     error: Some("Scrapely's budget was spent by a lookup".into()),
                     retry_in: Some(wait),
-                    ..Finish::default()
+                    ..Finish::new(AttemptOutcome::Retry)
                 };
                 if action.attempts + 1
                     >= action
                         .max_attempts
                         .unwrap_or(self.retry.max_attempts as i32)
                 {
-                    finish.outcome = "dead".into();
-                    finish.status = "dead".into();
+                    finish.outcome = AttemptOutcome::Dead;
                     finish.retry_in = None;
                 }
                 return finish;
@@ -435,42 +461,40 @@ impl Executor {
             NotSent::Later(wait, why) => {
                 // Only the fast path gets here (its attempt was already written).
                 return Finish {
-                    outcome: "retry".into(),
-                    status: "failed".into(),
                     error_class: Some("waiting".into()),
                     error: Some(why),
                     retry_in: Some(wait),
-                    ..Finish::default()
+                    ..Finish::new(AttemptOutcome::Retry)
                 };
             }
-            NotSent::Invalid(message) => ("dead", "validation", message),
-            NotSent::Skip(message) => ("skipped", "not_configured", message),
-            NotSent::Nothing(message) => ("skipped", "nothing_to_do", message),
+            NotSent::Invalid(message) => (AttemptOutcome::Dead, "validation", message),
+            NotSent::Skip(message) => (AttemptOutcome::Skipped, "not_configured", message),
+            NotSent::NoConversation(message) => {
+                (AttemptOutcome::Skipped, "no_conversation", message)
+            }
+            NotSent::Nothing(message) => (AttemptOutcome::Skipped, "nothing_to_do", message),
         };
+        // Nobody was contacted: the rule may fire for this key again.
+        let release_cooldown = class == "no_conversation";
         // Skips repeat for every event while a key is missing (said once at start); a
         // validation failure is about this one action.
-        if outcome == "skipped" {
+        if outcome == AttemptOutcome::Skipped {
             tracing::debug!(action = action.id, kind = %action.kind, reason = %message, "Action skipped");
         } else {
-            tracing::warn!(action = action.id, kind = %action.kind, outcome, reason = %message, "Action not sent");
+            tracing::warn!(action = action.id, kind = %action.kind, %outcome, reason = %message, "Action not sent");
         }
         Finish {
-            outcome: outcome.into(),
             error_class: Some(class.into()),
             error: Some(message),
-            status: outcome.into(),
-            ..Finish::default()
+            release_cooldown,
+            ..Finish::new(outcome)
         }
     }
 
     async fn record_dry_run(&self, action: &ActionRow, params: &Value) -> anyhow::Result<()> {
         let recorded = dry_run_request(action, params);
         let attempt = sql::start_attempt(&self.store, action, &self.worker, &recorded).await?;
-        let finish = Finish {
-            outcome: "dry_run".into(),
-            status: "dry_run".into(),
-            ..Finish::default()
-        };
+        let finish = Finish::new(AttemptOutcome::DryRun);
         self.finish(action, Some(attempt), finish).await
     }
 }
@@ -487,7 +511,7 @@ fn recorded(request: &Outbound) -> RecordedRequest {
 fn dry_run_request(action: &ActionRow, params: &Value) -> RecordedRequest {
     RecordedRequest {
         method: "DRY-RUN".into(),
-        url: action.kind.clone(),
+        url: action.kind.to_string(),
         body: Some(params.to_string()),
     }
 }

@@ -12,6 +12,8 @@ pub enum ActionKind {
     CancelScheduledTweet,
     SlackPost,
     HttpRequest,
+    /// Marks a person do-not-contact in Starling's own ledger; calls no vendor.
+    DoNotContact,
 }
 
 /// What a run does when an earlier attempt may have reached the receiver.
@@ -26,13 +28,14 @@ pub enum AfterUnknown {
 }
 
 impl ActionKind {
-    pub const ALL: [ActionKind; 6] = [
+    pub const ALL: [ActionKind; 7] = [
         ActionKind::SendDm,
         ActionKind::UpdateCrm,
         ActionKind::ScheduleTweet,
         ActionKind::CancelScheduledTweet,
         ActionKind::SlackPost,
         ActionKind::HttpRequest,
+        ActionKind::DoNotContact,
     ];
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -47,6 +50,7 @@ impl ActionKind {
             ActionKind::CancelScheduledTweet => "scrapely.cancel_scheduled_tweet",
             ActionKind::SlackPost => "slack.post",
             ActionKind::HttpRequest => "http.request",
+            ActionKind::DoNotContact => "starling.do_not_contact",
         }
     }
 
@@ -71,10 +75,38 @@ impl ActionKind {
         let at_most_once = params.get("at_most_once").and_then(Value::as_bool) == Some(true);
         match self {
             ActionKind::SendDm | ActionKind::ScheduleTweet => AfterUnknown::Reconcile,
-            ActionKind::UpdateCrm | ActionKind::CancelScheduledTweet => AfterUnknown::Resend,
+            // Marking a person twice is marking them once.
+            ActionKind::UpdateCrm | ActionKind::CancelScheduledTweet | ActionKind::DoNotContact => {
+                AfterUnknown::Resend
+            }
             ActionKind::SlackPost | ActionKind::HttpRequest if at_most_once => AfterUnknown::Park,
             ActionKind::SlackPost | ActionKind::HttpRequest => AfterUnknown::Resend,
         }
+    }
+}
+
+/// A kind name this build does not know (in a stored row or a rule).
+#[derive(Debug, thiserror::Error)]
+#[error("unknown action kind {0:?}")]
+pub struct UnknownKind(pub String);
+
+impl TryFrom<String> for ActionKind {
+    type Error = UnknownKind;
+    fn try_from(name: String) -> Result<Self, UnknownKind> {
+        Self::parse(&name).ok_or(UnknownKind(name))
+    }
+}
+
+impl serde::Serialize for ActionKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for ActionKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Self::try_from(name).map_err(serde::de::Error::custom)
     }
 }
 
@@ -91,8 +123,7 @@ mod tests {
     #[test]
     fn every_catalog_entry_is_a_kind_and_back() {
         for spec in super::super::CATALOG {
-            let kind = ActionKind::parse(spec.name).expect(spec.name);
-            assert_eq!(kind.as_str(), spec.name);
+            assert_eq!(ActionKind::parse(spec.name()), Some(spec.kind));
         }
         assert_eq!(ActionKind::ALL.len(), super::super::CATALOG.len());
     }

@@ -9,9 +9,12 @@
 
 pub mod accounts;
 pub mod backoff;
+pub mod do_not_contact;
 pub mod executor;
 pub mod http_request;
 pub mod kind;
+pub use kind::ActionKind;
+mod ledger;
 pub mod outbound;
 pub mod params;
 pub mod rate_headers;
@@ -36,13 +39,16 @@ pub enum NotSent {
     Invalid(String),
     /// Not configured to run (no API key, no webhook URL): recorded as skipped.
     Skip(String),
+    /// A DM with no Scrapely conversation to go into: skipped, and its rule's
+    /// cooldown given back (nobody was contacted).
+    NoConversation(String),
     /// The shared rate-limit budget is spent: try again after this long.
     Wait(Duration),
     /// A lookup the request needs failed; retried or dead like the call itself.
     LookupFailed(Box<outbound::Answer>),
     /// What the action acts on is not there yet (a cancel whose tweet is still
     /// being scheduled): look again after this long, no attempt spent; the
-    /// reason is the action's `last_error` meanwhile.
+    /// reason is logged.
     Later(Duration, String),
     /// Nothing left to do (a cancel whose tweet is already posted, failed or
     /// cancelled, or was never scheduled): recorded as skipped, with the reason.
@@ -78,29 +84,27 @@ impl Context<'_> {
 pub async fn prepare(
     ctx: &Context<'_>,
     action_id: i64,
-    kind: &str,
+    kind: ActionKind,
     params: &serde_json::Value,
 ) -> Result<outbound::Outbound, NotSent> {
     match kind {
-        "scrapely.send_dm" => send_dm::prepare(ctx, params).await,
-        "scrapely.update_crm" => update_crm::prepare(ctx, params).await,
-        "scrapely.schedule_tweet" => schedule_tweet::prepare(ctx, params).await,
-        "scrapely.cancel_scheduled_tweet" => schedule_tweet::prepare_cancel(ctx, params).await,
-        "slack.post" => slack::prepare(ctx, params),
-        "http.request" => http_request::prepare(ctx, action_id, params),
-        other => Err(NotSent::Invalid(format!("unknown action kind `{other}`"))),
+        ActionKind::SendDm => send_dm::prepare(ctx, params).await,
+        ActionKind::UpdateCrm => update_crm::prepare(ctx, params).await,
+        ActionKind::ScheduleTweet => schedule_tweet::prepare(ctx, params).await,
+        ActionKind::CancelScheduledTweet => schedule_tweet::prepare_cancel(ctx, params).await,
+        ActionKind::SlackPost => slack::prepare(ctx, params),
+        ActionKind::HttpRequest => http_request::prepare(ctx, action_id, params),
+        // Runs inside Starling (the executor's `do_not_contact`), never as a call.
+        ActionKind::DoNotContact => Err(NotSent::Invalid(
+            "starling.do_not_contact makes no call".into(),
+        )),
     }
-}
-
-/// Whether a kind calls Scrapely (and so draws from its rate-limit budget).
-pub fn calls_scrapely(kind: &str) -> bool {
-    kind.starts_with("scrapely.")
 }
 
 /// The account an action acts for (a handle or an id): DMs and tweets of a
 /// paused account are held.
-pub fn account_of(kind: &str, params: &serde_json::Value) -> Option<String> {
-    if !calls_scrapely(kind) {
+pub fn account_of(kind: ActionKind, params: &serde_json::Value) -> Option<String> {
+    if !kind.calls_scrapely() {
         return None;
     }
     ["account", "account_handle", "account_id"]
@@ -110,8 +114,8 @@ pub fn account_of(kind: &str, params: &serde_json::Value) -> Option<String> {
 }
 
 /// Fixes what must not drift between creation and a late retry (relative times).
-pub fn normalize(kind: &str, params: &mut serde_json::Value, now: time::OffsetDateTime) {
-    if kind == "scrapely.schedule_tweet" {
+pub fn normalize(kind: ActionKind, params: &mut serde_json::Value, now: time::OffsetDateTime) {
+    if kind == ActionKind::ScheduleTweet {
         schedule_tweet::fix_relative_time(params, now);
     }
 }
@@ -191,7 +195,7 @@ pub struct ParamSpec {
 
 #[derive(Debug, Clone, Copy)]
 pub struct ActionSpec {
-    pub name: &'static str,
+    pub kind: ActionKind,
     pub params: &'static [ParamSpec],
 }
 
@@ -256,17 +260,18 @@ use ParamKind::*;
 /// Every action kind, with parameters as documented by the vendors (seed `004`).
 pub const CATALOG: &[ActionSpec] = &[
     ActionSpec {
-        name: "scrapely.send_dm",
+        kind: ActionKind::SendDm,
         params: &[
             from_event("conversation_id", "data.conversation_id").or("to"),
             p("to", Text, false),
             p("message", Text, true),
             p("account_id", Text, false),
             from_event("account", "data.account_handle").or("account_id"),
+            p("receiver_id", Text, false),
         ],
     },
     ActionSpec {
-        name: "scrapely.update_crm",
+        kind: ActionKind::UpdateCrm,
         params: &[
             from_event("conversation_id", "data.conversation_id"),
             from_event("account_handle", "data.account_handle"),
@@ -279,7 +284,7 @@ pub const CATALOG: &[ActionSpec] = &[
         ],
     },
     ActionSpec {
-        name: "scrapely.schedule_tweet",
+        kind: ActionKind::ScheduleTweet,
         params: &[
             p("account_id", Text, false),
             p("account", Text, false),
@@ -290,7 +295,7 @@ pub const CATALOG: &[ActionSpec] = &[
         ],
     },
     ActionSpec {
-        name: "scrapely.cancel_scheduled_tweet",
+        kind: ActionKind::CancelScheduledTweet,
         params: &[
             p("tweet_id", Text, true)
                 .or("scheduled_by")
@@ -301,7 +306,7 @@ pub const CATALOG: &[ActionSpec] = &[
         ],
     },
     ActionSpec {
-        name: "slack.post",
+        kind: ActionKind::SlackPost,
         params: &[
             p("text", Text, true),
             p("blocks", List, false),
@@ -310,7 +315,7 @@ pub const CATALOG: &[ActionSpec] = &[
         ],
     },
     ActionSpec {
-        name: "http.request",
+        kind: ActionKind::HttpRequest,
         params: &[
             p("method", Text, false),
             p("url", Text, true),
@@ -321,12 +326,26 @@ pub const CATALOG: &[ActionSpec] = &[
             p("at_most_once", Bool, false),
         ],
     },
+    ActionSpec {
+        kind: ActionKind::DoNotContact,
+        params: &[
+            from_event("handle", "data.receiver.screen_name").or("user_id"),
+            p("user_id", Text, false),
+            p("reason", Text, false),
+        ],
+    },
 ];
 
+impl ActionSpec {
+    pub const fn name(&self) -> &'static str {
+        self.kind.as_str()
+    }
+}
+
 pub fn spec(name: &str) -> Option<&'static ActionSpec> {
-    CATALOG.iter().find(|a| a.name == name)
+    CATALOG.iter().find(|a| a.name() == name)
 }
 
 pub fn names() -> Vec<&'static str> {
-    CATALOG.iter().map(|a| a.name).collect()
+    CATALOG.iter().map(|a| a.name()).collect()
 }

@@ -14,7 +14,9 @@ use super::NotSent;
 use super::backoff;
 use super::executor::Executor;
 use super::kind::ActionKind;
-use crate::store::actions::{self as sql, ActionRow, Finish, OpenAttempt, RecordedRequest};
+use crate::store::actions::{
+    self as sql, ActionRow, AttemptOutcome, Finish, GiveBack, OpenAttempt, RecordedRequest,
+};
 use serde_json::Value;
 
 /// What proved that an earlier attempt happened.
@@ -41,13 +43,11 @@ impl Executor {
                 tracing::info!(action = action.id, kind = %kind, proof = %proof.description,
                     "Found what an earlier attempt did: not sending again");
                 let finish = Finish {
-                    outcome: "reconciled".into(),
-                    status: "succeeded".into(),
                     response_excerpt: Some(proof.description),
                     error: crashed.then(|| {
                         "the worker stopped during the call; Scrapely shows it was done".into()
                     }),
-                    ..Finish::default()
+                    ..Finish::new(AttemptOutcome::Reconciled)
                 };
                 // The crashed attempt gets its outcome; otherwise the check is an attempt of its own.
                 let attempt = match crashed {
@@ -72,14 +72,12 @@ impl Executor {
             }
             Ok(None) if !crashed && action.attempts as u32 >= self.max_attempts(&action) => {
                 let finish = Finish {
-                    outcome: "dead".into(),
-                    status: "dead".into(),
                     error_class: last.error_class.clone(),
                     error: Some(format!(
                         "not done: Scrapely does not show it after {} attempts",
                         action.attempts
                     )),
-                    ..Finish::default()
+                    ..Finish::new(AttemptOutcome::Dead)
                 };
                 self.finish(&action, None, finish).await
             }
@@ -93,14 +91,14 @@ impl Executor {
                     .await?;
                 }
                 let request =
-                    match super::prepare(&self.context(), action.id, &action.kind, params).await {
+                    match super::prepare(&self.context(), action.id, action.kind, params).await {
                         Ok(request) => request,
                         Err(not_sent) => return self.not_sent(&action, not_sent).await,
                     };
                 self.call(&action, &request).await
             }
             Err(NotSent::Wait(wait) | NotSent::Later(wait, _)) => {
-                Ok(sql::release(&self.store, &action, "pending", Some(wait), None).await?)
+                Ok(sql::give_back(&self.store, &action, GiveBack::Wait(wait)).await?)
             }
             Err(NotSent::LookupFailed(answer))
                 if !crashed && (action.attempts as u32) < self.max_attempts(&action) =>
@@ -112,12 +110,15 @@ impl Executor {
                     error = answer.error.as_deref().unwrap_or(""),
                     "Cannot check with Scrapely yet; trying again later"
                 );
-                Ok(sql::release(&self.store, &action, "pending", Some(wait), None).await?)
+                Ok(sql::give_back(&self.store, &action, GiveBack::Wait(wait)).await?)
             }
             Err(not_sent) => {
                 let why = match &not_sent {
                     NotSent::LookupFailed(answer) => answer.error.clone().unwrap_or_default(),
-                    NotSent::Invalid(m) | NotSent::Skip(m) | NotSent::Nothing(m) => m.clone(),
+                    NotSent::Invalid(m)
+                    | NotSent::Skip(m)
+                    | NotSent::NoConversation(m)
+                    | NotSent::Nothing(m) => m.clone(),
                     NotSent::Wait(_) | NotSent::Later(..) => String::new(),
                 };
                 let finish = unknown_outcome(
@@ -180,12 +181,10 @@ fn lookup(path: String) -> RecordedRequest {
 /// An action parked for a person: it may or may not have happened.
 pub fn unknown_outcome(class: &str, why: &str) -> Finish {
     Finish {
-        outcome: "outcome_unknown".into(),
-        status: "outcome_unknown".into(),
         error_class: Some(class.into()),
         error: Some(format!(
             "{why}; `starling jobs retry` runs it again, `starling jobs cancel` gives up"
         )),
-        ..Finish::default()
+        ..Finish::new(AttemptOutcome::OutcomeUnknown)
     }
 }

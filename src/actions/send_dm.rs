@@ -12,7 +12,7 @@ use super::params::{at_most, optional_text, text};
 use super::scrapely::Account;
 use super::{Context, NotSent};
 use crate::actions::outbound::{Answer, Body, Outbound};
-use crate::store::deliveries::{self, Delivery, ProvedBy};
+use crate::store::deliveries::{self, Delivery, ProvedBy, Rival};
 use serde_json::{Value, json};
 
 /// Scrapely's documented limit on a DM's text.
@@ -101,7 +101,10 @@ pub async fn reconcile(
         let claims = deliveries::of_conversation(ctx.store, &conversation_id)
             .await
             .map_err(store_wait)?;
-        let Some(found) = pick(&sent, &claims, &text_hash, since_ms) else {
+        let rivals = deliveries::older_rivals(ctx.store, action_id, &conversation_id, &text_hash)
+            .await
+            .map_err(store_wait)?;
+        let Some(found) = pick(&sent, &claims, &text_hash, &rivals, since_ms) else {
             return Ok(None);
         };
         let delivery = Delivery {
@@ -167,11 +170,14 @@ fn sent_messages(conversation: &Value, message: &str, text_hash: &str) -> Vec<Se
 /// Which delivered message proves an action whose attempt started at `since`:
 /// messages claimed already are out; each DM known sent by its answer (whose
 /// message carries no id here) takes the earliest free message of its time
-/// window; of what is left, the earliest at or after `since` (less clock skew).
+/// window; then each older DM still unproved (`rivals`, oldest first) is set
+/// aside the earliest free message at or after its own attempt; of what is
+/// left, the earliest at or after `since` (less clock skew).
 pub fn pick<'a>(
     sent: &'a [SentMessage],
     claims: &[Delivery],
     text_hash: &str,
+    rivals: &[Rival],
     since: i64,
 ) -> Option<&'a SentMessage> {
     let mut free: Vec<&SentMessage> = sent
@@ -190,6 +196,11 @@ pub fn pick<'a>(
             .iter()
             .position(|m| m.time >= claim.sent_after && m.time <= claim.sent_before + SKEW_MS)
         {
+            free.remove(pos);
+        }
+    }
+    for rival in rivals {
+        if let Some(pos) = free.iter().position(|m| m.time >= rival.since - SKEW_MS) {
             free.remove(pos);
         }
     }
@@ -216,7 +227,7 @@ async fn conversation_id(
         .conversation_with(ctx.store, ctx.client, to, account, ctx.timeout)
         .await?
         .ok_or_else(|| {
-            NotSent::Skip(format!(
+            NotSent::NoConversation(format!(
                 "no Scrapely conversation of @{} with @{}: /dm/send needs an existing conversation of the sending account",
                 account.handle,
                 to.trim_start_matches('@')
@@ -253,8 +264,8 @@ mod tests {
         let mut claimed = answer_claim(0, 0);
         claimed.message_key = sent[0].key.clone();
         claimed.proved_by = ProvedBy::Reconciled;
-        assert_eq!(pick(&sent, &[claimed], "h", 99_000), None);
-        assert_eq!(pick(&sent, &[], "h", 99_000), Some(&sent[0]));
+        assert_eq!(pick(&sent, &[claimed], "h", &[], 99_000), None);
+        assert_eq!(pick(&sent, &[], "h", &[], 99_000), Some(&sent[0]));
     }
 
     #[test]
@@ -262,14 +273,37 @@ mod tests {
         let sent = [msg(100_000), msg(200_000)];
         // One DM answered success around 100 s; a second, crashed, started at 90 s.
         let claims = [answer_claim(95_000, 101_000)];
-        assert_eq!(pick(&sent, &claims, "h", 90_000), Some(&sent[1]));
+        assert_eq!(pick(&sent, &claims, "h", &[], 90_000), Some(&sent[1]));
         let only_one = [msg(100_000)];
-        assert_eq!(pick(&only_one, &claims, "h", 90_000), None);
+        assert_eq!(pick(&only_one, &claims, "h", &[], 90_000), None);
     }
 
     #[test]
     fn a_message_older_than_the_attempt_proves_nothing() {
         let sent = [msg(10_000)];
-        assert_eq!(pick(&sent, &[], "h", 60_000), None);
+        assert_eq!(pick(&sent, &[], "h", &[], 60_000), None);
+    }
+
+    #[test]
+    fn an_older_unproved_dm_takes_the_one_message_whichever_reconciles_first() {
+        let sent = [msg(100_000)];
+        // DM 1 (attempt at 95 s) and DM 2 (attempt at 96 s): one message got through.
+        let older = [Rival {
+            action_id: 1,
+            since: 95_000,
+        }];
+        assert_eq!(
+            pick(&sent, &[], "h", &older, 96_000),
+            None,
+            "DM 2 leaves it to DM 1"
+        );
+        assert_eq!(
+            pick(&sent, &[], "h", &[], 95_000),
+            Some(&sent[0]),
+            "DM 1 takes it"
+        );
+        // Two messages: each DM gets one.
+        let both = [msg(100_000), msg(101_000)];
+        assert_eq!(pick(&both, &[], "h", &older, 96_000), Some(&both[1]));
     }
 }

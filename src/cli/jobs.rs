@@ -6,40 +6,11 @@
 
 use super::audit::{Format, render_csv, render_json, render_table};
 use crate::store::Store;
-use crate::store::actions::{self as sql, in_tx, now_ms};
+use crate::store::actions as sql;
 use crate::store::audit;
-use sqlx::Row;
+use crate::store::lifecycle::{self, Event};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Status {
-    Pending,
-    Running,
-    Failed,
-    Succeeded,
-    Dead,
-    Held,
-    OutcomeUnknown,
-    Skipped,
-    Cancelled,
-    DryRun,
-}
-
-impl Status {
-    fn as_sql(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Running => "running",
-            Status::Failed => "failed",
-            Status::Succeeded => "succeeded",
-            Status::Dead => "dead",
-            Status::Held => "held",
-            Status::OutcomeUnknown => "outcome_unknown",
-            Status::Skipped => "skipped",
-            Status::Cancelled => "cancelled",
-            Status::DryRun => "dry_run",
-        }
-    }
-}
+pub use crate::store::status::ActionStatus as Status;
 
 /// A millisecond column as readable UTC text, in the backend's SQL.
 pub(crate) fn ts(url: &str, column: &str) -> String {
@@ -52,7 +23,7 @@ pub(crate) fn ts(url: &str, column: &str) -> String {
     }
 }
 
-fn quote(text: &str) -> String {
+pub(crate) fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 
@@ -74,7 +45,7 @@ pub async fn list(
 ) -> anyhow::Result<String> {
     let mut filters = Vec::new();
     if let Some(status) = status {
-        filters.push(format!("a.status = {}", quote(status.as_sql())));
+        filters.push(format!("a.status = {}", quote(status.as_str())));
     }
     if let Some(rule) = rule {
         filters.push(format!("a.rule = {}", quote(rule)));
@@ -129,22 +100,20 @@ pub async fn show(url: &str, id: i64, format: Format) -> anyhow::Result<String> 
     Ok(shown)
 }
 
-/// Statuses `jobs retry` starts again from: the action is finished without success.
-const RETRYABLE: &str = "('dead', 'outcome_unknown', 'skipped', 'cancelled')";
-
 /// `starling jobs retry ID`: exactly one new attempt series. Refused for an
 /// action that succeeded or is still queued.
 pub async fn retry(store: &Store, id: i64) -> anyhow::Result<String> {
-    let done = start_series(store, Some(id), None).await?;
+    let done = lifecycle::retry(store, Some(id), None).await?;
     if done.is_empty() {
         let why = match sql::get(store, id).await? {
             None => format!("no action with id {id}"),
-            Some(a) if a.status == "succeeded" => {
+            Some(a) if a.status == Status::Succeeded => {
                 format!("action {id} already succeeded; it is not sent again")
             }
             Some(a) => format!(
-                "action {id} is {}; only dead, outcome_unknown, skipped or cancelled actions are retried",
-                a.status
+                "action {id} is {}; only {} actions are retried",
+                a.status,
+                listed(&lifecycle::from(Event::Retry))
             ),
         };
         anyhow::bail!(why);
@@ -156,56 +125,34 @@ pub async fn retry(store: &Store, id: i64) -> anyhow::Result<String> {
 
 /// `starling jobs retry --dead [--rule NAME]`.
 pub async fn retry_dead(store: &Store, rule: Option<&str>) -> anyhow::Result<String> {
-    let ids = start_series(store, None, rule).await?;
+    let ids = lifecycle::retry(store, None, rule).await?;
     Ok(format!("{} dead action(s) queued again.\n", ids.len()))
-}
-
-async fn start_series(
-    store: &Store,
-    id: Option<i64>,
-    rule: Option<&str>,
-) -> anyhow::Result<Vec<i64>> {
-    use crate::queue::PushJobs;
-    let now = now_ms();
-    let sql_text = if id.is_some() {
-        format!(
-            "UPDATE actions SET status = 'pending', attempts = 0, series = series + 1, run_at = $2, \
-             updated_at = $2, last_error = NULL, lease_until = NULL WHERE id = $1 AND status IN {RETRYABLE} RETURNING id"
-        )
-    } else {
-        "UPDATE actions SET status = 'pending', attempts = 0, series = series + 1, run_at = $2, \
-         updated_at = $2, last_error = NULL, lease_until = NULL \
-         WHERE status = 'dead' AND ($3 IS NULL OR rule = $3) AND $1 = $1 RETURNING id"
-            .to_string()
-    };
-    let ids: Vec<i64> = in_tx!(store, tx => {
-        let rows = sqlx::query(sqlx::AssertSqlSafe(sql_text.clone()))
-            .bind(id.unwrap_or(0)).bind(now).bind(rule)
-            .fetch_all(&mut *tx).await?;
-        let ids: Vec<i64> = rows.iter().map(|r| r.try_get::<i64, _>(0)).collect::<Result<_, _>>()?;
-        let jobs: Vec<_> = ids.iter().map(|id| (*id, std::time::Duration::ZERO)).collect();
-        tx.push_jobs(&jobs).await?;
-        ids
-    });
-    Ok(ids)
 }
 
 /// `starling jobs cancel ID`: an action not yet sent never will be.
 pub async fn cancel(store: &Store, id: i64) -> anyhow::Result<String> {
-    let query = "UPDATE actions SET status = 'cancelled', updated_at = $2, last_error = 'cancelled by a person' \
-                 WHERE id = $1 AND status IN ('pending', 'failed', 'held', 'outcome_unknown')";
-    let changed = in_tx!(store, tx => sqlx::query(query).bind(id).bind(now_ms()).execute(&mut *tx).await?.rows_affected());
-    if changed == 0 {
+    if !lifecycle::cancel(store, id, "cancelled by a person").await? {
         let why = match sql::get(store, id).await? {
             None => format!("no action with id {id}"),
             Some(a) => format!(
-                "action {id} is {}; only pending, failed, held or outcome_unknown actions can be cancelled",
-                a.status
+                "action {id} is {}; only {} actions can be cancelled",
+                a.status,
+                listed(&lifecycle::from(Event::Cancel))
             ),
         };
         anyhow::bail!(why);
     }
     Ok(format!("Action {id} cancelled.\n"))
+}
+
+/// `pending, failed or held`.
+fn listed(statuses: &[Status]) -> String {
+    let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    }
 }
 
 /// `starling accounts resume HANDLE`.

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod backtest;
+pub mod contacts;
 pub mod jobs;
 pub mod rules;
 pub mod streams;

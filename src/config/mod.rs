@@ -39,6 +39,7 @@ pub struct Settings {
     pub scrapely: ScrapelySettings,
     pub slack: SlackSettings,
     pub actions: ActionsSettings,
+    pub outreach: OutreachSettings,
     pub log: LogSettings,
     /// Tweet stream connections, `[[streams]]` in the file (none by default).
     #[serde(default)]
@@ -76,6 +77,10 @@ pub struct ServerSettings {
     pub max_body_bytes: usize,
     /// How long shutdown waits for in-flight requests before exiting.
     pub shutdown_grace_secs: u64,
+    /// Bearer token for `/readyz` and `/metrics` on a non-loopback listener.
+    pub ops_token: Option<Secret>,
+    /// Serve `/readyz` and `/metrics` without a token on a non-loopback listener.
+    pub public_ops: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -165,6 +170,58 @@ pub struct RetrySettings {
     pub factor: f64,
     pub cap_secs: u64,
     pub max_attempts: u32,
+}
+
+/// Outreach safety across every rule, replica and restart (the contact ledger).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutreachSettings {
+    /// At most one DM per person per this window (`30d`, `12h`); `0` or `off`
+    /// turns the window off (do-not-contact still holds).
+    pub contact_window: ContactWindow,
+}
+
+/// `outreach.contact_window`: a duration, or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContactWindow(pub Option<std::time::Duration>);
+
+impl ContactWindow {
+    /// Parses `30d`, `2s`, `0`, `off`; `Err` says what was expected.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        if matches!(text, "0" | "off" | "none") {
+            return Ok(ContactWindow(None));
+        }
+        match humantime::parse_duration(text) {
+            Ok(d) if d.is_zero() => Ok(ContactWindow(None)),
+            Ok(d) => Ok(ContactWindow(Some(d))),
+            Err(_) => Err(format!(
+                "`{text}` is not a duration; expected e.g. 30d, 12h, or 0 / off to turn the window off"
+            )),
+        }
+    }
+
+    /// The window in milliseconds, when on.
+    pub fn millis(self) -> Option<i64> {
+        self.0.map(|d| d.as_millis() as i64)
+    }
+}
+
+impl<'de> Deserialize<'de> for ContactWindow {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // An environment variable `0` arrives as a number (`try_parsing`).
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(0) => Ok(ContactWindow(None)),
+            Raw::Number(secs) => Ok(ContactWindow(Some(std::time::Duration::from_secs(secs)))),
+            Raw::Text(text) => ContactWindow::parse(&text).map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -397,6 +454,30 @@ mod tests {
             .to_string();
         assert!(
             err.contains("database.url") && err.contains("expected"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_contact_window_is_a_duration_or_off() {
+        let window = |v: &str| {
+            Settings::load_with_env(None, env(&[("STARLING__OUTREACH__CONTACT_WINDOW", v)]))
+                .map(|s| s.outreach.contact_window.0)
+        };
+        let default = Settings::load_with_env(None, env(&[])).unwrap();
+        assert_eq!(
+            default.outreach.contact_window.0,
+            Some(std::time::Duration::from_secs(30 * 86_400))
+        );
+        assert_eq!(
+            window("2s").unwrap(),
+            Some(std::time::Duration::from_secs(2))
+        );
+        assert_eq!(window("0").unwrap(), None);
+        assert_eq!(window("off").unwrap(), None);
+        let err = window("soon").unwrap_err().to_string();
+        assert!(
+            err.contains("outreach.contact_window") && err.contains("30d"),
             "{err}"
         );
     }

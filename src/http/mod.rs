@@ -1,6 +1,8 @@
-//! Operational HTTP endpoints and the JSON error every endpoint answers with.
+//! Operational HTTP endpoints, what a public listener demands of them
+//! ([`exposure`]), and the JSON error every endpoint answers with.
 
 pub mod error;
+pub mod exposure;
 pub mod health;
 pub mod metrics;
 

@@ -60,7 +60,7 @@ pub enum Param {
 
 #[derive(Debug, Clone)]
 pub struct ActionTemplate {
-    pub action: String,
+    pub action: crate::actions::ActionKind,
     pub params: Vec<(String, Param)>,
     pub delay: Option<Duration>,
     /// Overrides `actions.retry.max_attempts` for this action.
@@ -100,7 +100,7 @@ pub struct Rule {
 /// An action with its parameters rendered for one event.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RenderedAction {
-    pub action: String,
+    pub action: crate::actions::ActionKind,
     pub params: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_secs: Option<u64>,
@@ -132,8 +132,8 @@ pub struct Decision {
     pub rule: String,
     pub rule_hash: String,
     pub decided_at: time::OffsetDateTime,
-    /// Rendered actions, a JSON array (`[]` when evaluation failed).
-    pub actions: String,
+    /// Rendered actions (none when evaluation failed); stored as a JSON array.
+    pub actions: Vec<RenderedAction>,
     /// Why evaluation failed.
     pub error: Option<String>,
     /// The rendered key and window of the rule's cooldown, to claim before firing.
@@ -260,7 +260,7 @@ impl RuleSet {
                     rule: m.rule.name.clone(),
                     rule_hash: m.rule.hash.clone(),
                     decided_at,
-                    actions: "[]".into(),
+                    actions: Vec::new(),
                     error: None,
                     cooldown: None,
                 };
@@ -270,7 +270,7 @@ impl RuleSet {
                         Decision { error: Some(error), ..base }
                     }
                     Outcome::Matched { actions, cooldown_key } => Decision {
-                        actions: serde_json::to_string(&actions).expect("actions serialize"),
+                        actions,
                         cooldown: m.rule.cooldown.as_ref().zip(cooldown_key).map(|(c, key)| (key, c.window)),
                         ..base
                     },
@@ -329,8 +329,8 @@ impl RuleSet {
             }
             // The defaults name Scrapely's fields (a tweet's `conversation_id` is its
             // thread, not a DM conversation); a parameter's stand-in (`to`) wins.
-            let defaults =
-                crate::actions::spec(&action.action).filter(|_| ctx.kind.starts_with("scrapely."));
+            let defaults = crate::actions::spec(action.action.as_str())
+                .filter(|_| ctx.kind.starts_with("scrapely."));
             if let Some(spec) = defaults {
                 for p in spec.params {
                     let given = |name: &str| params.contains_key(name);
@@ -345,7 +345,7 @@ impl RuleSet {
                 }
             }
             actions.push(RenderedAction {
-                action: action.action.clone(),
+                action: action.action,
                 params: Value::Object(params),
                 delay_secs: action.delay.map(|d| d.as_secs()),
                 max_attempts: action.max_attempts,

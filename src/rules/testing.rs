@@ -169,7 +169,7 @@ fn check(
                     continue;
                 };
                 if let Some(name) = name
-                    && *name != actual.action
+                    && *name != actual.action.as_str()
                 {
                     problems.push(format!(
                         "action #{}: expected {name}, got {}",

@@ -40,14 +40,6 @@ pub async fn remember(store: &Store, accounts: &[(String, String)]) -> Result<us
                    (SELECT 1 FROM paused_accounts q WHERE q.account = lower($2))";
     let merge = "DELETE FROM paused_accounts WHERE account = lower($1) AND account_id = $1 \
                  AND lower($1) <> lower($2)";
-    let release = "UPDATE actions SET status = 'pending', \
-                   run_at = CASE WHEN run_at > $1 THEN run_at ELSE $1 END, updated_at = $1 \
-                   WHERE status = 'held' AND account IS NOT NULL AND NOT EXISTS \
-                     (SELECT 1 FROM paused_accounts p WHERE p.account = lower(actions.account) \
-                        OR p.account_id = actions.account \
-                        OR (p.account = lower(p.account_id) AND NOT EXISTS (SELECT 1 FROM scrapely_accounts k \
-                              WHERE k.handle = lower(actions.account) OR k.account_id = actions.account))) \
-                   RETURNING id, run_at";
     Ok(in_tx!(store, tx => {
         for (id, handle) in accounts {
             let handle = handle.trim_start_matches('@');
@@ -56,11 +48,11 @@ pub async fn remember(store: &Store, accounts: &[(String, String)]) -> Result<us
             let merged = sqlx::query(merge).bind(id).bind(handle).execute(&mut *tx).await?;
             if moved.rows_affected() + merged.rows_affected() > 0 {
                 tracing::info!(account = %handle, "A pause that named only the account id now holds @{handle}'s DMs and tweets");
-                sqlx::query(super::outbox::HOLD).bind(handle).bind(id).bind(now)
+                sqlx::query(super::lifecycle::HOLD_PAUSED.as_str()).bind(handle).bind(id).bind(now)
                     .execute(&mut *tx).await?;
             }
         }
-        let released = sqlx::query(release).bind(now).fetch_all(&mut *tx).await?;
+        let released = sqlx::query(super::lifecycle::RELEASE_UNPAUSED.as_str()).bind(now).fetch_all(&mut *tx).await?;
         let jobs: Vec<(i64, Duration)> = released
             .iter()
             .map(|r| Ok((r.try_get(0)?, delay_until(r.try_get(1)?, now))))
@@ -83,16 +75,13 @@ pub async fn resume_account(store: &Store, handle: &str) -> Result<Option<usize>
     let now = now_ms();
     let forget = "DELETE FROM paused_accounts WHERE account = lower($1) OR account_id = $1 \
                   RETURNING account, account_id";
-    let release = "UPDATE actions SET status = 'pending', run_at = CASE WHEN run_at > $3 THEN run_at ELSE $3 END, \
-                   updated_at = $3 WHERE status = 'held' AND (lower(account) = $1 OR account = $2) \
-                   RETURNING id, run_at";
     Ok(in_tx!(store, tx => {
         let gone = sqlx::query(forget).bind(handle).fetch_optional(&mut *tx).await?;
         match gone {
             None => None,
             Some(row) => {
                 let (account, id): (String, Option<String>) = (row.try_get(0)?, row.try_get(1)?);
-                let released = sqlx::query(release).bind(&account).bind(&id).bind(now)
+                let released = sqlx::query(super::lifecycle::RELEASE_RESUMED.as_str()).bind(&account).bind(&id).bind(now)
                     .fetch_all(&mut *tx).await?;
                 let jobs: Vec<(i64, Duration)> = released
                     .iter()

@@ -3,16 +3,18 @@
 
 use super::Store;
 use super::actions::{ActionRow, in_tx, now_ms, on_pool};
+use super::contacts::{Claim, ContactConn, Refusal};
+use super::status::AttemptOutcome;
 use crate::queue::PushJobs;
 use std::time::Duration;
 
 /// An attempt whose outcome nobody recorded: its worker died during the call.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone)]
 pub struct OpenAttempt {
     pub id: i64,
     pub started_at: i64,
     pub error_class: Option<String>,
-    pub outcome: Option<String>,
+    pub outcome: Option<AttemptOutcome>,
 }
 
 impl OpenAttempt {
@@ -20,11 +22,14 @@ impl OpenAttempt {
     /// succeed: nobody recorded its outcome (a crash mid-call), or it ended in a
     /// way that does not prove nothing was sent (timeout, reset, any 5xx).
     pub fn may_have_reached_vendor(&self) -> bool {
-        match self.outcome.as_deref() {
+        use AttemptOutcome as O;
+        match self.outcome {
             None => true,
-            Some("retry" | "dead" | "outcome_unknown") => self.error_class.as_deref().is_some_and(
-                crate::actions::outbound::ErrorClass::recorded_may_have_reached_vendor,
-            ),
+            Some(O::Retry | O::Dead | O::OutcomeUnknown) => {
+                self.error_class.as_deref().is_some_and(
+                    crate::actions::outbound::ErrorClass::recorded_may_have_reached_vendor,
+                )
+            }
             Some(_) => false,
         }
     }
@@ -37,8 +42,22 @@ pub async fn last_attempt(
 ) -> Result<Option<OpenAttempt>, sqlx::Error> {
     let sql = "SELECT id, started_at, error_class, outcome FROM action_attempts \
                WHERE action_id = $1 AND series = $2 ORDER BY id DESC LIMIT 1";
-    on_pool!(store, pool => sqlx::query_as::<_, OpenAttempt>(sql)
-        .bind(action.id).bind(action.series).fetch_optional(pool).await)
+    type Row = (i64, i64, Option<String>, Option<String>);
+    let row = on_pool!(store, pool => sqlx::query_as::<_, Row>(sql)
+        .bind(action.id).bind(action.series).fetch_optional(pool).await)?;
+    row.map(|(id, started_at, error_class, outcome)| {
+        let outcome = outcome
+            .map(AttemptOutcome::try_from)
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        Ok(OpenAttempt {
+            id,
+            started_at,
+            error_class,
+            outcome,
+        })
+    })
+    .transpose()
 }
 
 /// The request about to be sent, as recorded (secrets already redacted).
@@ -56,33 +75,52 @@ pub async fn start_attempt(
     worker: &str,
     request: &RecordedRequest,
 ) -> Result<i64, sqlx::Error> {
-    match start_call(store, action, worker, request, None, now_ms()).await? {
+    match start_call(store, action, worker, request, None, None, now_ms()).await? {
         Ok(id) => Ok(id),
-        Err(_) => unreachable!("no budget, no wait"),
+        Err(_) => unreachable!("no budget, no contact claim, nothing to wait for"),
     }
 }
 
-/// Takes a slot of `budget` (if any) and writes the attempt, in one commit:
-/// `Ok(attempt id)`, or `Err(wait)` when the budget is spent (nothing written).
+/// Why [`start_call`] wrote no attempt.
+#[derive(Debug)]
+pub enum NotStarted {
+    /// The budget is spent: try again after this long.
+    Wait(Duration),
+    /// A DM the contact ledger refuses (nothing claimed, nothing written).
+    Refused(Refusal),
+}
+
+/// Claims a DM's contact window (if `contact`), takes a slot of `budget` (if
+/// any) and writes the attempt, in one commit: `Ok(attempt id)`, or why not
+/// (nothing written).
 pub async fn start_call(
     store: &Store,
     action: &ActionRow,
     worker: &str,
     request: &RecordedRequest,
     budget: Option<(&str, super::ratelimit::Budget)>,
+    contact: Option<&Claim<'_>>,
     now: i64,
-) -> Result<Result<i64, Duration>, sqlx::Error> {
+) -> Result<Result<i64, NotStarted>, sqlx::Error> {
     use super::ratelimit::RateConn;
     let sql = "INSERT INTO action_attempts (action_id, series, attempt, worker, started_at, method, url, request_body) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
     let bump = "UPDATE actions SET attempts = attempts + 1, updated_at = $2 WHERE id = $1";
     Ok(in_tx!(store, tx => {
-        let wait = match budget {
-            Some((bucket, budget)) => tx.acquire_on(bucket, budget, now).await?,
+        // The ledger first: a refused DM takes no budget.
+        let refused = match contact {
+            Some(claim) => tx.claim_on(claim, now).await?.err(),
             None => None,
         };
-        if let Some(wait) = wait {
-            Err(wait)
+        let wait = match (&refused, budget) {
+            (None, Some((bucket, budget))) => tx.acquire_on(bucket, budget, now).await?,
+            _ => None,
+        };
+        if let Some(refusal) = refused {
+            Err(NotStarted::Refused(refusal))
+        } else if let Some(wait) = wait {
+            // Leaves the claim in place: the same DM takes it again when it runs.
+            Err(NotStarted::Wait(wait))
         } else {
         let id: i64 = sqlx::query_scalar(sql)
             .bind(action.id).bind(action.series).bind(action.attempts + 1).bind(worker).bind(now)
@@ -95,18 +133,17 @@ pub async fn start_call(
 }
 
 /// How an attempt ended, and what happens to its action.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Finish {
-    /// `succeeded`, `retry`, `dead`, `reconciled`, `outcome_unknown`, `skipped`, `dry_run`.
-    pub outcome: String,
+    /// How the attempt ended; the action's next status follows from it
+    /// ([`super::lifecycle::after`]).
+    pub outcome: AttemptOutcome,
     pub status_code: Option<i32>,
     pub response_excerpt: Option<String>,
     pub request_id: Option<String>,
     pub latency_ms: Option<f64>,
     pub error_class: Option<String>,
     pub error: Option<String>,
-    /// The action's next status.
-    pub status: String,
     /// When retried: run again after this long (a job is pushed).
     pub retry_in: Option<Duration>,
     /// The rate-limit slot this call took (bucket, when): re-stamped with the
@@ -118,6 +155,29 @@ pub struct Finish {
     pub delivery: Option<super::deliveries::Delivery>,
     /// A tweet this finish proves was scheduled (recorded in `scheduled_tweets`).
     pub tweet: Option<super::tweets::ScheduledTweet>,
+    /// Gives the rule's cooldown back (a DM skipped without contacting anyone).
+    pub release_cooldown: bool,
+}
+
+impl Finish {
+    /// An attempt that ended with `outcome`, nothing else known yet.
+    pub fn new(outcome: AttemptOutcome) -> Self {
+        Finish {
+            outcome,
+            status_code: None,
+            response_excerpt: None,
+            request_id: None,
+            latency_ms: None,
+            error_class: None,
+            error: None,
+            retry_in: None,
+            budget_slot: None,
+            request: None,
+            delivery: None,
+            tweet: None,
+            release_cooldown: false,
+        }
+    }
 }
 
 /// Completes an attempt (if one was written) and moves its action on, in one
@@ -157,8 +217,6 @@ const FINISH_ATTEMPT: &str = "UPDATE action_attempts SET finished_at = $2, outco
     response_excerpt = $5, request_id = $6, latency_ms = $7, error_class = $8, error = $9, retry_in_ms = $10, \
     method = COALESCE($11, method), url = COALESCE($12, url), request_body = COALESCE($13, request_body) \
     WHERE id = $1";
-const FINISH_ACTION: &str = "UPDATE actions SET status = $2, run_at = $3, lease_until = NULL, updated_at = $4, \
-    last_error = $5 WHERE id = $1 AND status = 'running'";
 const RESTAMP_SLOT: &str = "UPDATE rate_limit_calls SET at = $3 WHERE bucket = $1 AND at = $2";
 
 macro_rules! finish_conn {
@@ -178,7 +236,7 @@ macro_rules! finish_conn {
                     sqlx::query(FINISH_ATTEMPT)
                         .bind(attempt)
                         .bind(now)
-                        .bind(&f.outcome)
+                        .bind(f.outcome.as_str())
                         .bind(f.status_code)
                         .bind(&f.response_excerpt)
                         .bind(&f.request_id)
@@ -192,9 +250,11 @@ macro_rules! finish_conn {
                         .execute(&mut *self)
                         .await?;
                 }
-                let moved = sqlx::query(FINISH_ACTION)
+                let next =
+                    super::lifecycle::after(f.outcome).expect("an attempt that moves its action");
+                let moved = sqlx::query(super::lifecycle::FINISH.as_str())
                     .bind(action_id)
-                    .bind(&f.status)
+                    .bind(next.as_str())
                     .bind(now + retry_ms.unwrap_or(0))
                     .bind(now)
                     .bind(&f.error)
@@ -230,6 +290,11 @@ macro_rules! finish_conn {
                         .execute(&mut *self)
                         .await?;
                 }
+                if moved == 1 {
+                    // A DM not sent gives its contact claims (and maybe its cooldown) back.
+                    self.settle_on(action_id, next, f.release_cooldown, now)
+                        .await?;
+                }
                 if moved == 1
                     && let Some(delay) = f.retry_in
                 {
@@ -258,7 +323,9 @@ pub async fn close_stale_attempt(
     attempt_id: i64,
     why: &str,
 ) -> Result<(), sqlx::Error> {
-    let sql = "UPDATE action_attempts SET finished_at = $2, outcome = 'abandoned',                error_class = 'worker_stopped', error = $3 WHERE id = $1 AND outcome IS NULL";
-    on_pool!(store, pool => sqlx::query(sql).bind(attempt_id).bind(now_ms()).bind(why).execute(pool).await.map(|_| ()))?;
+    let sql = "UPDATE action_attempts SET finished_at = $2, outcome = $4, \
+               error_class = 'worker_stopped', error = $3 WHERE id = $1 AND outcome IS NULL";
+    on_pool!(store, pool => sqlx::query(sql).bind(attempt_id).bind(now_ms()).bind(why)
+        .bind(AttemptOutcome::Abandoned.as_str()).execute(pool).await.map(|_| ()))?;
     Ok(())
 }

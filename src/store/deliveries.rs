@@ -92,6 +92,74 @@ pub async fn of_conversation(
     Ok(rows.into_iter().map(from_row).collect())
 }
 
+/// An older DM of the same text into the same conversation whose fate is still
+/// open: not final, nothing proves it yet, and its last attempt (started at
+/// `since`) may have reached Scrapely. A delivered message goes to the oldest
+/// such DM first, whichever of them reconciles first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rival {
+    pub action_id: i64,
+    pub since: i64,
+}
+
+/// The [`Rival`]s of DM `action_id`, oldest first.
+pub async fn older_rivals(
+    store: &Store,
+    action_id: i64,
+    conversation_id: &str,
+    text_hash: &str,
+) -> Result<Vec<Rival>, sqlx::Error> {
+    use super::status::{ActionStatus as S, sql_set};
+    let sql = format!(
+        "SELECT a.id, t.id, t.started_at, t.error_class, t.outcome, t.request_body FROM actions a \
+         JOIN action_attempts t ON t.action_id = a.id AND t.series = a.series \
+         WHERE a.kind = 'scrapely.send_dm' AND a.id < $1 AND a.status IN {open} \
+           AND NOT EXISTS (SELECT 1 FROM dm_deliveries d WHERE d.action_id = a.id) \
+           AND t.id = (SELECT max(l.id) FROM action_attempts l WHERE l.action_id = a.id AND l.series = a.series) \
+         ORDER BY a.id",
+        open = sql_set(&[S::Pending, S::Running, S::Failed, S::Held]),
+    );
+    type Row = (
+        i64,
+        i64,
+        i64,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let rows: Vec<Row> = on_pool!(store, pool => sqlx::query_as(sqlx::AssertSqlSafe(sql.clone()))
+        .bind(action_id).fetch_all(pool).await)?;
+    let mut rivals = Vec::new();
+    for (id, attempt_id, started_at, error_class, outcome, body) in rows {
+        let outcome = outcome
+            .map(super::status::AttemptOutcome::try_from)
+            .transpose()
+            .map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+        let last = super::attempts::OpenAttempt {
+            id: attempt_id,
+            started_at,
+            error_class,
+            outcome,
+        };
+        let body: Option<serde_json::Value> = body.and_then(|b| serde_json::from_str(&b).ok());
+        let same_dm = body.as_ref().is_some_and(|b| {
+            b.get("conversation_id").and_then(|c| c.as_str()) == Some(conversation_id)
+                && b.get("message")
+                    .and_then(|m| m.as_str())
+                    .map(self::text_hash)
+                    .as_deref()
+                    == Some(text_hash)
+        });
+        if same_dm && last.may_have_reached_vendor() {
+            rivals.push(Rival {
+                action_id: id,
+                since: started_at,
+            });
+        }
+    }
+    Ok(rivals)
+}
+
 pub(crate) const INSERT: &str = "INSERT INTO dm_deliveries \
     (action_id, conversation_id, message_key, text_hash, proved_by, sent_after, sent_before, message_time, recorded_at) \
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING";

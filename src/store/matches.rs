@@ -17,6 +17,8 @@ pub struct MatchRow<'a> {
     /// `fired`, `cooldown` or `error`.
     pub outcome: &'static str,
     pub decision: &'a Decision,
+    /// The decision's rendered actions as stored (a JSON array).
+    pub actions_json: String,
 }
 
 impl<'a> MatchRow<'a> {
@@ -30,6 +32,8 @@ impl<'a> MatchRow<'a> {
             event_id,
             outcome,
             decision,
+            actions_json: serde_json::to_string(&decision.actions)
+                .expect("rendered actions are JSON values"),
         }
     }
 }
@@ -91,7 +95,7 @@ async fn record_sqlite_chunk(
             .push_bind(row.outcome)
             .push_bind(d.cooldown.as_ref().map(|(key, _)| key.clone()))
             .push_bind(d.error.clone())
-            .push_bind(d.actions.clone());
+            .push_bind(row.actions_json.clone());
     });
     query.push(CONFLICT_SQLITE);
     query.build().execute(conn).await?;
@@ -104,7 +108,7 @@ pub async fn record_postgres(
     rows: &[MatchRow<'_>],
 ) -> Result<(), sqlx::Error> {
     let size = |r: &MatchRow| {
-        r.decision.actions.len() + r.decision.error.as_ref().map_or(0, String::len) + 256
+        r.actions_json.len() + r.decision.error.as_ref().map_or(0, String::len) + 256
     };
     for chunk in chunks_by_size(rows, POSTGRES_STATEMENT_BYTES, size) {
         record_postgres_chunk(conn, chunk).await?;
@@ -137,7 +141,7 @@ async fn record_postgres_chunk(
     .bind(text(&|r| Some(r.outcome.to_string())))
     .bind(text(&|r| r.decision.cooldown.as_ref().map(|(key, _)| key.clone())))
     .bind(text(&|r| r.decision.error.clone()))
-    .bind(text(&|r| Some(r.decision.actions.clone())))
+    .bind(text(&|r| Some(r.actions_json.clone())))
     .execute(conn)
     .await?;
     Ok(())

@@ -6,7 +6,8 @@
 //! and budget slot included), its job then only a fallback. An `account_paused`
 //! event records the pause and holds the account's queued DMs and tweets.
 
-use super::actions::{ActionRow, delay_until};
+use super::actions::{ActionRow, ActionStatus, delay_until};
+use crate::actions::ActionKind;
 use crate::queue::PushJobs;
 use std::time::Duration;
 
@@ -16,29 +17,12 @@ pub struct NewAction {
     pub event_id: i64,
     pub rule: String,
     pub index: i32,
-    pub kind: String,
+    pub kind: ActionKind,
     pub params: String,
     pub account: Option<String>,
     pub run_at: i64,
     pub max_attempts: Option<i32>,
 }
-
-const INSERT_ACTION: &str = "INSERT INTO actions \
-    (event_id, rule, action_index, kind, params, account, status, max_attempts, run_at, lease_until, created_at, updated_at, last_error) \
-    SELECT $1, $2, $3, $4, $5, $6, s.status, $7, $8, \
-      CASE WHEN s.status = 'running' THEN $10 END, $9, $9, CASE WHEN s.status = 'skipped' THEN $11 END \
-    FROM (SELECT CASE \
-        WHEN $11 IS NOT NULL AND $4 LIKE 'scrapely.%' THEN 'skipped' \
-        WHEN $4 IN ('scrapely.send_dm', 'scrapely.schedule_tweet') AND EXISTS \
-          (SELECT 1 FROM paused_accounts p WHERE p.account = lower($6) OR p.account_id = $6 \
-             OR (p.account = lower(p.account_id) AND NOT EXISTS \
-               (SELECT 1 FROM scrapely_accounts k WHERE k.handle = lower($6) OR k.account_id = $6))) THEN 'held' \
-        WHEN $10 IS NOT NULL AND $8 <= $9 THEN 'running' \
-        ELSE 'pending' END AS status) s \
-    WHERE true \
-    ON CONFLICT (event_id, rule, action_index) DO NOTHING \
-    RETURNING id, event_id, rule, action_index, kind, params, account, status, attempts, \
-      max_attempts, series, run_at, lease_until, created_at, updated_at, last_error";
 
 /// How the outbox hands out new actions.
 #[derive(Debug, Clone, Default)]
@@ -96,9 +80,9 @@ where
         let Some(row) = conn.insert_action(a, now, lease_until, skip).await? else {
             continue;
         };
-        match row.status.as_str() {
-            "pending" => jobs.push((row.id, delay_until(row.run_at, now))),
-            "running" => match start_in_outbox(conn, row, now, mode).await? {
+        match row.status {
+            ActionStatus::Pending => jobs.push((row.id, delay_until(row.run_at, now))),
+            ActionStatus::Running => match start_in_outbox(conn, row, now, mode).await? {
                 Ok(fast) => claimed.push(fast),
                 Err(id) => jobs.push((id, Duration::ZERO)),
             },
@@ -125,7 +109,7 @@ async fn start_in_outbox<C>(
 where
     C: OutboxConn + super::ratelimit::RateConn,
 {
-    if row.kind == "scrapely.send_dm" {
+    if row.kind == ActionKind::SendDm {
         return Ok(Ok(FastClaim {
             action: row,
             attempt: None,
@@ -133,11 +117,7 @@ where
         }));
     }
     let mut slot = None;
-    if let Some((bucket, budget)) = mode
-        .budget
-        .as_ref()
-        .filter(|_| row.kind.starts_with("scrapely."))
-    {
+    if let Some((bucket, budget)) = mode.budget.as_ref().filter(|_| row.kind.calls_scrapely()) {
         if conn.acquire_on(bucket, *budget, now).await?.is_some() {
             conn.unclaim(row.id).await?;
             return Ok(Err(row.id));
@@ -177,7 +157,6 @@ pub(crate) trait OutboxConn {
 const FIRST_ATTEMPT: &str = "INSERT INTO action_attempts (action_id, series, attempt, worker, started_at) \
     VALUES ($1, 1, 1, $2, $3) RETURNING id";
 const COUNT_FIRST: &str = "UPDATE actions SET attempts = 1 WHERE id = $1";
-const UNCLAIM: &str = "UPDATE actions SET status = 'pending', lease_until = NULL WHERE id = $1";
 
 /// An `account_paused` event's facts.
 #[derive(Debug, Clone)]
@@ -201,10 +180,6 @@ const PAUSE: &str = "INSERT INTO paused_accounts (account, account_id, paused_at
     ON CONFLICT (account) DO UPDATE SET account_id = COALESCE(excluded.account_id, paused_accounts.account_id), \
       paused_at = excluded.paused_at, reason = excluded.reason, event_id = excluded.event_id \
     RETURNING account";
-pub(super) const HOLD: &str = "UPDATE actions SET status = 'held', updated_at = $3 \
-    WHERE status IN ('pending', 'failed') AND kind IN ('scrapely.send_dm', 'scrapely.schedule_tweet') \
-      AND (lower(account) = lower($1) OR account = $2)";
-
 macro_rules! outbox_conn {
     ($conn:ty) => {
         impl OutboxConn for $conn {
@@ -215,11 +190,11 @@ macro_rules! outbox_conn {
                 lease_until: Option<i64>,
                 skip_scrapely: Option<&str>,
             ) -> Result<Option<ActionRow>, sqlx::Error> {
-                sqlx::query_as::<_, ActionRow>(INSERT_ACTION)
+                sqlx::query_as::<_, ActionRow>(super::lifecycle::CREATE.as_str())
                     .bind(a.event_id)
                     .bind(&a.rule)
                     .bind(a.index)
-                    .bind(&a.kind)
+                    .bind(a.kind.as_str())
                     .bind(&a.params)
                     .bind(&a.account)
                     .bind(a.max_attempts)
@@ -248,7 +223,7 @@ macro_rules! outbox_conn {
                     .bind(p.event_id)
                     .fetch_one(&mut *self)
                     .await?;
-                sqlx::query(HOLD)
+                sqlx::query(super::lifecycle::HOLD_PAUSED.as_str())
                     .bind(&account)
                     .bind(&p.account_id)
                     .bind(p.at)
@@ -277,7 +252,7 @@ macro_rules! outbox_conn {
             }
 
             async fn unclaim(&mut self, action_id: i64) -> Result<(), sqlx::Error> {
-                sqlx::query(UNCLAIM)
+                sqlx::query(super::lifecycle::UNCLAIM.as_str())
                     .bind(action_id)
                     .execute(&mut *self)
                     .await?;
@@ -291,18 +266,18 @@ outbox_conn!(sqlx::PgConnection);
 
 /// The actions of a fired rule, as outbox rows keyed by (event, rule, index).
 pub(super) fn new_actions(row: &super::matches::MatchRow<'_>, now: i64) -> Vec<NewAction> {
-    let rendered: Vec<crate::rules::RenderedAction> =
-        serde_json::from_str(&row.decision.actions).unwrap_or_default();
-    rendered
-        .into_iter()
+    row.decision
+        .actions
+        .iter()
+        .cloned()
         .enumerate()
         .map(|(i, mut a)| {
-            crate::actions::normalize(&a.action, &mut a.params, time::OffsetDateTime::now_utc());
+            crate::actions::normalize(a.action, &mut a.params, time::OffsetDateTime::now_utc());
             NewAction {
                 event_id: row.event_id,
                 rule: row.decision.rule.clone(),
                 index: i as i32,
-                account: crate::actions::account_of(&a.action, &a.params),
+                account: crate::actions::account_of(a.action, &a.params),
                 params: a.params.to_string(),
                 run_at: now + a.delay_secs.unwrap_or(0) as i64 * 1000,
                 max_attempts: a.max_attempts.map(|m| m as i32),

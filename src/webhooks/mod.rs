@@ -13,6 +13,7 @@
 //! | `POST /webhooks/scrapest[/{token}]` | Scrapest's SourceEvent (the streams' backup) |
 //! | `POST /webhooks/scrapebadger[/{token}]` | ScrapeBadger's `tweet.detected` |
 
+mod refusals;
 pub mod scrapely;
 pub mod signature;
 
@@ -212,10 +213,7 @@ async fn handle(
     let auth = vendor.auth(&state.0);
     let source = vendor.source();
     let result = if !state.0.open && !auth.is_authenticated() {
-        tracing::warn!(
-            source,
-            "Refused a webhook: this vendor has no webhook authentication"
-        );
+        refusals::warn(source, "this vendor has no webhook authentication", None);
         Err(ApiError::forbidden(format!(
             "webhooks.{source}.token is not configured; unauthenticated webhooks are accepted \
              only on a loopback listener (or with webhooks.allow_unauthenticated = true)"
@@ -262,14 +260,14 @@ async fn receive(
 ) -> Result<Json<Ack>, ApiError> {
     let shared = &state.0;
     auth.check_token(token).inspect_err(|_| {
-        tracing::warn!(source, "Refused a webhook: bad or missing URL token");
+        refusals::warn(source, "bad or missing URL token", None);
     })?;
     let bytes = read_body(body, headers, shared.max_body_bytes).await?;
     let received_at = shared.clock.now();
     if let Some(key) = &auth.signing_key {
         key.verify(headers, &bytes, received_at, shared.tolerance_secs)
             .map_err(|why| {
-                tracing::warn!(source, %why, "Refused a webhook: bad signature");
+                refusals::warn(source, "bad signature", Some(&why.to_string()));
                 ApiError::unauthorized(why.to_string())
             })?;
     }

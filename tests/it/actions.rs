@@ -16,6 +16,11 @@ pub const TERMINAL_WAIT: Duration = Duration::from_secs(40);
 const CRM: &str = "/api/v1/crm/update";
 const DM: &str = "/api/v1/dm/send";
 
+/// For tests that DM one person many times on purpose (crash semantics, holds):
+/// the contact window is off, or the ledger would skip all but the first DM
+/// (`tests/it/contacts.rs` tests the ledger).
+pub const NO_CONTACT_WINDOW: (&str, &str) = ("STARLING__OUTREACH__CONTACT_WINDOW", "0");
+
 /// Starling with the repository's example rules (or `rules`), pointed at `vendor`,
 /// with quick retries for tests.
 pub async fn spawn(
@@ -341,7 +346,10 @@ async fn a_paused_accounts_dms_are_held_and_released(backend: Backend) {
         backend,
         &vendor,
         Some(&[("dm.yaml", DM_RULE)]),
-        &[("STARLING__SCRAPELY__ACCOUNT_CHECK_SECS", "1")],
+        &[
+            ("STARLING__SCRAPELY__ACCOUNT_CHECK_SECS", "1"),
+            NO_CONTACT_WINDOW,
+        ],
     )
     .await;
     assert_eq!(

@@ -297,6 +297,7 @@ async fn sigkill_during_calls_of_every_kind_keeps_each_kinds_crash_semantics(bac
             ("STARLING__ACTIONS__TIMEOUT_SECS", "8"),
             // ~8 Scrapely calls a round: the default 60 a minute would throttle the test.
             ("STARLING__SCRAPELY__RATE_LIMIT", "1000"),
+            crate::actions::NO_CONTACT_WINDOW,
         ],
     )
     .await;

@@ -3,7 +3,7 @@
 //! resend, a DM goes only through the rule's own account, and each kind keeps
 //! its written crash semantics.
 
-use crate::actions::{actions, spawn};
+use crate::actions::{NO_CONTACT_WINDOW, actions, spawn};
 use crate::helpers::fake_vendor::{
     ACCOUNT_ID, CONVERSATION, FakeVendor, OTHER_ACCOUNT_ID, OTHER_CONVERSATION, Reply,
 };
@@ -54,6 +54,7 @@ async fn a_dm_that_may_have_gone_out_is_reconciled_before_any_resend(backend: Ba
         &[
             ("STARLING__ACTIONS__WORKERS", "1"),
             ("STARLING__ACTIONS__CONCURRENCY", "1"),
+            NO_CONTACT_WINDOW,
         ],
     )
     .await;
@@ -133,7 +134,13 @@ const DM_BY_HANDLE: &str = r#"
 /// conversation, and with none it is skipped, never sent through another's.
 async fn a_dm_by_handle_goes_only_through_its_own_accounts_conversation(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(backend, &vendor, Some(&[("dm.yaml", DM_BY_HANDLE)]), &[]).await;
+    let (app, _rules) = spawn(
+        backend,
+        &vendor,
+        Some(&[("dm.yaml", DM_BY_HANDLE)]),
+        &[NO_CONTACT_WINDOW],
+    )
+    .await;
     let body = crate::helpers::fixture("leads_exhausted");
     assert_eq!(app.post("/webhooks/scrapely", body).await.status(), 200);
     let all = settled(&app.store, 3).await;
@@ -364,3 +371,77 @@ async fn crm_updates_never_overwrite_a_persons_work(backend: Backend) {
 }
 
 on_both_backends!(crm_updates_never_overwrite_a_persons_work);
+
+const TWIN_DMS: &str = r#"
+- name: twins
+  on: scrapely.new_reply
+  do:
+    - action: scrapely.send_dm
+      with: { message: "Same words twice" }
+    - action: scrapely.send_dm
+      with: { message: "Same words twice" }
+"#;
+
+/// Two identical DMs into one conversation, both answered 502, only one of
+/// them really delivered. Whichever reconciles first (the first check is held
+/// until it times out, so the other goes first half of the time), the one
+/// delivered message proves the older action; the newer is sent again. Each
+/// message proves exactly one action.
+async fn one_delivered_twin_proves_the_older_action(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    vendor.script(
+        DM,
+        vec![
+            Reply::ActThenStatus(502),
+            Reply::Status(502, serde_json::json!({"error": "Bad Gateway"})),
+        ],
+    );
+    vendor.script("/api/v1/conversations", vec![Reply::HoldUnsent]);
+    let (app, _rules) = spawn(
+        backend,
+        &vendor,
+        Some(&[("twins.yaml", TWIN_DMS)]),
+        &[
+            ("STARLING__ACTIONS__CONCURRENCY", "2"),
+            ("STARLING__ACTIONS__TIMEOUT_SECS", "1"),
+            NO_CONTACT_WINDOW,
+        ],
+    )
+    .await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", new_reply("twin"))
+            .await
+            .status(),
+        200
+    );
+    let all = settled(&app.store, 2).await;
+    assert!(all.iter().all(|a| a.1 == "succeeded"), "{all:?}");
+    let (older, newer) = (all[0].0, all[1].0);
+    let last = |o: Vec<(Option<String>, Option<String>)>| o.last().cloned().unwrap().0;
+    assert_eq!(
+        last(outcomes(&app.store, older).await).as_deref(),
+        Some("reconciled")
+    );
+    assert_eq!(
+        last(outcomes(&app.store, newer).await).as_deref(),
+        Some("succeeded")
+    );
+    let copies = vendor
+        .messages(CONVERSATION)
+        .iter()
+        .filter(|m| m["text"] == "Same words twice")
+        .count();
+    assert_eq!(copies, 2, "one delivered at first, one resent");
+    let proofs: Vec<(i64, String)> = crate::on_store!(&app.store, p => sqlx::query_as(
+        "SELECT action_id, proved_by FROM dm_deliveries ORDER BY action_id").fetch_all(p).await.unwrap());
+    assert_eq!(
+        proofs,
+        [
+            (older, "reconciled".to_string()),
+            (newer, "answer".to_string())
+        ]
+    );
+    app.stop().await;
+}
+
+on_both_backends!(one_delivered_twin_proves_the_older_action);

@@ -22,6 +22,8 @@ fn every_command_has_help() {
         vec!["serve", "--help"],
         vec!["migrate", "--help"],
         vec!["audit", "--help"],
+        vec!["contacts", "--help"],
+        vec!["contacts", "block", "--help"],
     ] {
         let out = starling(&args, &[]);
         assert!(out.status.success(), "{args:?}");
@@ -83,6 +85,8 @@ fn a_config_file_with_an_unknown_key_stops_start_up_naming_it() {
     );
 }
 
+const STRONG: &str = "3f9a1c0e5b7d2a4c6e8f0a1b3c5d7e9f";
+
 #[tokio::test]
 async fn refuses_a_public_listener_without_webhook_authentication() {
     let db = TestDb::new(Backend::Sqlite).await;
@@ -97,7 +101,7 @@ async fn refuses_a_public_listener_without_webhook_authentication() {
     );
 
     for opt_in in [
-        ("STARLING__WEBHOOKS__SCRAPELY__TOKEN", "a-token"),
+        ("STARLING__WEBHOOKS__SCRAPELY__TOKEN", STRONG),
         ("STARLING__WEBHOOKS__ALLOW_UNAUTHENTICATED", "true"),
     ] {
         let app = Application::build_with(
@@ -107,5 +111,153 @@ async fn refuses_a_public_listener_without_webhook_authentication() {
         )
         .await;
         assert!(app.is_ok(), "{opt_in:?}");
+    }
+}
+
+/// `--status` takes a status as the database and the README spell it.
+#[tokio::test]
+async fn jobs_list_filters_by_every_status_as_stored() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let env = [("STARLING__DATABASE__URL", db.url.as_str())];
+    assert!(starling(&["migrate"], &env).status.success());
+    for status in starling::store::status::ActionStatus::ALL {
+        let out = starling(&["jobs", "list", "--status", status.as_str()], &env);
+        assert!(
+            out.status.success(),
+            "--status {status}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// A public listener refuses tokens anyone could guess: short ones and the
+/// placeholders of the example files, for webhooks and for the ops endpoints.
+/// Loopback listeners take any token (only this machine can connect).
+#[tokio::test]
+async fn refuses_weak_tokens_on_a_public_listener() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let public = || async { tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap() };
+    let placeholder =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/starling.env.example"))
+            .unwrap()
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("STARLING__WEBHOOKS__SCRAPELY__TOKEN=")
+                    .map(str::to_string)
+            })
+            .unwrap();
+    for (key, weak) in [
+        ("STARLING__WEBHOOKS__SCRAPELY__TOKEN", "tiny-token-7"),
+        ("STARLING__WEBHOOKS__SCRAPELY__TOKEN", placeholder.as_str()),
+        ("STARLING__SERVER__OPS_TOKEN", "short-ops-token"),
+    ] {
+        let overrides = [("STARLING__WEBHOOKS__SCRAPELY__TOKEN", STRONG), (key, weak)];
+        let refused = Application::build_with(
+            settings(&db, &overrides),
+            Clock::System,
+            Some(public().await),
+        )
+        .await;
+        let err = refused.err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("openssl rand -hex 24"), "{key}={weak}: {err}");
+        assert!(
+            !err.contains(weak),
+            "the message must not echo the token: {err}"
+        );
+        let loopback = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let app =
+            Application::build_with(settings(&db, &overrides), Clock::System, Some(loopback)).await;
+        assert!(app.is_ok(), "{key}={weak} on loopback");
+    }
+}
+
+/// On a public listener `/readyz` and `/metrics` need the ops token (or
+/// `server.public_ops`); `/healthz` stays open.
+#[tokio::test]
+async fn ops_endpoints_need_a_token_on_a_public_listener() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let ops_token = "0123456789abcdef0123456789abcdef";
+    /// (overrides, listen address, bearer token sent, statuses of healthz/readyz/metrics)
+    type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, Option<&'a str>, [u16; 3]);
+    let cases: [Case; 4] = [
+        (
+            &[("STARLING__SERVER__OPS_TOKEN", ops_token)],
+            "0.0.0.0:0",
+            None,
+            [200, 401, 401],
+        ),
+        (
+            &[("STARLING__SERVER__OPS_TOKEN", ops_token)],
+            "0.0.0.0:0",
+            Some(ops_token),
+            [200, 200, 200],
+        ),
+        (&[], "0.0.0.0:0", None, [200, 403, 403]),
+        (
+            &[("STARLING__SERVER__PUBLIC_OPS", "true")],
+            "0.0.0.0:0",
+            None,
+            [200, 200, 200],
+        ),
+    ];
+    for (overrides, listen, bearer, expected) in cases {
+        let mut all = vec![("STARLING__WEBHOOKS__SCRAPELY__TOKEN", STRONG)];
+        all.extend_from_slice(overrides);
+        let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let app = Application::build_with(settings(&db, &all), Clock::System, Some(listener))
+            .await
+            .unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        let client = crate::helpers::http();
+        let mut got = [0u16; 3];
+        for (i, path) in ["/healthz", "/readyz", "/metrics"].iter().enumerate() {
+            let mut request = client.get(format!("http://127.0.0.1:{port}{path}"));
+            if let Some(token) = bearer {
+                request = request.bearer_auth(token);
+            }
+            got[i] = request.send().await.unwrap().status().as_u16();
+        }
+        assert_eq!(got, expected, "{overrides:?} bearer={bearer:?}");
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
+    // Loopback: open without a token.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = Application::build_with(settings(&db, &[]), Clock::System, Some(listener))
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async {
+        let _ = stopped.await;
+    }));
+    let metrics = crate::helpers::http()
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
+/// A mistyped database URL (no `//`, an unencoded `/` in the password) is
+/// reported without its password.
+#[test]
+fn start_up_errors_never_show_a_database_password() {
+    for url in [
+        "postgres:bob:hunter2@127.0.0.1:1/db",
+        "postgres://bob:hun/ter2@127.0.0.1:1/db",
+        "mysql://bob:hunter2@127.0.0.1:1/db",
+    ] {
+        let out = starling(&["migrate"], &[("STARLING__DATABASE__URL", url)]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{url}");
+        assert!(!err.contains("hunter2") && !err.contains("ter2"), "{err}");
+        assert!(err.contains("bob:***"), "{err}");
     }
 }

@@ -282,8 +282,14 @@ async fn the_backup_webhooks_refuse_what_they_cannot_trust() {
     let settings = crate::helpers::settings(
         &db,
         &[
-            ("STARLING__WEBHOOKS__SCRAPELY__TOKEN", "scrapely-token"),
-            ("STARLING__WEBHOOKS__SCRAPEST__TOKEN", "scrapest-token"),
+            (
+                "STARLING__WEBHOOKS__SCRAPELY__TOKEN",
+                "scrapely-token-0123456789abcdef",
+            ),
+            (
+                "STARLING__WEBHOOKS__SCRAPEST__TOKEN",
+                "scrapest-token-0123456789abcdef",
+            ),
         ],
     );
     let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
@@ -308,9 +314,12 @@ async fn the_backup_webhooks_refuse_what_they_cannot_trust() {
             .send()
     };
     let no_id = json!({"mid": "1", "sid": "2", "source": "x", "timestamp": 1, "payload": {"text": "no id"}});
-    let refused = post("/webhooks/scrapest/scrapest-token", no_id.to_string())
-        .await
-        .unwrap();
+    let refused = post(
+        "/webhooks/scrapest/scrapest-token-0123456789abcdef",
+        no_id.to_string(),
+    )
+    .await
+    .unwrap();
     assert_eq!(refused.status(), 422);
     let detail: Value = refused.json().await.unwrap();
     assert!(
@@ -321,9 +330,12 @@ async fn the_backup_webhooks_refuse_what_they_cannot_trust() {
         "{detail}"
     );
     let discord = json!({"mid": "d-1", "sid": "guild", "source": "discord", "timestamp": 1, "payload": {"text": "gm"}});
-    let stored = post("/webhooks/scrapest/scrapest-token", discord.to_string())
-        .await
-        .unwrap();
+    let stored = post(
+        "/webhooks/scrapest/scrapest-token-0123456789abcdef",
+        discord.to_string(),
+    )
+    .await
+    .unwrap();
     assert_eq!(stored.status(), 200);
     // ScrapeBadger has no token configured, and this listener is not loopback-only.
     let detected = json!({"event": "tweet.detected", "tweet_id": "1", "author_username": "a", "tweet_text": "t"});

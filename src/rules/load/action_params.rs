@@ -83,7 +83,7 @@ impl Loader {
                 scrapely_only,
             );
             out.push(ActionTemplate {
-                action: spec.name.to_string(),
+                action: spec.kind,
                 params,
                 delay,
                 max_attempts,
@@ -127,7 +127,7 @@ impl Loader {
                         pos_of(node),
                         format!(
                             "with: expected a mapping of parameters of {}: {}",
-                            spec.name,
+                            spec.name(),
                             names.join(", ")
                         ),
                     );
@@ -148,7 +148,7 @@ impl Loader {
                         format!(
                             "unknown parameter `{}` of {}; {hint}expected one of: {}",
                             key.as_str(),
-                            spec.name,
+                            spec.name(),
                             names.join(", ")
                         ),
                     );
@@ -168,8 +168,8 @@ impl Loader {
                             .map(|p| p.name)
                             .collect();
                         let which = match nullable.is_empty() {
-                            true => format!("no parameter of {} is", spec.name),
-                            false => format!("only {} of {} are", nullable.join(", "), spec.name),
+                            true => format!("no parameter of {} is", spec.name()),
+                            false => format!("only {} of {} are", nullable.join(", "), spec.name()),
                         };
                         self.error(
                             src,
@@ -216,18 +216,23 @@ impl Loader {
                     at,
                     format!(
                         "missing required parameter `{}` of {}{hint}",
-                        p.name, spec.name
+                        p.name,
+                        spec.name()
                     ),
                 );
             }
         }
         for p in spec.params.iter().filter(|p| given(p.name)) {
             if let Some(other) = p.excludes.filter(|o| given(o)) {
-                let message = format!("give `{}` or `{other}` of {}, not both", p.name, spec.name);
+                let message = format!(
+                    "give `{}` or `{other}` of {}, not both",
+                    p.name,
+                    spec.name()
+                );
                 self.error(src, at, message);
             }
             if let Some(other) = p.needs.filter(|o| !given(o)) {
-                let message = format!("`{}` of {} needs `{other}` too", p.name, spec.name);
+                let message = format!("`{}` of {} needs `{other}` too", p.name, spec.name());
                 self.error(src, at, message);
             }
         }
