@@ -665,7 +665,7 @@ async fn the_readme_audit_queries_run(backend: Backend) {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
-    assert_eq!(statements.len(), 5);
+    assert_eq!(statements.len(), 6);
     let first = starling::store::audit::query(&app.db.url, statements[0])
         .await
         .unwrap();
