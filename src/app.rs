@@ -42,6 +42,7 @@ pub struct Application {
     claimed: tokio::sync::mpsc::UnboundedReceiver<FastClaim>,
     workers: WorkerOptions,
     account_check: Duration,
+    tweet_check: Duration,
     /// Started by `run_until_stopped`: the streams and what they need.
     streams: Option<StreamsToRun>,
 }
@@ -184,6 +185,7 @@ impl Application {
             claimed,
             workers,
             account_check: Duration::from_secs(settings.scrapely.account_check_secs.max(1)),
+            tweet_check: Duration::from_secs(settings.scrapely.tweet_check_secs.max(1)),
             streams: Some(streams_to_run),
         })
     }
@@ -224,6 +226,11 @@ impl Application {
             self.executor.clone(),
             self.account_check,
             self.wake.clone(),
+            stop.clone(),
+        ));
+        let tweets = tokio::spawn(crate::actions::tweet_follow::run(
+            self.executor.clone(),
+            self.tweet_check,
             stop.clone(),
         ));
         // Every 5 heartbeats; stalled after 10 (the lease covers running calls).
@@ -277,6 +284,7 @@ impl Application {
         }
         let _ = watcher.await;
         let _ = accounts.await;
+        let _ = tweets.await;
         let _ = sweep.await;
         // Running actions finish within the grace period; the rest stay queued.
         match queue.await {

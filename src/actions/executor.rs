@@ -15,7 +15,7 @@ use crate::store::actions::{
     self as sql, ActionRow, AttemptOutcome, Claim, FastClaim, Finish, GiveBack, NotStarted,
     RecordedRequest, now_ms,
 };
-use crate::store::ratelimit::Budget;
+use crate::store::ratelimit::{self, Budget, SEND_LATE};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -295,6 +295,14 @@ impl Executor {
         budget_slot: Option<(String, i64)>,
         request: &Outbound,
     ) -> anyhow::Result<()> {
+        let budget_slot = match budget_slot {
+            Some((bucket, at)) if now_ms() - at > SEND_LATE.as_millis() as i64 => {
+                let sent = now_ms();
+                ratelimit::restamp(&self.store, &bucket, at, sent).await?;
+                Some((bucket, sent))
+            }
+            slot => slot,
+        };
         let answer = outbound::send(&self.client, request, self.timeout).await;
         if action.kind.calls_scrapely()
             && let Some(scrapely) = &self.scrapely
@@ -310,6 +318,9 @@ impl Executor {
             }
             ActionKind::ScheduleTweet if answer.verdict == Verdict::Success => {
                 finish.tweet = super::schedule_tweet::scheduled_by(&answer);
+            }
+            ActionKind::CancelScheduledTweet if answer.verdict == Verdict::Success => {
+                super::schedule_tweet::record_cancelled(&self.store, request).await;
             }
             _ => {}
         }
@@ -404,6 +415,10 @@ impl Executor {
             );
             return Ok(sql::give_back(&self.store, action, GiveBack::Wait(wait)).await?);
         }
+        if let NotSent::Later(wait, why) = &not_sent {
+            tracing::info!(action = action.id, kind = %action.kind, reason = %why, "Not yet; looking again later");
+            return Ok(sql::give_back(&self.store, action, GiveBack::Wait(*wait)).await?);
+        }
         let attempt = sql::start_attempt(
             &self.store,
             action,
@@ -443,11 +458,21 @@ impl Executor {
                 }
                 return finish;
             }
+            NotSent::Later(wait, why) => {
+                // Only the fast path gets here (its attempt was already written).
+                return Finish {
+                    error_class: Some("waiting".into()),
+                    error: Some(why),
+                    retry_in: Some(wait),
+                    ..Finish::new(AttemptOutcome::Retry)
+                };
+            }
             NotSent::Invalid(message) => (AttemptOutcome::Dead, "validation", message),
             NotSent::Skip(message) => (AttemptOutcome::Skipped, "not_configured", message),
             NotSent::NoConversation(message) => {
                 (AttemptOutcome::Skipped, "no_conversation", message)
             }
+            NotSent::Nothing(message) => (AttemptOutcome::Skipped, "nothing_to_do", message),
         };
         // Nobody was contacted: the rule may fire for this key again.
         let release_cooldown = class == "no_conversation";

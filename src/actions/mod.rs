@@ -17,12 +17,14 @@ pub use kind::ActionKind;
 mod ledger;
 pub mod outbound;
 pub mod params;
+pub mod rate_headers;
 pub mod reconcile;
 pub mod schedule_tweet;
 pub mod scrapely;
 pub mod send_dm;
 pub mod slack;
 pub mod sweep;
+pub mod tweet_follow;
 pub mod update_crm;
 
 use crate::secret::Secret;
@@ -44,6 +46,13 @@ pub enum NotSent {
     Wait(Duration),
     /// A lookup the request needs failed; retried or dead like the call itself.
     LookupFailed(Box<outbound::Answer>),
+    /// What the action acts on is not there yet (a cancel whose tweet is still
+    /// being scheduled): look again after this long, no attempt spent; the
+    /// reason is logged.
+    Later(Duration, String),
+    /// Nothing left to do (a cancel whose tweet is already posted, failed or
+    /// cancelled, or was never scheduled): recorded as skipped, with the reason.
+    Nothing(String),
 }
 
 impl From<Lookup> for NotSent {
@@ -178,6 +187,10 @@ pub struct ParamSpec {
     /// Whether YAML `null` is a meaningful value (Scrapely's "null to remove"),
     /// sent as JSON null; elsewhere `rules check` refuses it.
     pub nullable: bool,
+    /// A parameter that must not be given with this one (`tweet_id` or `scheduled_by`).
+    pub excludes: Option<&'static str>,
+    /// A parameter that must be given with this one (`scheduled_by` with `ref`).
+    pub needs: Option<&'static str>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -194,6 +207,8 @@ const fn p(name: &'static str, kind: ParamKind, required: bool) -> ParamSpec {
         default_from_event: None,
         or: None,
         nullable: false,
+        excludes: None,
+        needs: None,
     }
 }
 
@@ -205,6 +220,8 @@ const fn from_event(name: &'static str, path: &'static str) -> ParamSpec {
         default_from_event: Some(path),
         or: None,
         nullable: false,
+        excludes: None,
+        needs: None,
     }
 }
 
@@ -219,6 +236,20 @@ impl ParamSpec {
     const fn or(self, other: &'static str) -> Self {
         ParamSpec {
             or: Some(other),
+            ..self
+        }
+    }
+
+    const fn excludes(self, other: &'static str) -> Self {
+        ParamSpec {
+            excludes: Some(other),
+            ..self
+        }
+    }
+
+    const fn needs(self, other: &'static str) -> Self {
+        ParamSpec {
+            needs: Some(other),
             ..self
         }
     }
@@ -259,11 +290,20 @@ pub const CATALOG: &[ActionSpec] = &[
             p("account", Text, false),
             p("tweet_text", Text, true),
             p("scheduled_at", Text, true),
+            // A name for the tweet, for a later cancel by `scheduled_by` + `ref`.
+            p("ref", Text, false),
         ],
     },
     ActionSpec {
         kind: ActionKind::CancelScheduledTweet,
-        params: &[p("tweet_id", Text, true)],
+        params: &[
+            p("tweet_id", Text, true)
+                .or("scheduled_by")
+                .excludes("scheduled_by"),
+            // The rule that scheduled the tweet, and the `ref` it gave it.
+            p("scheduled_by", Text, false).needs("ref"),
+            p("ref", Text, false).needs("scheduled_by"),
+        ],
     },
     ActionSpec {
         kind: ActionKind::SlackPost,

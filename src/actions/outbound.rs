@@ -1,6 +1,7 @@
 //! One outbound HTTP call and what its answer means for the action: success,
 //! retry (and how long the vendor asked us to wait), dead, or unknown.
 
+pub use super::rate_headers::RateHeaders;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::time::{Duration, Instant};
@@ -142,6 +143,8 @@ pub struct Answer {
     pub vendor_wait: Option<Duration>,
     /// The vendor said its whole window is spent until this Unix time (ms).
     pub window_spent_until: Option<i64>,
+    /// What the vendor's `X-RateLimit-*` headers said about its window.
+    pub rate: RateHeaders,
 }
 
 impl Answer {
@@ -203,6 +206,7 @@ fn transport_error(error: &reqwest::Error, latency: Duration) -> Answer {
         error: Some(format!("{}: {}", class.as_str(), sanitize(error))),
         vendor_wait: None,
         window_spent_until: None,
+        rate: RateHeaders::default(),
     }
 }
 
@@ -266,13 +270,14 @@ fn classify(
         error,
         vendor_wait,
         window_spent_until,
+        rate: RateHeaders::of(headers),
     }
 }
 
 /// How long every process waits after a 429 that named no wait.
 pub const DEFAULT_429_WAIT: Duration = Duration::from_secs(5);
 
-fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get(name)
         .and_then(|v| v.to_str().ok())

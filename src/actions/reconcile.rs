@@ -97,7 +97,7 @@ impl Executor {
                     };
                 self.call(&action, &request).await
             }
-            Err(NotSent::Wait(wait)) => {
+            Err(NotSent::Wait(wait) | NotSent::Later(wait, _)) => {
                 Ok(sql::give_back(&self.store, &action, GiveBack::Wait(wait)).await?)
             }
             Err(NotSent::LookupFailed(answer))
@@ -115,10 +115,11 @@ impl Executor {
             Err(not_sent) => {
                 let why = match &not_sent {
                     NotSent::LookupFailed(answer) => answer.error.clone().unwrap_or_default(),
-                    NotSent::Invalid(m) | NotSent::Skip(m) | NotSent::NoConversation(m) => {
-                        m.clone()
-                    }
-                    NotSent::Wait(_) => String::new(),
+                    NotSent::Invalid(m)
+                    | NotSent::Skip(m)
+                    | NotSent::NoConversation(m)
+                    | NotSent::Nothing(m) => m.clone(),
+                    NotSent::Wait(_) | NotSent::Later(..) => String::new(),
                 };
                 let finish = unknown_outcome(
                     "reconcile_failed",

@@ -7,12 +7,19 @@
 //! [`reconcile`] looks for the tweet (same account, text and time) in `GET
 //! /scheduled-tweets` before anything is sent again, and claims it for this
 //! action in `scheduled_tweets`.
+//!
+//! A cancel names its tweet by id, or by reference — `scheduled_by: <rule>`
+//! and the `ref` that rule's `scrapely.schedule_tweet` gave it (e.g. the
+//! conversation id) — resolved in `scheduled_tweets` when it runs: it waits
+//! while such a tweet is still being scheduled, cancels every one of them still
+//! pending, and is skipped, saying why, when there is none.
 
-use super::params::{at_most, text};
+use super::params::{at_most, optional_text, text};
 use super::{Context, NotSent};
-use crate::actions::outbound::{Answer, Body, Outbound};
-use crate::store::tweets::{self, ProvedBy, ScheduledTweet};
+use crate::actions::outbound::{Answer, Body, Outbound, Verdict};
+use crate::store::tweets::{self, ProvedBy, ScheduledTweet, TweetStatus};
 use serde_json::{Value, json};
+use std::time::Duration;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -120,7 +127,27 @@ pub async fn reconcile(
 
 pub async fn prepare_cancel(ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotSent> {
     let scrapely = ctx.scrapely()?;
-    let tweet_id = text(params, "tweet_id")?;
+    let tweet_id = match (
+        optional_text(params, "tweet_id")?,
+        optional_text(params, "scheduled_by")?,
+    ) {
+        (Some(_), Some(_)) => {
+            return Err(NotSent::Invalid(
+                "give `tweet_id` or `scheduled_by`, not both".into(),
+            ));
+        }
+        (Some(id), None) => id.to_string(),
+        (None, Some(rule)) => by_reference(ctx, rule, text(params, "ref")?).await?,
+        (None, None) => {
+            return Err(NotSent::Invalid(
+                "give `tweet_id` or `scheduled_by` and `ref`".into(),
+            ));
+        }
+    };
+    Ok(cancel_request(scrapely, &tweet_id))
+}
+
+fn cancel_request(scrapely: &super::scrapely::Scrapely, tweet_id: &str) -> Outbound {
     let mut request = scrapely.request(
         reqwest::Method::DELETE,
         "/scheduled-tweets",
@@ -128,7 +155,97 @@ pub async fn prepare_cancel(ctx: &Context<'_>, params: &Value) -> Result<Outboun
     );
     // Idempotent: a tweet already cancelled (or gone) is what the action wanted.
     request.success = vec![200, 202, 204, 404];
-    Ok(request)
+    request
+}
+
+/// Longest wait before a cancel looks again for a tweet still being scheduled.
+const LATER_MAX: Duration = Duration::from_secs(30);
+
+/// The tweet(s) `rule` scheduled with `ref: reference`: every one still pending
+/// but the last is cancelled here (each under the budget); the last is the
+/// action's own call. Waits while one is still being scheduled.
+async fn by_reference(ctx: &Context<'_>, rule: &str, reference: &str) -> Result<String, NotSent> {
+    let store_error = |error: sqlx::Error| {
+        tracing::warn!(%error, "Cannot read scheduled tweets; cancelling later");
+        NotSent::Wait(Duration::from_secs(1))
+    };
+    let found = tweets::scheduled_by(ctx.store, rule, reference)
+        .await
+        .map_err(store_error)?;
+    let named = format!("rule `{rule}` with ref `{reference}`");
+    let unfinished = ["pending", "running", "failed", "held"];
+    if let Some(waiting) = found
+        .iter()
+        .filter(|r| r.tweet.is_none() && unfinished.contains(&r.action_status.as_str()))
+        .max_by_key(|r| r.run_at)
+    {
+        let until = waiting.run_at - crate::store::actions::now_ms();
+        let wait =
+            Duration::from_millis(until.max(0) as u64).clamp(Duration::from_secs(1), LATER_MAX);
+        return Err(NotSent::Later(
+            wait,
+            format!(
+                "waiting for action {} ({}) of {named} to schedule its tweet",
+                waiting.action_id, waiting.action_status
+            ),
+        ));
+    }
+    let mut pending: Vec<&str> = found
+        .iter()
+        .filter_map(|r| r.tweet.as_ref())
+        .filter(|(_, status)| *status == TweetStatus::Pending)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let Some(last) = pending.pop() else {
+        let why = match found.last() {
+            None => format!("no tweet scheduled by {named}: nothing to cancel"),
+            Some(r) => match &r.tweet {
+                Some((id, status)) => format!(
+                    "the tweet {id} scheduled by {named} (action {}) is already {}: nothing to cancel",
+                    r.action_id,
+                    status.as_str()
+                ),
+                None => format!(
+                    "action {} of {named} is {} and scheduled no tweet: nothing to cancel",
+                    r.action_id, r.action_status
+                ),
+            },
+        };
+        return Err(NotSent::Nothing(why));
+    };
+    let scrapely = ctx.scrapely()?;
+    for earlier in pending {
+        let answer = scrapely
+            .call(
+                ctx.store,
+                ctx.client,
+                &cancel_request(scrapely, earlier),
+                ctx.timeout,
+            )
+            .await?;
+        if answer.verdict != Verdict::Success {
+            return Err(NotSent::LookupFailed(Box::new(answer)));
+        }
+        mark_cancelled(ctx.store, earlier).await;
+    }
+    Ok(last.to_string())
+}
+
+/// After a successful `DELETE /scheduled-tweets`: the tweet (if Starling's) is `cancelled`.
+pub async fn record_cancelled(store: &crate::store::Store, request: &Outbound) {
+    if let Body::Json(body) = &request.body
+        && let Some(id) = body.get("tweet_id").and_then(Value::as_str)
+    {
+        mark_cancelled(store, id).await;
+    }
+}
+
+async fn mark_cancelled(store: &crate::store::Store, tweet_id: &str) {
+    if let Err(error) =
+        tweets::record_fate(store, tweet_id, TweetStatus::Cancelled, None, None).await
+    {
+        tracing::warn!(%error, tweet_id, "Cannot record a cancelled tweet");
+    }
 }
 
 /// An ISO 8601 time, or a relative one such as `in 2h` / `in 1h 30m` from `now`.

@@ -145,8 +145,23 @@ impl Scrapely {
         Ok(answer)
     }
 
-    /// When the vendor says the window is spent, nobody calls until its reset.
+    /// Records what the vendor said about its window, for every process: its
+    /// limit (logged once, by the process that saw it change), what remains until
+    /// the reset, and — when the window is spent — nobody calls until the reset.
     pub async fn note_window(&self, store: &Store, answer: &Answer) {
+        if answer.status.is_some() {
+            let now = crate::store::actions::now_ms();
+            match ratelimit::note(store, &self.bucket, answer.rate, now).await {
+                Ok(Some(limit)) => tracing::info!(
+                    limit,
+                    configured = self.budget.limit,
+                    window_secs = self.budget.window.as_secs_f64(),
+                    "Scrapely's X-RateLimit-Limit changed; the shared budget follows it"
+                ),
+                Ok(None) => {}
+                Err(error) => tracing::warn!(%error, "Cannot record Scrapely's rate-limit headers"),
+            }
+        }
         if let Some(until) = answer.window_spent_until
             && let Err(error) = ratelimit::block_until(store, &self.bucket, until).await
         {

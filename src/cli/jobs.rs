@@ -85,11 +85,22 @@ pub async fn show(url: &str, id: i64, format: Format) -> anyhow::Result<String> 
         started = ts(url, "t.started_at")
     );
     let attempts = audit::query(url, &attempts).await?;
-    Ok(format!(
+    let mut shown = format!(
         "{}\nAttempts:\n{}",
         render(&action, format),
         render(&attempts, format)
-    ))
+    );
+    // A scheduled tweet's fate is a fact of its own, followed up after the action.
+    let tweet = format!(
+        "SELECT tweet_id, account_id, scheduled_at, status, error_message, posted_at, proved_by, \
+         {checked} AS checked_at FROM scheduled_tweets WHERE action_id = {id}",
+        checked = ts(url, "checked_at")
+    );
+    let tweet = audit::query(url, &tweet).await?;
+    if !tweet.rows.is_empty() {
+        shown.push_str(&format!("\nScheduled tweet:\n{}", render(&tweet, format)));
+    }
+    Ok(shown)
 }
 
 /// `starling jobs retry ID`: exactly one new attempt series. Refused for an

@@ -145,6 +145,9 @@ pub struct ScrapelySettings {
     /// How often held (paused) accounts are looked up in `GET /accounts` to see
     /// whether they are active again.
     pub account_check_secs: u64,
+    /// How often Starling's scheduled tweets whose time has passed are looked up
+    /// in `GET /scheduled-tweets` to record whether they were posted or failed.
+    pub tweet_check_secs: u64,
     /// CRM tags a person sets later in the funnel: a conversation tagged with one
     /// is not re-tagged by `scrapely.update_crm` unless the action says `force: true`.
     pub protected_tags: Vec<String>,

@@ -7,6 +7,13 @@
 //! processes never both take the last slot. When the vendor says the window is
 //! spent (429, `X-RateLimit-Remaining: 0`), `blocked_until` stops everyone until
 //! the reset.
+//!
+//! `rate_limit_vendor` keeps what the vendor's headers said ([`note`]): its
+//! `X-RateLimit-Limit` replaces the configured limit once known, and its
+//! `X-RateLimit-Remaining` caps the calls until `X-RateLimit-Reset` — spaced
+//! evenly when it is low and lower than the log expects ([`pace`]) instead of
+//! spent in a burst. Until the vendor has
+//! answered once, calls go one at a time (its limit may be lower than ours).
 
 use super::Store;
 use super::actions::in_tx;
@@ -47,7 +54,10 @@ pub(crate) trait RateConn {
 
 const ENSURE: &str = "INSERT INTO rate_limits (bucket) VALUES ($1) ON CONFLICT (bucket) DO NOTHING";
 const PRUNE: &str = "DELETE FROM rate_limit_calls WHERE bucket = $1 AND at <= $2";
-const COUNT: &str = "SELECT count(*), min(at) FROM rate_limit_calls WHERE bucket = $1";
+const COUNT: &str = "SELECT count(*), min(at), max(at), \
+    COALESCE(SUM(CASE WHEN at > $2 THEN 1 ELSE 0 END), 0) FROM rate_limit_calls WHERE bucket = $1";
+const VENDOR: &str = "SELECT vendor_limit, remaining, remaining_at, reset_at, heard_at \
+    FROM rate_limit_vendor WHERE bucket = $1";
 const TAKE: &str = "INSERT INTO rate_limit_calls (bucket, at) VALUES ($1, $2)";
 
 macro_rules! rate_conn {
@@ -68,18 +78,31 @@ macro_rules! rate_conn {
                 if blocked_until > now {
                     return Ok(Some(Duration::from_millis((blocked_until - now) as u64)));
                 }
+                let vendor: Vendor = sqlx::query_as::<_, VendorRow>(VENDOR)
+                    .bind(bucket)
+                    .fetch_optional(&mut *self)
+                    .await?
+                    .map(Vendor::from)
+                    .unwrap_or_default();
                 sqlx::query(PRUNE)
                     .bind(bucket)
                     .bind(now - window)
                     .execute(&mut *self)
                     .await?;
-                let (used, oldest): (i64, Option<i64>) = sqlx::query_as(COUNT)
-                    .bind(bucket)
-                    .fetch_one(&mut *self)
-                    .await?;
-                if used >= i64::from(budget.limit) {
+                let (used, oldest, last, since): (i64, Option<i64>, Option<i64>, i64) =
+                    sqlx::query_as(COUNT)
+                        .bind(bucket)
+                        .bind(vendor.remaining_at.unwrap_or(i64::MAX))
+                        .fetch_one(&mut *self)
+                        .await?;
+                let limit = vendor.limit.unwrap_or(budget.limit);
+                if used >= i64::from(limit) {
                     let free_at = oldest.unwrap_or(now) + window;
                     return Ok(Some(Duration::from_millis((free_at - now).max(1) as u64)));
+                }
+                let calls = Calls { used, since, last };
+                if let Some(wait) = pace(&vendor, limit, calls, now) {
+                    return Ok(Some(wait));
                 }
                 sqlx::query(TAKE)
                     .bind(bucket)
@@ -100,6 +123,18 @@ rate_conn!(
     "SELECT blocked_until FROM rate_limits WHERE bucket = $1 FOR UPDATE"
 );
 
+/// A call that waited after taking its slot (a lookup, a long commit, a busy
+/// machine) is counted from when it is sent: its slot taken at `from` is moved
+/// to `to`, so it does not leave the log before the vendor's window forgets it.
+pub async fn restamp(store: &Store, bucket: &str, from: i64, to: i64) -> Result<(), sqlx::Error> {
+    let sql = "UPDATE rate_limit_calls SET at = $3 WHERE bucket = $1 AND at = $2";
+    in_tx!(store, tx => sqlx::query(sql).bind(bucket).bind(from).bind(to).execute(&mut *tx).await?.rows_affected());
+    Ok(())
+}
+
+/// Longest wait between taking a slot and sending the call that is not restamped.
+pub const SEND_LATE: Duration = Duration::from_millis(100);
+
 /// The vendor said its window is spent: nobody calls before `until` (ms).
 pub async fn block_until(store: &Store, bucket: &str, until: i64) -> Result<(), sqlx::Error> {
     let sql = "INSERT INTO rate_limits (bucket, blocked_until) VALUES ($1, $2) \
@@ -108,4 +143,202 @@ pub async fn block_until(store: &Store, bucket: &str, until: i64) -> Result<(), 
                  THEN rate_limits.blocked_until ELSE excluded.blocked_until END";
     in_tx!(store, tx => sqlx::query(sql).bind(bucket).bind(until).execute(&mut *tx).await?.rows_affected());
     Ok(())
+}
+
+type VendorRow = (
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+);
+
+/// What the vendor said about a bucket, as `rate_limit_vendor` keeps it (times in ms).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Vendor {
+    /// `X-RateLimit-Limit`: the budget once known.
+    pub limit: Option<u32>,
+    /// `X-RateLimit-Remaining` of the latest answer, recorded at `remaining_at`.
+    pub remaining: Option<u32>,
+    pub remaining_at: Option<i64>,
+    /// `X-RateLimit-Reset` of that answer.
+    pub reset_at: Option<i64>,
+    /// The first answer of any kind: `None` until the vendor has answered once.
+    pub heard_at: Option<i64>,
+}
+
+impl From<VendorRow> for Vendor {
+    fn from(r: VendorRow) -> Self {
+        let count = |v: Option<i64>| v.and_then(|v| u32::try_from(v).ok());
+        Self {
+            limit: count(r.0).filter(|l| *l > 0),
+            remaining: count(r.1),
+            remaining_at: r.2,
+            reset_at: r.3,
+            heard_at: r.4,
+        }
+    }
+}
+
+/// The bucket's calls in the sliding log, as the check sees them.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Calls {
+    /// Calls in the window.
+    pub used: i64,
+    /// Calls taken after the vendor's latest `remaining` (not in its count).
+    pub since: i64,
+    /// The latest call (ms).
+    pub last: Option<i64>,
+}
+
+/// Before the vendor's first answer, one call at a time: at most one per this.
+pub const FIRST_ANSWER_WAIT: Duration = Duration::from_secs(1);
+/// How often a call waiting for the vendor's first answer looks again.
+const PROBE_POLL: Duration = Duration::from_millis(50);
+
+/// Whether `left` calls are "few" for a window of `limit`: under a quarter left.
+pub fn is_low(left: u32, limit: u32) -> bool {
+    u64::from(left) * 4 < u64::from(limit)
+}
+
+/// How long the next call must wait beyond the sliding log, or `None` to go now.
+///
+/// What the vendor says remains until its reset (less the calls taken since it
+/// said so) caps the calls: none left, nobody calls before the reset. When it is
+/// less than the sliding log would allow (another client of the key, or a
+/// window the vendor counts differently) and low — under a quarter of the limit
+/// — the calls are spread evenly over the time to the reset: the next goes
+/// `(reset − last) / left` after the last one, so the last remaining call lands
+/// at the reset instead of bursting into 429s.
+pub fn pace(v: &Vendor, limit: u32, calls: Calls, now: i64) -> Option<Duration> {
+    let ms = |d: i64| Duration::from_millis(d.max(1) as u64);
+    if v.heard_at.is_none() {
+        // The first call's answer tells the limit; until then nobody bursts.
+        return calls
+            .last
+            .filter(|l| now - l < FIRST_ANSWER_WAIT.as_millis() as i64)
+            .map(|_| PROBE_POLL);
+    }
+    let (remaining, reset) = (v.remaining?, v.reset_at?);
+    if reset <= now {
+        return None; // a new window: what was said about the old one is stale
+    }
+    let left = i64::from(remaining) - calls.since.max(0);
+    if left <= 0 {
+        return Some(ms(reset - now));
+    }
+    let log_left = i64::from(limit) - calls.used;
+    if left >= log_left || !is_low(left as u32, limit) {
+        return None;
+    }
+    let last = calls.last?;
+    let next = last + (reset - last) / left;
+    (next > now).then(|| ms(next - now))
+}
+
+/// Records what an answer's `X-RateLimit-*` headers said, for every process.
+/// Returns the vendor's limit when this answer changed it (logged by the caller).
+pub async fn note(
+    store: &Store,
+    bucket: &str,
+    rate: crate::actions::rate_headers::RateHeaders,
+    now: i64,
+) -> Result<Option<u32>, sqlx::Error> {
+    let heard = "INSERT INTO rate_limit_vendor (bucket, heard_at) VALUES ($1, $2) \
+                 ON CONFLICT (bucket) DO NOTHING";
+    let window = "UPDATE rate_limit_vendor SET remaining = $2, remaining_at = $3, reset_at = $4 \
+                  WHERE bucket = $1 AND (remaining_at IS NULL OR remaining_at <= $3)";
+    let limit = "UPDATE rate_limit_vendor SET vendor_limit = $2 \
+                 WHERE bucket = $1 AND (vendor_limit IS NULL OR vendor_limit <> $2)";
+    let changed = in_tx!(store, tx => {
+        sqlx::query(heard).bind(bucket).bind(now).execute(&mut *tx).await?;
+        if let (Some(remaining), Some(reset)) = (rate.remaining, rate.reset_ms) {
+            sqlx::query(window).bind(bucket).bind(i64::from(remaining)).bind(now).bind(reset)
+                .execute(&mut *tx).await?;
+        }
+        match rate.limit {
+            Some(l) => sqlx::query(limit).bind(bucket).bind(i64::from(l)).execute(&mut *tx).await?
+                .rows_affected() == 1,
+            None => false,
+        }
+    });
+    Ok(rate.limit.filter(|_| changed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_000_000;
+
+    fn heard(remaining: u32, reset_in: i64) -> Vendor {
+        Vendor {
+            remaining: Some(remaining),
+            remaining_at: Some(NOW),
+            reset_at: Some(NOW + reset_in),
+            heard_at: Some(NOW),
+            ..Vendor::default()
+        }
+    }
+
+    fn calls(used: i64, since: i64, last: i64) -> Calls {
+        Calls {
+            used,
+            since,
+            last: Some(last),
+        }
+    }
+
+    #[test]
+    fn plenty_left_goes_at_once() {
+        assert_eq!(pace(&heard(45, 30_000), 60, calls(1, 0, NOW), NOW), None);
+    }
+
+    #[test]
+    fn few_left_are_spread_until_the_reset() {
+        // 4 of 60 left (the log thinks 59), 8 s to the reset: one every 2 s after the last call.
+        let v = heard(4, 8_000);
+        assert_eq!(
+            pace(&v, 60, calls(1, 0, NOW), NOW),
+            Some(Duration::from_secs(2))
+        );
+        assert_eq!(pace(&v, 60, calls(1, 0, NOW), NOW + 2_000), None);
+        // One call taken since the answer: 3 left over the 8 s from the last call.
+        assert_eq!(
+            pace(&v, 60, calls(2, 1, NOW + 500), NOW + 500),
+            Some(Duration::from_millis(2500))
+        );
+    }
+
+    #[test]
+    fn few_left_that_the_log_already_counts_are_not_spread() {
+        // The log has 56 of 60 in the window: it stops at the 60th by itself.
+        assert_eq!(pace(&heard(4, 8_000), 60, calls(56, 0, NOW), NOW), None);
+    }
+
+    #[test]
+    fn nothing_left_waits_for_the_reset_and_a_past_reset_is_stale() {
+        let v = heard(2, 5_000);
+        let c = calls(3, 2, NOW);
+        assert_eq!(pace(&v, 60, c, NOW + 1_000), Some(Duration::from_secs(4)));
+        assert_eq!(pace(&v, 60, c, NOW + 5_000), None);
+    }
+
+    #[test]
+    fn low_is_under_a_quarter_of_the_limit() {
+        assert!(is_low(14, 60) && !is_low(15, 60));
+        assert!(is_low(2, 10) && !is_low(3, 10));
+        assert!(!is_low(1, 4) && is_low(0, 4));
+    }
+
+    #[test]
+    fn before_the_first_answer_one_call_at_a_time() {
+        let unheard = Vendor::default();
+        assert_eq!(pace(&unheard, 60, Calls::default(), NOW), None);
+        assert_eq!(
+            pace(&unheard, 60, calls(1, 0, NOW - 10), NOW),
+            Some(PROBE_POLL)
+        );
+        assert_eq!(pace(&unheard, 60, calls(1, 0, NOW - 1_000), NOW), None);
+    }
 }

@@ -665,7 +665,7 @@ async fn the_readme_audit_queries_run(backend: Backend) {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .collect();
-    assert_eq!(statements.len(), 5);
+    assert_eq!(statements.len(), 6);
     // As a user runs them: `starling audit`, as the reader role on PostgreSQL.
     let (settings, _reader) = crate::helpers::roles::audit_as_reader(&app, &[]).await;
     for (i, sql) in statements.iter().enumerate() {

@@ -204,11 +204,12 @@ impl Loader {
             .collect();
         for p in missing {
             if !given(p.name) {
-                let hint = match p.default_from_event {
-                    Some(path) => format!(
+                let hint = match (p.default_from_event, p.or) {
+                    (Some(path), _) => format!(
                         " (taken from `{path}` of Scrapely events only; give it for the other events in `on`)"
                     ),
-                    None => String::new(),
+                    (None, Some(other)) => format!(" (or `{other}`)"),
+                    (None, None) => String::new(),
                 };
                 self.error(
                     src,
@@ -219,6 +220,20 @@ impl Loader {
                         spec.name()
                     ),
                 );
+            }
+        }
+        for p in spec.params.iter().filter(|p| given(p.name)) {
+            if let Some(other) = p.excludes.filter(|o| given(o)) {
+                let message = format!(
+                    "give `{}` or `{other}` of {}, not both",
+                    p.name,
+                    spec.name()
+                );
+                self.error(src, at, message);
+            }
+            if let Some(other) = p.needs.filter(|o| !given(o)) {
+                let message = format!("`{}` of {} needs `{other}` too", p.name, spec.name());
+                self.error(src, at, message);
             }
         }
         out

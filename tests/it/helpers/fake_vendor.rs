@@ -84,6 +84,7 @@ struct ScheduledTweet {
     scheduled_at: String,
     status: String,
     error_message: Option<String>,
+    posted_at: Option<String>,
 }
 
 struct Inner {
@@ -185,6 +186,30 @@ impl FakeVendor {
     /// beyond it; every answer then carries `X-RateLimit-*` headers.
     pub fn limit(&self, limit: usize, window: Duration) {
         self.inner.lock().unwrap().limit = Some((limit, window));
+    }
+
+    /// Another client of the same key made `n` calls just now: they count
+    /// against the limit (lowering `X-RateLimit-Remaining`) but Starling never saw them.
+    /// Returns when they were made.
+    pub fn external_calls(&self, n: usize) -> Instant {
+        let mut inner = self.inner.lock().unwrap();
+        let now = Instant::now();
+        inner.limited_arrivals.extend(std::iter::repeat_n(now, n));
+        now
+    }
+
+    /// What Scrapely's background worker did with a scheduled tweet: `posted`,
+    /// or `failed` with its `error_message`.
+    pub fn settle_tweet(&self, id: &str, status: &str, error_message: Option<&str>) {
+        let mut inner = self.inner.lock().unwrap();
+        let t = inner
+            .tweets
+            .iter_mut()
+            .find(|t| t.id == id)
+            .expect("a scheduled tweet");
+        t.status = status.into();
+        t.error_message = error_message.map(str::to_string);
+        t.posted_at = (status == "posted").then(|| "2024-03-20T15:00:01.000Z".to_string());
     }
 
     pub fn rate_limited(&self) -> usize {
@@ -630,6 +655,7 @@ fn schedule_tweet(inner: &mut Inner, call: &Call<'_>) -> (u16, Value) {
             .into(),
         status: "pending".into(),
         error_message: None,
+        posted_at: None,
     };
     let answer = json!({
         "success": true, "message": "Tweet scheduled successfully",
@@ -644,7 +670,7 @@ fn tweet_json(t: &ScheduledTweet) -> Value {
         "id": t.id, "account_id": t.account_id,
         "account_handle": account_handle_of(&t.account_id).unwrap_or(""),
         "tweet_text": t.text, "scheduled_at": t.scheduled_at, "status": t.status,
-        "posted_at": null, "error_message": t.error_message, "created_at": "2024-03-15T10:30:00.000Z"
+        "posted_at": t.posted_at, "error_message": t.error_message, "created_at": "2024-03-15T10:30:00.000Z"
     })
 }
 
