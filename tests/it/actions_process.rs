@@ -199,12 +199,14 @@ async fn a_dm_whose_fate_is_unknown_is_parked_until_a_person_decides() {
     second.terminate();
 }
 
+// `replace`: one call per update (appending reads the notes first), so the
+// test measures the budget, not the CRM read.
 const CRM_RULE: &str = r#"
 - name: note every reply
   on: scrapely.new_reply
   do:
     - action: scrapely.update_crm
-      with: { notes: "replied: {{ data.message.id }}" }
+      with: { notes: "replied: {{ data.message.id }}", notes_mode: replace }
 "#;
 
 /// Scrapely's 60 calls per minute, with time scaled 20×: 60 calls per 3 s.
