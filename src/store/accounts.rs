@@ -16,7 +16,7 @@ pub(super) const REMEMBER: &str = "INSERT INTO scrapely_accounts (account_id, ha
 
 /// Whether `account` (a handle or an id) is paused, or may be: while a pause names
 /// only an id Starling has never seen (its row is keyed by that id), an account
-/// Starling cannot tell apart from it waits too. The outbox's `INSERT_ACTION`
+/// Starling cannot tell apart from it waits too. The outbox's insert (`lifecycle::CREATE`)
 /// holds new actions by the same test.
 pub async fn is_paused(store: &Store, account: &str) -> Result<bool, sqlx::Error> {
     let sql = "SELECT count(*) FROM paused_accounts p WHERE p.account = lower($1) OR p.account_id = $1 \

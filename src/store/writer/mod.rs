@@ -12,15 +12,15 @@
 //! after the transaction is durable: a webhook's 2xx is sent after that.
 //!
 //! If a group fails as a whole, its items are retried one by one so that one bad
-//! item cannot fail its neighbours.
+//! item cannot fail its neighbours. [`group`] holds what one group commit writes.
 
 use super::actions::now_ms;
-use super::attempts::{FinishConn, Finished};
+use super::attempts::Finished;
 use super::availability::{self, Availability};
-use super::outbox::{self, FastClaim, NewAction, OutboxConn, OutboxMode};
-use super::{Store, StoreError, events, matches, quarantine};
+use super::outbox::{FastClaim, OutboxMode};
+use super::{Store, StoreError, quarantine};
 use crate::event::{Committed, NewEvent};
-use crate::queue::{PushJobs, Wake};
+use crate::queue::Wake;
 
 /// Where the writer hands what its commits queued: `wake` for jobs, and `fast`
 /// for actions claimed in the commit, run by this process at once.
@@ -44,9 +44,8 @@ impl Outbox {
         }
     }
 }
+use crate::rules::RuleSet;
 use crate::rules::reload::RulesHandle;
-use crate::rules::{Decision, RuleSet};
-use matches::MatchRow;
 use quarantine::QuarantinedPayload;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -251,193 +250,8 @@ async fn run(
     tracing::debug!("Event writer stopped: all senders are gone");
 }
 
-/// The statements a group needs, in each backend's SQL.
-trait GroupSql {
-    async fn upsert(&mut self, events: &[&NewEvent]) -> Result<Vec<Committed>, sqlx::Error>;
-    async fn claim(
-        &mut self,
-        decision: &Decision,
-        event: &NewEvent,
-        event_id: i64,
-    ) -> Result<bool, sqlx::Error>;
-    async fn record(&mut self, rows: &[MatchRow<'_>]) -> Result<(), sqlx::Error>;
-    async fn quarantine(&mut self, payload: &QuarantinedPayload) -> Result<i64, sqlx::Error>;
-    async fn upgrade(&mut self, event_id: i64, event: &NewEvent) -> Result<bool, sqlx::Error>;
-    async fn decided(&mut self, event_id: i64) -> Result<Vec<String>, sqlx::Error>;
-    async fn sightings(&mut self, rows: &[(i64, &NewEvent)]) -> Result<(), sqlx::Error>;
-}
-
-impl GroupSql for sqlx::SqliteConnection {
-    async fn upsert(&mut self, events: &[&NewEvent]) -> Result<Vec<Committed>, sqlx::Error> {
-        events::upsert_sqlite(self, events).await
-    }
-    async fn claim(
-        &mut self,
-        d: &Decision,
-        event: &NewEvent,
-        event_id: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let (key, window) = d
-            .cooldown
-            .as_ref()
-            .expect("only decisions with a cooldown claim one");
-        matches::claim_cooldown_sqlite(self, &d.rule, key, event.received_at, *window, event_id)
-            .await
-    }
-    async fn record(&mut self, rows: &[MatchRow<'_>]) -> Result<(), sqlx::Error> {
-        matches::record_sqlite(self, rows).await
-    }
-    async fn quarantine(&mut self, payload: &QuarantinedPayload) -> Result<i64, sqlx::Error> {
-        quarantine::insert_sqlite(self, payload).await
-    }
-    async fn upgrade(&mut self, event_id: i64, event: &NewEvent) -> Result<bool, sqlx::Error> {
-        events::upgrade_sqlite(self, event_id, event).await
-    }
-    async fn decided(&mut self, event_id: i64) -> Result<Vec<String>, sqlx::Error> {
-        matches::decided_sqlite(self, event_id).await
-    }
-    async fn sightings(&mut self, rows: &[(i64, &NewEvent)]) -> Result<(), sqlx::Error> {
-        events::record_sightings_sqlite(self, rows).await
-    }
-}
-
-impl GroupSql for sqlx::PgConnection {
-    async fn upsert(&mut self, events: &[&NewEvent]) -> Result<Vec<Committed>, sqlx::Error> {
-        events::upsert_postgres(self, events).await
-    }
-    async fn claim(
-        &mut self,
-        d: &Decision,
-        event: &NewEvent,
-        event_id: i64,
-    ) -> Result<bool, sqlx::Error> {
-        let (key, window) = d
-            .cooldown
-            .as_ref()
-            .expect("only decisions with a cooldown claim one");
-        matches::claim_cooldown_postgres(self, &d.rule, key, event.received_at, *window, event_id)
-            .await
-    }
-    async fn record(&mut self, rows: &[MatchRow<'_>]) -> Result<(), sqlx::Error> {
-        matches::record_postgres(self, rows).await
-    }
-    async fn quarantine(&mut self, payload: &QuarantinedPayload) -> Result<i64, sqlx::Error> {
-        quarantine::insert_postgres(self, payload).await
-    }
-    async fn upgrade(&mut self, event_id: i64, event: &NewEvent) -> Result<bool, sqlx::Error> {
-        events::upgrade_postgres(self, event_id, event).await
-    }
-    async fn decided(&mut self, event_id: i64) -> Result<Vec<String>, sqlx::Error> {
-        matches::decided_postgres(self, event_id).await
-    }
-    async fn sightings(&mut self, rows: &[(i64, &NewEvent)]) -> Result<(), sqlx::Error> {
-        events::record_sightings_postgres(self, rows).await
-    }
-}
-
-/// Writes a group inside an open transaction: the events; for each new event the
-/// rules' decisions, after claiming their cooldowns, and the fired actions with
-/// their jobs; then the quarantined payloads. Returns the jobs pushed too.
-async fn write_group(
-    conn: &mut (impl GroupSql + OutboxConn + PushJobs + super::ratelimit::RateConn + FinishConn),
-    events: &[&NewEvent],
-    quarantined: &[&QuarantinedPayload],
-    finished: &[&Finished],
-    rules: &RuleSet,
-    mode: &OutboxMode,
-) -> Result<(Vec<Committed>, Vec<i64>, usize, Vec<FastClaim>), sqlx::Error> {
-    let mut committed = if events.is_empty() {
-        Vec::new()
-    } else {
-        conn.upsert(events).await?
-    };
-    let sightings: Vec<(i64, &NewEvent)> = events
-        .iter()
-        .zip(&committed)
-        .filter(|(e, _)| e.sighting.is_some())
-        .map(|(e, done)| (done.event_id, *e))
-        .collect();
-    if !sightings.is_empty() {
-        conn.sightings(&sightings).await?;
-    }
-    upgrade(conn, events, &mut committed).await?;
-    // Another sighting of a stored event fires nothing again; a better version
-    // lets the rules that have not decided on the event decide.
-    let mut decided: Vec<(&NewEvent, i64, Vec<Decision>)> = Vec::new();
-    for (event, done) in events.iter().zip(&committed) {
-        if done.created {
-            decided.push((event, done.event_id, rules.decide(event, done.event_id)));
-        } else if done.upgraded {
-            let already = conn.decided(done.event_id).await?;
-            let mut decisions = rules.decide(event, done.event_id);
-            decisions.retain(|d| !already.contains(&d.rule));
-            decided.push((event, done.event_id, decisions));
-        }
-    }
-    let mut rows = Vec::new();
-    for (event, event_id, decisions) in &decided {
-        for decision in decisions {
-            let held =
-                decision.cooldown.is_some() && !conn.claim(decision, event, *event_id).await?;
-            rows.push(MatchRow::new(*event_id, decision, held));
-        }
-    }
-    conn.record(&rows).await?;
-    for row in &rows {
-        metrics::counter!("starling_rule_matches_total", "outcome" => row.outcome).increment(1);
-    }
-    let now = now_ms();
-    for (event, event_id, _) in &decided {
-        if let Some(pause) = outbox::pause_of(event, *event_id, now) {
-            conn.pause_account(&pause).await?;
-        }
-    }
-    let actions: Vec<NewAction> = rows
-        .iter()
-        .filter(|r| r.outcome == "fired")
-        .flat_map(|r| outbox::new_actions(r, now))
-        .collect();
-    let (jobs, claimed) = outbox::insert_outbox(conn, &actions, now, mode).await?;
-    let mut ids = Vec::with_capacity(quarantined.len());
-    for q in quarantined {
-        ids.push(conn.quarantine(q).await?);
-    }
-    for f in finished {
-        conn.finish_on(f.action_id, f.attempt_id, &f.finish, now)
-            .await?;
-    }
-    Ok((committed, ids, jobs, claimed))
-}
-
-/// Stores the better versions among a group's repeated sightings: for each stored
-/// key, its best copy replaces the stored payload if its quality is higher.
-async fn upgrade(
-    conn: &mut impl GroupSql,
-    events: &[&NewEvent],
-    committed: &mut [Committed],
-) -> Result<(), sqlx::Error> {
-    use std::collections::{HashMap, HashSet};
-    // A key created in this group already stored its best copy.
-    let created: HashSet<i64> = committed
-        .iter()
-        .filter(|c| c.created)
-        .map(|c| c.event_id)
-        .collect();
-    let mut best: HashMap<&str, usize> = HashMap::new();
-    for (i, (event, done)) in events.iter().zip(committed.iter()).enumerate() {
-        if event.quality == 0 || created.contains(&done.event_id) {
-            continue;
-        }
-        let slot = best.entry(event.dedupe_key.as_str()).or_insert(i);
-        if event.quality > events[*slot].quality {
-            *slot = i;
-        }
-    }
-    for i in best.into_values() {
-        committed[i].upgraded = conn.upgrade(committed[i].event_id, events[i]).await?;
-    }
-    Ok(())
-}
+mod group;
+use group::write_group;
 
 /// Commits `items` in one transaction, returning one outcome per item, in order.
 async fn commit_group(
