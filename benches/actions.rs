@@ -13,7 +13,7 @@
 //! the fake vendor at 200/s (the floor of any "webhook in, call out" path), so the
 //! published figure is also a ratio on this noisy shared machine.
 //! Options (environment): `BENCH_SECS` (default 10), `BENCH_BACKENDS` (default
-//! `sqlite,postgres`), `STARLING_TEST_DATABASE_URL` (PostgreSQL admin URL).
+//! `sqlite,postgres`), `BENCH_NOTES_MODE` (`append`, the default, or `replace`), `STARLING_TEST_DATABASE_URL` (PostgreSQL admin URL).
 
 use axum::extract::State;
 use axum::routing::{patch, post};
@@ -40,13 +40,20 @@ fn main() {
     runtime.block_on(run());
 }
 
-const RULE: &str = r#"
+/// The rule, its notes appended (the default: each update first reads the
+/// conversation's notes, a second Scrapely call) or replaced (`BENCH_NOTES_MODE=replace`:
+/// one call per update).
+fn rule(notes_mode: &str) -> String {
+    format!(
+        r#"
 - name: note every reply
   on: scrapely.new_reply
   do:
     - action: scrapely.update_crm
-      with: { notes: "bench:{{ data.message.id }}" }
-"#;
+      with: {{ notes: "bench:{{{{ data.message.id }}}}", notes_mode: {notes_mode} }}
+"#
+    )
+}
 
 /// Arrival time at the fake vendor, by event number.
 type Arrivals = Arc<Mutex<HashMap<u64, Instant>>>;
@@ -55,6 +62,7 @@ async fn run() {
     starling::actions::outbound::init_tls();
     let secs: u64 = env_or("BENCH_SECS", 10);
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let notes_mode = std::env::var("BENCH_NOTES_MODE").unwrap_or_else(|_| "append".into());
     let (vendor, arrivals) = fake_vendor().await;
     let client = starling::actions::outbound::client(Duration::from_secs(60)).unwrap();
     let bare = bare_round_trip(&client, &vendor, secs).await;
@@ -72,7 +80,7 @@ async fn run() {
     for backend in backends.split(',').map(str::trim).filter(|b| !b.is_empty()) {
         let db = BenchDb::new(backend).await;
         let rules = tempfile::tempdir().unwrap();
-        std::fs::write(rules.path().join("bench.yaml"), RULE).unwrap();
+        std::fs::write(rules.path().join("bench.yaml"), rule(&notes_mode)).unwrap();
         let env: HashMap<String, String> = [
             ("STARLING__DATABASE__URL", db.url.clone()),
             ("STARLING__RULES__DIR", rules.path().display().to_string()),
@@ -147,7 +155,9 @@ async fn run() {
         let _ = server.await;
         db.drop_db().await;
     }
-    println!("\nEvent → vendor call latency (cargo bench --bench actions, BENCH_SECS={secs}):\n");
+    println!(
+        "\nEvent → vendor call latency (cargo bench --bench actions, BENCH_SECS={secs}, BENCH_NOTES_MODE={notes_mode}):\n"
+    );
     for row in rows {
         println!("{row}");
     }
