@@ -77,6 +77,7 @@ impl Executor {
             scrapely: self.scrapely.as_ref(),
             slack_url: self.slack_url.as_ref(),
             timeout: self.timeout,
+            read_paid: false,
         }
     }
 
@@ -155,6 +156,7 @@ impl Executor {
             action,
             attempt,
             slot,
+            read_paid,
         } = claimed;
         let Some(attempt) = attempt else {
             return self.execute(action).await;
@@ -173,7 +175,11 @@ impl Executor {
         if action.kind == ActionKind::DoNotContact {
             return self.do_not_contact(&action, Some(attempt), &params).await;
         }
-        match super::prepare(&self.context(), action.id, action.kind, &params).await {
+        let ctx = Context {
+            read_paid,
+            ..self.context()
+        };
+        match super::prepare(&ctx, action.id, action.kind, &params).await {
             Ok(request) => {
                 self.complete_call(&action, attempt, budget_slot, &request)
                     .await

@@ -71,6 +71,9 @@ pub struct Context<'a> {
     pub scrapely: Option<&'a Scrapely>,
     pub slack_url: Option<&'a Secret>,
     pub timeout: Duration,
+    /// The budget slot of the read this call needs first was taken already
+    /// (see `store::outbox::FastClaim::read_paid`).
+    pub read_paid: bool,
 }
 
 impl Context<'_> {

@@ -140,6 +140,18 @@ impl Scrapely {
         timeout: Duration,
     ) -> Result<Answer, Lookup> {
         self.permit(store).await?;
+        self.send_paid(store, client, req, timeout).await
+    }
+
+    /// [`Scrapely::call`] for a call whose budget slot was taken already (in the
+    /// transaction that stored its event).
+    async fn send_paid(
+        &self,
+        store: &Store,
+        client: &reqwest::Client,
+        req: &Outbound,
+        timeout: Duration,
+    ) -> Result<Answer, Lookup> {
         let answer = outbound::send(client, req, timeout).await;
         self.note_window(store, &answer).await;
         Ok(answer)
@@ -176,8 +188,23 @@ impl Scrapely {
         path: &str,
         timeout: Duration,
     ) -> Result<Value, Lookup> {
+        self.get_json_paid(store, client, path, timeout, false)
+            .await
+    }
+
+    async fn get_json_paid(
+        &self,
+        store: &Store,
+        client: &reqwest::Client,
+        path: &str,
+        timeout: Duration,
+        prepaid: bool,
+    ) -> Result<Value, Lookup> {
         let req = self.request(reqwest::Method::GET, path, Body::None);
-        let answer = self.call(store, client, &req, timeout).await?;
+        let answer = match prepaid {
+            true => self.send_paid(store, client, &req, timeout).await?,
+            false => self.call(store, client, &req, timeout).await?,
+        };
         match (answer.verdict, &answer.body) {
             (Verdict::Success, Some(body)) => Ok(body.clone()),
             _ => Err(Lookup::Failed(Box::new(answer))),
@@ -310,22 +337,26 @@ impl Scrapely {
     }
 
     /// A conversation's current CRM data (`crm` of `GET /conversations?conversation_id=…`,
-    /// with its `tag`), reused for a few seconds.
+    /// with its `tag`), reused for a few seconds. `prepaid`: the read's budget slot
+    /// was taken in the transaction that stored the event (the fast path).
     pub async fn current_crm(
         &self,
         store: &Store,
         client: &reqwest::Client,
         conversation_id: &str,
         timeout: Duration,
+        prepaid: bool,
     ) -> Result<Value, Lookup> {
         if let Some((at, crm)) = self.crm.lock().expect("crm cache").get(conversation_id)
             && at.elapsed() < CRM_TTL
         {
             return Ok(crm.clone());
         }
-        let conversation = self
-            .conversation(store, client, conversation_id, timeout)
+        let path = format!("/conversations?conversation_id={}", encode(conversation_id));
+        let body = self
+            .get_json_paid(store, client, &path, timeout, prepaid)
             .await?;
+        let conversation = body.get("conversation").cloned().unwrap_or(Value::Null);
         let mut crm = conversation
             .get("crm")
             .cloned()

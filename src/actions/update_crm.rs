@@ -17,6 +17,14 @@ use super::{Context, NotSent};
 use crate::actions::outbound::{Body, Outbound};
 use serde_json::{Map, Value};
 
+/// Whether the update reads the conversation's CRM data first: to keep a
+/// protected tag (a `tag` is given) or to append to the notes (the default mode).
+pub fn reads_current(params: &Value) -> bool {
+    let notes = params.get("notes").is_some_and(|n| !n.is_null());
+    let appends = params.get("notes_mode").and_then(Value::as_str) != Some("replace");
+    params.get("tag").is_some() || (notes && appends)
+}
+
 pub async fn prepare(ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotSent> {
     let scrapely = ctx.scrapely()?;
     let mut body = Map::new();
@@ -46,9 +54,15 @@ pub async fn prepare(ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotS
     };
     let note = optional_text(params, "notes")?;
     let conversation_id = text(params, "conversation_id")?;
-    let current = match params.get("tag").is_some() || (note.is_some() && append) {
+    let current = match reads_current(params) {
         true => scrapely
-            .current_crm(ctx.store, ctx.client, conversation_id, ctx.timeout)
+            .current_crm(
+                ctx.store,
+                ctx.client,
+                conversation_id,
+                ctx.timeout,
+                ctx.read_paid,
+            )
             .await
             .map_err(NotSent::from)?,
         false => Value::Null,
@@ -140,7 +154,24 @@ pub fn appended(existing: &str, note: &str, today: time::Date) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::appended;
+
+    #[test]
+    fn only_appending_notes_or_a_tag_reads_the_conversation_first() {
+        use serde_json::json;
+        assert!(reads_current(&json!({"notes": "n"})));
+        assert!(reads_current(
+            &json!({"notes": "n", "notes_mode": "append"})
+        ));
+        assert!(!reads_current(
+            &json!({"notes": "n", "notes_mode": "replace"})
+        ));
+        assert!(reads_current(
+            &json!({"tag": "interested_reply", "notes_mode": "replace"})
+        ));
+        assert!(!reads_current(&json!({"notes": null, "deal_value": 5})));
+    }
+
+    use super::{appended, reads_current};
     use time::macros::date;
 
     #[test]

@@ -50,6 +50,10 @@ pub struct FastClaim {
     pub attempt: Option<i64>,
     /// When the budget slot was taken (ms), if one was.
     pub slot: Option<i64>,
+    /// A second slot taken with it, for the read the call needs first (a CRM
+    /// update that appends notes or may meet a protected tag reads the
+    /// conversation): that read then waits on no budget transaction of its own.
+    pub read_paid: bool,
 }
 
 /// The id of the fallback job of a fast-path action (deleted once it is done).
@@ -114,21 +118,28 @@ where
             action: row,
             attempt: None,
             slot: None,
+            read_paid: false,
         }));
     }
     let mut slot = None;
+    let mut read_paid = false;
     if let Some((bucket, budget)) = mode.budget.as_ref().filter(|_| row.kind.calls_scrapely()) {
         if conn.acquire_on(bucket, *budget, now).await?.is_some() {
             conn.unclaim(row.id).await?;
             return Ok(Err(row.id));
         }
         slot = Some(now);
+        // The read's slot, if the budget has one more now; else the read takes its own.
+        read_paid = row.kind == ActionKind::UpdateCrm
+            && crate::actions::update_crm::reads_current(&row.params)
+            && conn.acquire_on(bucket, *budget, now).await?.is_none();
     }
     let attempt = conn.first_attempt(row.id, &mode.worker, now).await?;
     Ok(Ok(FastClaim {
         action: row,
         attempt: Some(attempt),
         slot,
+        read_paid,
     }))
 }
 
