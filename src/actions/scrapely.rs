@@ -160,24 +160,28 @@ impl Scrapely {
     /// Records what the vendor said about its window, for every process: its
     /// limit (logged once, by the process that saw it change), what remains until
     /// the reset, and — when the window is spent — nobody calls until the reset.
+    /// A spent or nearly spent window is recorded before the next call; otherwise
+    /// the record is written in the background, off the action's path (it only
+    /// refines the spacing, and older records never overwrite newer ones).
     pub async fn note_window(&self, store: &Store, answer: &Answer) {
-        if answer.status.is_some() {
-            let now = crate::store::actions::now_ms();
-            match ratelimit::note(store, &self.bucket, answer.rate, now).await {
-                Ok(Some(limit)) => tracing::info!(
-                    limit,
-                    configured = self.budget.limit,
-                    window_secs = self.budget.window.as_secs_f64(),
-                    "Scrapely's X-RateLimit-Limit changed; the shared budget follows it"
-                ),
-                Ok(None) => {}
-                Err(error) => tracing::warn!(%error, "Cannot record Scrapely's rate-limit headers"),
+        let urgent = answer.window_spent_until.is_some()
+            || answer
+                .rate
+                .remaining
+                .is_some_and(|r| r <= self.budget.limit / 4);
+        let note = note_answer(
+            store.clone(),
+            self.bucket.clone(),
+            self.budget,
+            answer.rate,
+            answer.status.is_some(),
+            answer.window_spent_until,
+        );
+        match urgent {
+            true => note.await,
+            false => {
+                tokio::spawn(note);
             }
-        }
-        if let Some(until) = answer.window_spent_until
-            && let Err(error) = ratelimit::block_until(store, &self.bucket, until).await
-        {
-            tracing::warn!(%error, "Cannot record Scrapely's rate-limit window");
         }
     }
 
@@ -474,4 +478,33 @@ pub fn encode(value: &str) -> String {
         }
     }
     out
+}
+
+/// [`Scrapely::note_window`]'s writes.
+async fn note_answer(
+    store: Store,
+    bucket: String,
+    budget: Budget,
+    rate: crate::actions::rate_headers::RateHeaders,
+    answered: bool,
+    spent_until: Option<i64>,
+) {
+    if answered {
+        let now = crate::store::actions::now_ms();
+        match ratelimit::note(&store, &bucket, rate, now).await {
+            Ok(Some(limit)) => tracing::info!(
+                limit,
+                configured = budget.limit,
+                window_secs = budget.window.as_secs_f64(),
+                "Scrapely's X-RateLimit-Limit changed; the shared budget follows it"
+            ),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "Cannot record Scrapely's rate-limit headers"),
+        }
+    }
+    if let Some(until) = spent_until
+        && let Err(error) = ratelimit::block_until(&store, &bucket, until).await
+    {
+        tracing::warn!(%error, "Cannot record Scrapely's rate-limit window");
+    }
 }
