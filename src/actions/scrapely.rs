@@ -4,12 +4,13 @@
 //! reconciliation.
 
 use super::outbound::{self, Answer, Body, Outbound, Verdict};
+use super::rate_headers::{Note, RateHeaders, WindowNotes};
 use crate::secret::Secret;
 use crate::store::Store;
 use crate::store::ratelimit::{self, Budget};
 use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Longest wait for a rate-limit slot done in memory; longer waits become a
@@ -46,6 +47,8 @@ pub struct Scrapely {
     pub protected_tags: Vec<String>,
     /// Conversations' CRM data, read before an update (tag, notes), briefly kept.
     crm: Mutex<HashMap<String, (Instant, Value)>>,
+    /// What this process last recorded of the vendor's window.
+    noted: Arc<WindowNotes>,
 }
 
 /// The CRM tags a conversation may take.
@@ -99,6 +102,7 @@ impl Scrapely {
             tags: Mutex::new(None),
             protected_tags: Vec::new(),
             crm: Mutex::new(HashMap::new()),
+            noted: Arc::default(),
         }
     }
 
@@ -160,26 +164,31 @@ impl Scrapely {
     /// Records what the vendor said about its window, for every process: its
     /// limit (logged once, by the process that saw it change), what remains until
     /// the reset, and — when the window is spent — nobody calls until the reset.
-    /// A spent or nearly spent window is recorded before the next call; otherwise
-    /// the record is written in the background, off the action's path (it only
-    /// refines the spacing, and older records never overwrite newer ones).
+    /// Only answers that change what the pacing reads are written
+    /// ([`WindowNotes`]); a spent or nearly spent window before the next call,
+    /// the rest in the background, off the action's path (older records never
+    /// overwrite newer ones).
     pub async fn note_window(&self, store: &Store, answer: &Answer) {
-        let urgent = answer.window_spent_until.is_some()
-            || answer
-                .rate
-                .remaining
-                .is_some_and(|r| r <= self.budget.limit / 4);
+        let answered = answer.status.is_some();
+        let spent = answer.window_spent_until.is_some();
+        let how = self
+            .noted
+            .decide(answer.rate, answered, spent, self.budget.limit);
+        if how == Note::Skip {
+            return;
+        }
         let note = note_answer(
             store.clone(),
             self.bucket.clone(),
             self.budget,
             answer.rate,
-            answer.status.is_some(),
+            answered,
             answer.window_spent_until,
+            self.noted.clone(),
         );
-        match urgent {
-            true => note.await,
-            false => {
+        match how {
+            Note::Now => note.await,
+            _ => {
                 tokio::spawn(note);
             }
         }
@@ -485,9 +494,10 @@ async fn note_answer(
     store: Store,
     bucket: String,
     budget: Budget,
-    rate: crate::actions::rate_headers::RateHeaders,
+    rate: RateHeaders,
     answered: bool,
     spent_until: Option<i64>,
+    noted: Arc<WindowNotes>,
 ) {
     if answered {
         let now = crate::store::actions::now_ms();
@@ -499,7 +509,10 @@ async fn note_answer(
                 "Scrapely's X-RateLimit-Limit changed; the shared budget follows it"
             ),
             Ok(None) => {}
-            Err(error) => tracing::warn!(%error, "Cannot record Scrapely's rate-limit headers"),
+            Err(error) => {
+                noted.forget();
+                tracing::warn!(%error, "Cannot record Scrapely's rate-limit headers")
+            }
         }
     }
     if let Some(until) = spent_until

@@ -78,7 +78,7 @@ where
 {
     let lease_until = mode.fast_lease.map(|l| now + l.as_millis() as i64);
     let mut jobs = Vec::new();
-    let mut claimed = Vec::new();
+    let mut running = Vec::new();
     for a in actions {
         let skip = mode.skip_scrapely.as_deref();
         let Some(row) = conn.insert_action(a, now, lease_until, skip).await? else {
@@ -86,11 +86,15 @@ where
         };
         match row.status {
             ActionStatus::Pending => jobs.push((row.id, delay_until(row.run_at, now))),
-            ActionStatus::Running => match start_in_outbox(conn, row, now, mode).await? {
-                Ok(fast) => claimed.push(fast),
-                Err(id) => jobs.push((id, Duration::ZERO)),
-            },
+            ActionStatus::Running => running.push(row),
             _ => {}
+        }
+    }
+    let mut claimed = Vec::with_capacity(running.len());
+    for started in start_in_outbox(conn, running, now, mode).await? {
+        match started {
+            Ok(fast) => claimed.push(fast),
+            Err(id) => jobs.push((id, Duration::ZERO)),
         }
     }
     conn.push_jobs(&jobs).await?;
@@ -102,45 +106,72 @@ where
     Ok((jobs.len(), claimed))
 }
 
-/// Takes the budget slot and writes the first attempt of a claimed action (not
-/// for DMs). `Err(id)` when the budget is spent: the action goes back to pending.
+/// Takes the budget slots and writes the first attempts of the actions claimed
+/// in this transaction (not for DMs): the slots of the whole group in one pass
+/// of the budget, first one per call, then one per read a call needs first.
+/// `Err(id)` for an action the budget had no slot for: it goes back to pending.
 async fn start_in_outbox<C>(
     conn: &mut C,
-    row: ActionRow,
+    rows: Vec<ActionRow>,
     now: i64,
     mode: &OutboxMode,
-) -> Result<Result<FastClaim, i64>, sqlx::Error>
+) -> Result<Vec<Result<FastClaim, i64>>, sqlx::Error>
 where
     C: OutboxConn + super::ratelimit::RateConn,
 {
-    if row.kind == ActionKind::SendDm {
-        return Ok(Ok(FastClaim {
+    let budget = mode.budget.as_ref();
+    let pays = |row: &ActionRow| budget.is_some() && row.kind.calls_scrapely();
+    let reads = |row: &ActionRow| {
+        row.kind == ActionKind::UpdateCrm && crate::actions::update_crm::reads_current(&row.params)
+    };
+    let calls = rows.iter().filter(|r| pays(r)).count() as u32;
+    let wanted = calls + rows.iter().filter(|r| pays(r) && reads(r)).count() as u32;
+    let mut slots = match budget {
+        Some((bucket, budget)) if wanted > 0 => conn
+            .acquire_many_on(bucket, *budget, wanted, now)
+            .await?
+            .unwrap_or(0),
+        _ => 0,
+    };
+    // Calls first: a read's slot is only worth having with its call's.
+    let mut read_slots = slots.saturating_sub(calls);
+    let mut started = Vec::with_capacity(rows.len());
+    for row in rows {
+        if row.kind == ActionKind::SendDm {
+            // A DM's attempt is written right before its call (see `actions::send_dm`).
+            started.push(Ok(FastClaim {
+                action: row,
+                attempt: None,
+                slot: None,
+                read_paid: false,
+            }));
+            continue;
+        }
+        let mut slot = None;
+        let mut read_paid = false;
+        if pays(&row) {
+            if slots <= read_slots {
+                conn.unclaim(row.id).await?;
+                started.push(Err(row.id));
+                continue;
+            }
+            slots -= 1;
+            slot = Some(now);
+            if reads(&row) && read_slots > 0 {
+                read_slots -= 1;
+                slots -= 1;
+                read_paid = true;
+            }
+        }
+        let attempt = conn.first_attempt(row.id, &mode.worker, now).await?;
+        started.push(Ok(FastClaim {
             action: row,
-            attempt: None,
-            slot: None,
-            read_paid: false,
+            attempt: Some(attempt),
+            slot,
+            read_paid,
         }));
     }
-    let mut slot = None;
-    let mut read_paid = false;
-    if let Some((bucket, budget)) = mode.budget.as_ref().filter(|_| row.kind.calls_scrapely()) {
-        if conn.acquire_on(bucket, *budget, now).await?.is_some() {
-            conn.unclaim(row.id).await?;
-            return Ok(Err(row.id));
-        }
-        slot = Some(now);
-        // The read's slot, if the budget has one more now; else the read takes its own.
-        read_paid = row.kind == ActionKind::UpdateCrm
-            && crate::actions::update_crm::reads_current(&row.params)
-            && conn.acquire_on(bucket, *budget, now).await?.is_none();
-    }
-    let attempt = conn.first_attempt(row.id, &mode.worker, now).await?;
-    Ok(Ok(FastClaim {
-        action: row,
-        attempt: Some(attempt),
-        slot,
-        read_paid,
-    }))
+    Ok(started)
 }
 
 /// The per-backend half of [`insert_outbox`].

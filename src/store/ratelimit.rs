@@ -49,7 +49,20 @@ pub(crate) trait RateConn {
         bucket: &str,
         budget: Budget,
         now: i64,
-    ) -> Result<Option<Duration>, sqlx::Error>;
+    ) -> Result<Option<Duration>, sqlx::Error> {
+        Ok(self.acquire_many_on(bucket, budget, 1, now).await?.err())
+    }
+
+    /// Takes up to `wanted` slots at once (one lock, one read of the log, one
+    /// insert — a group of events claims its calls' budget in a single pass):
+    /// how many were granted, or how long to wait when none was.
+    async fn acquire_many_on(
+        &mut self,
+        bucket: &str,
+        budget: Budget,
+        wanted: u32,
+        now: i64,
+    ) -> Result<Result<u32, Duration>, sqlx::Error>;
 }
 
 const ENSURE: &str = "INSERT INTO rate_limits (bucket) VALUES ($1) ON CONFLICT (bucket) DO NOTHING";
@@ -58,17 +71,68 @@ const COUNT: &str = "SELECT count(*), min(at), max(at), \
     COALESCE(SUM(CASE WHEN at > $2 THEN 1 ELSE 0 END), 0) FROM rate_limit_calls WHERE bucket = $1";
 const VENDOR: &str = "SELECT vendor_limit, remaining, remaining_at, reset_at, heard_at \
     FROM rate_limit_vendor WHERE bucket = $1";
-const TAKE: &str = "INSERT INTO rate_limit_calls (bucket, at) VALUES ($1, $2)";
+/// `$3` slots at `$2`, in one statement on both backends.
+const TAKE: &str = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $3) \
+    INSERT INTO rate_limit_calls (bucket, at) SELECT $1, $2 FROM n";
+
+/// A bucket as one check sees it, its row locked.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Seen {
+    pub blocked_until: i64,
+    pub vendor: Vendor,
+    pub calls: Calls,
+    /// The oldest call in the window (ms).
+    pub oldest: Option<i64>,
+}
+
+/// How many of `wanted` calls may go at `now` (at least one), or how long until
+/// one may: the vendor's block, the sliding log's room, then [`pace`] for each
+/// further call as if the ones before it were just taken — so a window with few
+/// calls left still grants them one at a time.
+pub fn grant(seen: &Seen, budget: Budget, wanted: u32, now: i64) -> Result<u32, Duration> {
+    let window = (budget.window + MARGIN).as_millis() as i64;
+    if seen.blocked_until > now {
+        return Err(Duration::from_millis((seen.blocked_until - now) as u64));
+    }
+    let limit = seen.vendor.limit.unwrap_or(budget.limit);
+    let mut calls = seen.calls;
+    let mut granted = 0;
+    while granted < wanted {
+        if calls.used >= i64::from(limit) {
+            let free_at = seen.oldest.unwrap_or(now) + window;
+            return first(
+                granted,
+                Duration::from_millis((free_at - now).max(1) as u64),
+            );
+        }
+        if let Some(wait) = pace(&seen.vendor, limit, calls, now) {
+            return first(granted, wait);
+        }
+        granted += 1;
+        calls = Calls {
+            used: calls.used + 1,
+            since: calls.since + 1,
+            last: Some(now),
+        };
+    }
+    Ok(granted)
+}
+
+/// What was granted, or the wait when nothing was.
+fn first(granted: u32, wait: Duration) -> Result<u32, Duration> {
+    if granted == 0 { Err(wait) } else { Ok(granted) }
+}
 
 macro_rules! rate_conn {
     ($conn:ty, $lock:expr) => {
         impl RateConn for $conn {
-            async fn acquire_on(
+            async fn acquire_many_on(
                 &mut self,
                 bucket: &str,
                 budget: Budget,
+                wanted: u32,
                 now: i64,
-            ) -> Result<Option<Duration>, sqlx::Error> {
+            ) -> Result<Result<u32, Duration>, sqlx::Error> {
                 let window = (budget.window + MARGIN).as_millis() as i64;
                 sqlx::query(ENSURE).bind(bucket).execute(&mut *self).await?;
                 let blocked_until: i64 = sqlx::query_scalar($lock)
@@ -76,7 +140,7 @@ macro_rules! rate_conn {
                     .fetch_one(&mut *self)
                     .await?;
                 if blocked_until > now {
-                    return Ok(Some(Duration::from_millis((blocked_until - now) as u64)));
+                    return Ok(Err(Duration::from_millis((blocked_until - now) as u64)));
                 }
                 let vendor: Vendor = sqlx::query_as::<_, VendorRow>(VENDOR)
                     .bind(bucket)
@@ -95,21 +159,23 @@ macro_rules! rate_conn {
                         .bind(vendor.remaining_at.unwrap_or(i64::MAX))
                         .fetch_one(&mut *self)
                         .await?;
-                let limit = vendor.limit.unwrap_or(budget.limit);
-                if used >= i64::from(limit) {
-                    let free_at = oldest.unwrap_or(now) + window;
-                    return Ok(Some(Duration::from_millis((free_at - now).max(1) as u64)));
-                }
-                let calls = Calls { used, since, last };
-                if let Some(wait) = pace(&vendor, limit, calls, now) {
-                    return Ok(Some(wait));
-                }
+                let seen = Seen {
+                    blocked_until,
+                    vendor,
+                    calls: Calls { used, since, last },
+                    oldest,
+                };
+                let granted = match grant(&seen, budget, wanted, now) {
+                    Ok(granted) => granted,
+                    Err(wait) => return Ok(Err(wait)),
+                };
                 sqlx::query(TAKE)
                     .bind(bucket)
                     .bind(now)
+                    .bind(i64::from(granted))
                     .execute(&mut *self)
                     .await?;
-                Ok(None)
+                Ok(Ok(granted))
             }
         }
     };
@@ -329,6 +395,45 @@ mod tests {
         assert!(is_low(14, 60) && !is_low(15, 60));
         assert!(is_low(2, 10) && !is_low(3, 10));
         assert!(!is_low(1, 4) && is_low(0, 4));
+    }
+
+    fn seen(vendor: Vendor, used: i64) -> Seen {
+        Seen {
+            vendor,
+            calls: calls(used, 0, NOW - 5_000),
+            oldest: Some(NOW - 500),
+            ..Seen::default()
+        }
+    }
+
+    const BUDGET: Budget = Budget {
+        limit: 60,
+        window: Duration::from_secs(60),
+    };
+
+    #[test]
+    fn a_batch_gets_what_the_log_has_room_for() {
+        let plenty = heard(50, 30_000);
+        assert_eq!(grant(&seen(plenty, 10), BUDGET, 5, NOW), Ok(5));
+        assert_eq!(grant(&seen(plenty, 57), BUDGET, 5, NOW), Ok(3));
+        let full = grant(&seen(plenty, 60), BUDGET, 5, NOW);
+        assert_eq!(full, Err(Duration::from_millis(60_250 - 500)));
+    }
+
+    #[test]
+    fn a_batch_in_a_window_with_few_left_gets_one() {
+        // 4 of 60 left per the vendor: spread, so one now and the rest later.
+        assert_eq!(grant(&seen(heard(4, 8_000), 1), BUDGET, 3, NOW), Ok(1));
+        // Before the vendor's first answer, one call at a time.
+        assert_eq!(grant(&seen(Vendor::default(), 0), BUDGET, 3, NOW), Ok(1));
+        let blocked = Seen {
+            blocked_until: NOW + 700,
+            ..seen(heard(50, 30_000), 0)
+        };
+        assert_eq!(
+            grant(&blocked, BUDGET, 3, NOW),
+            Err(Duration::from_millis(700))
+        );
     }
 
     #[test]
