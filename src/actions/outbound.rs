@@ -22,8 +22,10 @@ pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
 }
 
 /// A request ready to send. `recorded_url` is what the audit log shows (secrets
-/// in the URL, such as a Slack webhook path, redacted).
-#[derive(Debug, Clone)]
+/// in the URL, such as a Slack webhook path, redacted). Built from stored
+/// parameters, it holds credential markers until [`Outbound::reveal`]; from then
+/// on only the recorded URL and body are fit to keep (its `Debug` shows no more).
+#[derive(Clone)]
 pub struct Outbound {
     pub method: reqwest::Method,
     pub url: String,
@@ -32,6 +34,23 @@ pub struct Outbound {
     pub body: Body,
     /// Statuses that count as success; empty means any 2xx.
     pub success: Vec<u16>,
+    /// The body as recorded, taken before markers were revealed.
+    recorded_body: Option<Option<String>>,
+    /// The values revealed into this request, to scrub from what comes back.
+    revealed: Vec<crate::secret::marker::Revealed>,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Outbound")
+            .field("method", &self.method)
+            .field("url", &self.recorded_url)
+            .field("headers", &headers)
+            .field("body", &self.recorded_body())
+            .field("success", &self.success)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -50,17 +69,72 @@ impl Outbound {
             headers: Vec::new(),
             body,
             success: Vec::new(),
+            recorded_body: None,
+            revealed: Vec::new(),
         }
     }
 
-    /// The body as recorded in the audit log.
+    /// The body as recorded in the audit log (markers, never revealed values).
     pub fn recorded_body(&self) -> Option<String> {
+        if let Some(recorded) = &self.recorded_body {
+            return recorded.clone();
+        }
         match &self.body {
             Body::None => None,
             Body::Json(v) => Some(v.to_string()),
             Body::Text(t) => Some(t.clone()),
         }
     }
+
+    /// Puts the clear values of credential markers into the URL, headers and
+    /// body that are sent; the recorded URL and body keep the markers.
+    pub fn reveal(
+        &mut self,
+        lookup: &dyn crate::secret::marker::Lookup,
+    ) -> Result<(), crate::secret::marker::Unresolved> {
+        use crate::secret::marker::reveal;
+        self.recorded_body = Some(self.recorded_body());
+        let mut used = Vec::new();
+        self.url = reveal(&self.url, lookup, &mut used)?;
+        for (_, value) in &mut self.headers {
+            *value = reveal(value, lookup, &mut used)?;
+        }
+        match &mut self.body {
+            Body::None => {}
+            Body::Text(text) => *text = reveal(text, lookup, &mut used)?,
+            Body::Json(json) => reveal_json(json, lookup, &mut used)?,
+        }
+        self.revealed = used;
+        Ok(())
+    }
+
+    /// `text` (an answer's excerpt or error) with the values revealed into this
+    /// request put back as markers: a receiver may echo them.
+    pub fn scrub(&self, text: &str) -> String {
+        crate::secret::marker::scrub(text, &self.revealed)
+    }
+}
+
+fn reveal_json(
+    value: &mut Value,
+    lookup: &dyn crate::secret::marker::Lookup,
+    used: &mut Vec<crate::secret::marker::Revealed>,
+) -> Result<(), crate::secret::marker::Unresolved> {
+    match value {
+        Value::String(s) => *s = crate::secret::marker::reveal(s, lookup, used)?,
+        Value::Array(items) => {
+            for item in items {
+                reveal_json(item, lookup, used)?;
+            }
+        }
+        Value::Object(map) => {
+            for item in map.values_mut() {
+                reveal_json(item, lookup, used)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// Why a call did not succeed, as recorded in `action_attempts.error_class`.

@@ -17,6 +17,7 @@ mod process;
 mod ratelimit;
 mod rules;
 mod rules_check;
+mod secrets;
 mod server_limits;
 mod store;
 mod streams;
