@@ -404,7 +404,7 @@ impl RuleSet {
 }
 
 /// Replaces the action's literal credentials by their markers in every string.
-fn mask_literals(value: &mut Value, literals: &[crate::secret::Secret]) {
+pub(crate) fn mask_literals(value: &mut Value, literals: &[crate::secret::Secret]) {
     match value {
         Value::String(s) => *s = crate::secret::marker::mask_literals(s, literals),
         Value::Array(items) => items.iter_mut().for_each(|v| mask_literals(v, literals)),

@@ -271,3 +271,225 @@ on_both_backends!(
     a_secret_reference_is_sent_in_clear_and_stored_only_as_its_marker,
     credentials_written_literally_are_sent_but_never_stored,
 );
+
+const CHECKED: &str = r#"- name: alert
+  on: scrapely.account_paused
+  do:
+    - action: slack.post
+      with:
+        text: "paused: {{ data.account_handle }}"
+        webhook_url: "{{ secrets.SLACK_HOKO }}"
+    - action: http.request
+      with:
+        url: "https://api.example.com/v1/notify?api_key=ak-literal-77aa&who={{ data.account_handle }}"
+        headers:
+          Authorization: "Bearer sk-literal-99bb"
+"#;
+
+/// `starling ARGS` outside any database, in `dir`: (success, stdout + stderr).
+fn starling_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_starling"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .output()
+        .expect("the binary runs");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn rules_check_names_an_unknown_secret_and_warns_about_literal_credentials() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("r.yaml"), CHECKED).unwrap();
+    let env = [(
+        "STARLING__SECRETS__SLACK_HOOK",
+        "https://hooks.slack.com/services/T0/B0/hookvalue",
+    )];
+    let (ok, out) = starling_in(dir.path(), &["rules", "check", "."], &env);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(
+            "r.yaml:7:34: with.webhook_url: unknown secret `SLACK_HOKO`; did you mean `SLACK_HOOK`?"
+        ),
+        "{out}"
+    );
+
+    let fixed = CHECKED.replace("SLACK_HOKO", "slack_hook");
+    std::fs::write(dir.path().join("r.yaml"), &fixed).unwrap();
+    let (ok, out) = starling_in(dir.path(), &["rules", "check", "."], &env);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("r.yaml:10:57: warning: with.url holds a credential written in the rule file"),
+        "{out}"
+    );
+    assert!(
+        out.contains("r.yaml:12:34: warning: with.headers.Authorization holds a credential"),
+        "{out}"
+    );
+    assert!(
+        out.contains("move it to [secrets] and write {{ secrets.NAME }}"),
+        "{out}"
+    );
+    assert!(
+        out.contains("1 rules OK") && out.contains("2 warning(s)"),
+        "{out}"
+    );
+    // Without the secret configured, the reference is an error again.
+    let (ok, out) = starling_in(dir.path(), &["rules", "check", "."], &[]);
+    assert!(!ok && out.contains("unknown secret `slack_hook`"), "{out}");
+
+    // `rules test` shows what would be stored: markers, never values.
+    let event = format!(
+        "{}/tests/fixtures/scrapely/account_paused.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let args = [
+        "rules", "test", "--dir", ".", "--event", &event, "--format", "json",
+    ];
+    let (ok, out) = starling_in(dir.path(), &args, &env);
+    assert!(ok, "{out}");
+    assert!(out.contains("«secret:slack_hook»"), "{out}");
+    assert!(out.contains("Bearer «literal:"), "{out}");
+    for value in ["hookvalue", "ak-literal-77aa", "sk-literal-99bb"] {
+        assert!(!out.contains(value), "{out}");
+    }
+}
+
+const DELAYED_LITERAL: &str = r#"
+- name: delayed literal
+  on: scrapely.account_paused
+  do:
+    - action: http.request
+      delay: 6s
+      with:
+        url: "http://ADDR/hook/later"
+        headers:
+          Authorization: "Bearer sk-before-edit-1234"
+"#;
+
+/// The loaded rule set's version, as `/readyz` reports it.
+async fn rules_version(app: &TestApp) -> String {
+    let ready: serde_json::Value = app
+        .client
+        .get(app.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    ready["checks"]["rules"]["version"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// A pending action whose literal credential an edit removed is never sent
+/// without it: it is dead, saying why; with the literal back, `jobs retry` sends it.
+async fn a_literal_credential_removed_by_an_edit_fails_its_pending_action_clearly(
+    backend: Backend,
+) {
+    let vendor = FakeVendor::start().await;
+    let rule = DELAYED_LITERAL.replace("ADDR", &vendor.addr.to_string());
+    let (app, _rules) = spawn(
+        backend,
+        &vendor,
+        Some(&[("delayed.yaml", rule.as_str())]),
+        &[],
+    )
+    .await;
+    let file = app.rules_dir.join("delayed.yaml");
+    let before = rules_version(&app).await;
+    let posted = app
+        .post("/webhooks/scrapely", fixture("account_paused"))
+        .await;
+    assert_eq!(posted.status(), 200);
+    std::fs::write(
+        &file,
+        rule.replace("sk-before-edit-1234", "sk-after-edit-5678"),
+    )
+    .unwrap();
+    let reloaded = poll_until(Duration::from_secs(5), async || {
+        rules_version(&app).await != before
+    })
+    .await;
+    assert!(reloaded, "the edit was not loaded");
+    assert_eq!(settled(&app, 1).await, ["dead"]);
+    let errors = texts(&app, "SELECT last_error FROM actions").await;
+    assert!(
+        errors[0].contains("no longer in the rule files"),
+        "{errors:?}"
+    );
+    assert!(vendor.requests("GET", "/hook/later").is_empty());
+
+    std::fs::write(&file, &rule).unwrap();
+    let restored = poll_until(Duration::from_secs(5), async || {
+        rules_version(&app).await == before
+    })
+    .await;
+    assert!(restored, "the restored rule was not loaded");
+    let id = actions(&app.store).await[0].0;
+    starling::cli::jobs::retry(&app.store, id).await.unwrap();
+    let sent = vendor
+        .wait_for("GET", "/hook/later", 1, Duration::from_secs(10))
+        .await;
+    assert_eq!(
+        sent[0].headers["authorization"].to_str().unwrap(),
+        "Bearer sk-before-edit-1234"
+    );
+    app.stop().await;
+}
+
+mod sqlite_only {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_literal_credential_removed_by_an_edit_fails_its_pending_action_clearly() {
+        super::a_literal_credential_removed_by_an_edit_fails_its_pending_action_clearly(
+            crate::helpers::Backend::Sqlite,
+        )
+        .await
+    }
+}
+
+const TESTED_LITERAL: &str = r#"
+- name: alert by a literal hook
+  on: scrapely.leads_exhausted
+  do:
+    - action: slack.post
+      with:
+        webhook_url: https://hooks.slack.com/services/T9/B9/literalhookvalue
+        text: "{{ data.campaign_name }} ran dry"
+  tests:
+    - name: the hook and the text
+      event:
+        event: leads_exhausted
+        timestamp: "2024-02-28T12:00:00.000Z"
+        data: { campaign_id: c1, campaign_name: Founders, account_handle: yourhandle, total_sent: 5 }
+      expect:
+        match: true
+        actions:
+          - with: { webhook_url: https://hooks.slack.com/services/T9/B9/literalhookvalue, text: Founders ran dry }
+"#;
+
+/// A rule's `tests:` may spell out the literal it sends; what it renders (and
+/// `rules test` shows) is the marker.
+#[test]
+fn a_rule_test_naming_a_literal_credential_passes_while_the_rendering_is_masked() {
+    let set =
+        starling::rules::load::load_sources(&[("r.yaml".into(), TESTED_LITERAL.into())]).unwrap();
+    let results = starling::rules::testing::run_tests(&set);
+    assert!(results.iter().all(|r| r.problems.is_empty()), "{results:?}");
+    assert_eq!(set.warnings.len(), 1, "{:?}", set.warnings);
+    let event = serde_json::json!({"event": "leads_exhausted", "timestamp": "2024-02-28T12:00:00.000Z", "data": {"campaign_id": "c1", "campaign_name": "X", "account_handle": "yourhandle", "total_sent": 5}});
+    let ctx = starling::rules::testing::sample_context(&event).unwrap();
+    let shown = format!(
+        "{:?}",
+        starling::rules::testing::explain(&set, &set.rules[0], &ctx)
+    );
+    assert!(
+        shown.contains("«literal:") && !shown.contains("literalhookvalue"),
+        "{shown}"
+    );
+}

@@ -88,9 +88,14 @@ impl Loader {
             _ => {}
         }
         for (literal, scalar, what) in found {
+            // Pointed at the credential itself, inside its scalar.
+            let at = scalar_pos(scalar);
+            let offset = scalar.as_str().find(&literal).unwrap_or(0);
+            let pos =
+                ScalarPlace::new(src.text, at.line, at.column).locate(scalar.as_str(), offset);
             self.warnings.push(RuleError {
                 file: src.file.to_string(),
-                pos: scalar_pos(scalar),
+                pos,
                 message: format!(
                     "warning: {what} holds a credential written in the rule file (sent, but stored and shown as {}); move it to [secrets] and write {{{{ secrets.NAME }}}}",
                     marker::literal_marker(&literal)
