@@ -44,16 +44,15 @@ pub fn is_slack_webhook(url: &str) -> bool {
 
 /// Credentials written literally in a URL parameter's text (a template's literal
 /// text counts; anything with Jinja or a marker in it does not): the whole URL
-/// when it is a Slack webhook (or `whole` says the parameter is one), else its
-/// password and the values of its credential-like query keys.
+/// when it is a Slack webhook written out (or `whole` says the parameter is
+/// one), else its password and the values of its credential-like query keys.
 pub fn literals_in_url(text: &str, whole: bool) -> Vec<String> {
     let text = text.trim();
     if whole || is_slack_webhook(text) {
-        // The Slack URL up to any Jinja: the literal part is the credential.
-        let end = text.find(['{', '«']).unwrap_or(text.len());
-        let literal = &text[..end];
-        return if literal.len() > "https://".len() && (whole || is_slack_webhook(literal)) {
-            vec![literal.to_string()]
+        // Written out whole, the URL is the credential; with Jinja in it, the
+        // secret part comes from a template (`{{ secrets.HOOK }}`), not the file.
+        return if is_literal(text) && text.contains("://") {
+            vec![text.to_string()]
         } else {
             Vec::new()
         };
@@ -148,6 +147,9 @@ mod tests {
             ["https://hooks.slack.com/services/T0/B0/XYZ"]
         );
         assert!(literals_in_url("{{ secrets.HOOK }}", true).is_empty());
+        assert!(
+            literals_in_url("https://hooks.slack.com/services/{{ secrets.H }}", false).is_empty()
+        );
         assert_eq!(
             literal_in_header("Bearer abc.def").as_deref(),
             Some("abc.def")
