@@ -493,3 +493,66 @@ fn a_rule_test_naming_a_literal_credential_passes_while_the_rendering_is_masked(
         "{shown}"
     );
 }
+
+const LOGGED_RULE: &str = r#"
+- name: alert with secrets
+  on: scrapely.account_paused
+  do:
+    - action: slack.post
+      with:
+        webhook_url: "{{ secrets.HOOK }}"
+        text: "@{{ data.account_handle }} was paused"
+    - action: http.request
+      with:
+        url: "http://ADDR/hook/echo?token={{ secrets.TOKEN }}"
+        headers:
+          Authorization: "Bearer {{ secrets.TOKEN }}"
+          X-Api-Key: SECRET-literal-key
+"#;
+
+/// The real binary at TRACE level sends rule credentials and logs none of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rule_credentials_never_appear_in_trace_logs() {
+    let vendor = FakeVendor::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("r.yaml"),
+        LOGGED_RULE.replace("ADDR", &vendor.addr.to_string()),
+    )
+    .unwrap();
+    let db = format!("sqlite://{}", tmp.path().join("s.db").display());
+    let rules = tmp.path().display().to_string();
+    let hook = format!(
+        "http://{}/slack/services/T0/B0/SECRET-rule-hook",
+        vendor.addr
+    );
+    let server = crate::helpers::process::StarlingProcess::start(&[
+        ("RUST_LOG", "trace"),
+        ("STARLING__DATABASE__URL", &db),
+        ("STARLING__RULES__DIR", &rules),
+        ("STARLING__SECRETS__HOOK", &hook),
+        ("STARLING__SECRETS__TOKEN", "SECRET-rule-token"),
+    ]);
+    let posted = crate::helpers::http()
+        .post(server.url("/webhooks/scrapely"))
+        .body(fixture("account_paused"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 200);
+    let timeout = Duration::from_secs(15);
+    vendor
+        .wait_for("POST", "/slack/services/T0/B0/SECRET-rule-hook", 1, timeout)
+        .await;
+    let echo = vendor.wait_for("GET", "/hook/echo", 1, timeout).await;
+    assert_eq!(echo[0].headers["x-api-key"], "SECRET-literal-key");
+    let (status, logs) = server.terminate();
+    assert!(status.success());
+    assert!(logs.contains("TRACE"), "the log really is at TRACE level");
+    let leaks: Vec<&str> = logs.lines().filter(|l| l.contains("SECRET")).collect();
+    assert!(
+        leaks.is_empty(),
+        "secrets in the log:\n{}",
+        leaks.join("\n")
+    );
+}
