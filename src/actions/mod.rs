@@ -19,6 +19,7 @@ pub mod outbound;
 pub mod params;
 pub mod rate_headers;
 pub mod reconcile;
+mod reveal;
 pub mod schedule_tweet;
 pub mod scrapely;
 pub mod send_dm;

@@ -35,9 +35,9 @@ pub struct Outbound {
     /// Statuses that count as success; empty means any 2xx.
     pub success: Vec<u16>,
     /// The body as recorded, taken before markers were revealed.
-    recorded_body: Option<Option<String>>,
+    pub(super) recorded_body: Option<Option<String>>,
     /// The values revealed into this request, to scrub from what comes back.
-    revealed: Vec<crate::secret::marker::Revealed>,
+    pub(super) revealed: Vec<crate::secret::marker::Revealed>,
 }
 
 impl std::fmt::Debug for Outbound {
@@ -85,56 +85,6 @@ impl Outbound {
             Body::Text(t) => Some(t.clone()),
         }
     }
-
-    /// Puts the clear values of credential markers into the URL, headers and
-    /// body that are sent; the recorded URL and body keep the markers.
-    pub fn reveal(
-        &mut self,
-        lookup: &dyn crate::secret::marker::Lookup,
-    ) -> Result<(), crate::secret::marker::Unresolved> {
-        use crate::secret::marker::reveal;
-        self.recorded_body = Some(self.recorded_body());
-        let mut used = Vec::new();
-        self.url = reveal(&self.url, lookup, &mut used)?;
-        for (_, value) in &mut self.headers {
-            *value = reveal(value, lookup, &mut used)?;
-        }
-        match &mut self.body {
-            Body::None => {}
-            Body::Text(text) => *text = reveal(text, lookup, &mut used)?,
-            Body::Json(json) => reveal_json(json, lookup, &mut used)?,
-        }
-        self.revealed = used;
-        Ok(())
-    }
-
-    /// `text` (an answer's excerpt or error) with the values revealed into this
-    /// request put back as markers: a receiver may echo them.
-    pub fn scrub(&self, text: &str) -> String {
-        crate::secret::marker::scrub(text, &self.revealed)
-    }
-}
-
-fn reveal_json(
-    value: &mut Value,
-    lookup: &dyn crate::secret::marker::Lookup,
-    used: &mut Vec<crate::secret::marker::Revealed>,
-) -> Result<(), crate::secret::marker::Unresolved> {
-    match value {
-        Value::String(s) => *s = crate::secret::marker::reveal(s, lookup, used)?,
-        Value::Array(items) => {
-            for item in items {
-                reveal_json(item, lookup, used)?;
-            }
-        }
-        Value::Object(map) => {
-            for item in map.values_mut() {
-                reveal_json(item, lookup, used)?;
-            }
-        }
-        _ => {}
-    }
-    Ok(())
 }
 
 /// Why a call did not succeed, as recorded in `action_attempts.error_class`.

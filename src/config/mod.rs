@@ -12,6 +12,7 @@
 //! lowercased, because environment variable names reach us lowercased.
 
 pub mod audit;
+mod secrets;
 pub mod streams;
 
 use crate::secret::{Secret, redact_url};
@@ -309,7 +310,7 @@ impl Settings {
                 key: e.path().to_string(),
                 message: e.into_inner().to_string(),
             })?;
-        settings.secrets = lowercase_names(std::mem::take(&mut settings.secrets))?;
+        settings.secrets = secrets::lowercase_names(std::mem::take(&mut settings.secrets))?;
         settings.validate()?;
         Ok(settings)
     }
@@ -410,49 +411,6 @@ fn check_webhook_auth(vendor: &str, auth: &WebhookAuthSettings) -> Result<(), Co
     Ok(())
 }
 
-/// `[secrets]` with lowercased names; two names differing only in case are an error.
-fn lowercase_names(
-    secrets: HashMap<String, Secret>,
-) -> Result<HashMap<String, Secret>, ConfigError> {
-    let mut out: HashMap<String, (String, Secret)> = HashMap::with_capacity(secrets.len());
-    for (name, value) in secrets {
-        let lower = name.to_ascii_lowercase();
-        if lower.is_empty()
-            || lower.starts_with(|c: char| c.is_ascii_digit())
-            || !lower.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            return Err(key_error(
-                &format!("secrets.{name}"),
-                "expected a name of letters, digits and `_` (not starting with a digit), usable as {{ secrets.NAME }}",
-            ));
-        }
-        if value.expose().is_empty() {
-            return Err(key_error(
-                &format!("secrets.{name}"),
-                "expected a non-empty value, or leave the key unset",
-            ));
-        }
-        // The environment layer reaches us lowercased: `STARLING__SECRETS__HOOK`
-        // (`hook`) overrides the file's `HOOK`. Two spellings in one file are a mistake.
-        match out.get(&lower) {
-            None => {
-                out.insert(lower, (name, value));
-            }
-            Some((other, _)) if *other == lower => {}
-            Some(_) if name == lower => {
-                out.insert(lower, (name, value));
-            }
-            Some((other, _)) => {
-                return Err(key_error(
-                    &format!("secrets.{name}"),
-                    &format!("given twice, also as `{other}` (names are case-insensitive)"),
-                ));
-            }
-        }
-    }
-    Ok(out.into_iter().map(|(k, (_, v))| (k, v)).collect())
-}
-
 fn key_error(key: &str, message: &str) -> ConfigError {
     ConfigError::Key {
         key: key.into(),
@@ -544,31 +502,6 @@ mod tests {
             err.contains("outreach.contact_window") && err.contains("30d"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn secrets_come_from_the_file_and_the_environment_by_case_insensitive_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("s.toml");
-        std::fs::write(
-            &file,
-            "[secrets]\nSLACK_HOOK = \"https://file/x\"\nApi_Token = \"tok-file\"\n",
-        )
-        .unwrap();
-        let s = Settings::load_with_env(
-            Some(&file),
-            env(&[("STARLING__SECRETS__SLACK_HOOK", "https://env/y")]),
-        )
-        .unwrap();
-        assert_eq!(s.secrets["slack_hook"].expose(), "https://env/y");
-        assert_eq!(s.secrets["api_token"].expose(), "tok-file");
-        assert!(!format!("{s:?}").contains("tok-file"));
-        let none = Settings::load_with_env(None, env(&[])).unwrap();
-        assert!(none.secrets.is_empty());
-        let err = Settings::load_with_env(None, env(&[("STARLING__SECRETS__HOOK", "")]))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("secrets.hook"), "{err}");
     }
 
     #[test]

@@ -361,7 +361,7 @@ impl RuleSet {
             }
             let mut params = Value::Object(params);
             if !action.literals.is_empty() {
-                mask_literals(&mut params, &action.literals);
+                crate::secret::marker::mask_literals_in(&mut params, &action.literals);
             }
             actions.push(RenderedAction {
                 action: action.action,
@@ -400,16 +400,6 @@ impl RuleSet {
                     .collect::<Result<_, _>>()?,
             ),
         })
-    }
-}
-
-/// Replaces the action's literal credentials by their markers in every string.
-pub(crate) fn mask_literals(value: &mut Value, literals: &[crate::secret::Secret]) {
-    match value {
-        Value::String(s) => *s = crate::secret::marker::mask_literals(s, literals),
-        Value::Array(items) => items.iter_mut().for_each(|v| mask_literals(v, literals)),
-        Value::Object(map) => map.values_mut().for_each(|v| mask_literals(v, literals)),
-        _ => {}
     }
 }
 

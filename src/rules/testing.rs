@@ -182,7 +182,7 @@ fn check(
                 // Rendered parameters have literal credentials masked; so do expectations.
                 let mut with = with.clone();
                 if let Some(template) = rule.actions.get(i) {
-                    super::mask_literals(&mut with, &template.literals);
+                    crate::secret::marker::mask_literals_in(&mut with, &template.literals);
                 }
                 if let Some(diff) =
                     subset_difference(&with, &actual.params, &format!("action #{}", i + 1))

@@ -184,6 +184,17 @@ pub fn mask_literals(text: &str, literals: &[Secret]) -> String {
     out
 }
 
+/// [`mask_literals`] on every string of a JSON value (rendered parameters).
+pub fn mask_literals_in(value: &mut serde_json::Value, literals: &[Secret]) {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => *s = mask_literals(s, literals),
+        Value::Array(items) => items.iter_mut().for_each(|v| mask_literals_in(v, literals)),
+        Value::Object(map) => map.values_mut().for_each(|v| mask_literals_in(v, literals)),
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

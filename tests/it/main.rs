@@ -18,6 +18,7 @@ mod ratelimit;
 mod rules;
 mod rules_check;
 mod secrets;
+mod secrets_cli;
 mod server_limits;
 mod store;
 mod streams;
