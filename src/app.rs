@@ -77,7 +77,11 @@ impl Application {
         crate::http::exposure::check_listener(&settings, addr)?;
 
         crate::http::metrics::handle();
-        let rules = RulesHandle::load(&settings.rules.dir).map_err(|errors| {
+        let rules = RulesHandle::load(
+            &settings.rules.dir,
+            crate::rules::load::Known::of(&settings),
+        )
+        .map_err(|errors| {
             anyhow::anyhow!(
                 "rule files in {} have errors:\n{errors}",
                 settings.rules.dir.display()
@@ -98,10 +102,15 @@ impl Application {
             std::env::var("HOSTNAME").unwrap_or_else(|_| "starling".into()),
             std::process::id()
         );
+        let vault = crate::secret::marker::Vault::new(
+            settings.secrets.clone(),
+            Some(Arc::new(rules.clone())),
+        );
         let executor = Arc::new(Executor::new(
             &settings,
             store.clone(),
             worker_name.clone(),
+            vault,
         )?);
         let wake = Wake::default();
         let (fast, claimed) = tokio::sync::mpsc::unbounded_channel();

@@ -24,6 +24,9 @@
 //! - [`app`] wires everything into one server with one shutdown token.
 //! - [`config`] loads layered settings (defaults → TOML file → `STARLING__…` environment).
 //! - [`cli`] implements the subcommands of the `starling` binary other than `serve`.
+//! - [`secret`] keeps credentials from printing, and credentials in rules out of the
+//!   database: rules render `«secret:…»`/`«literal:…»` markers, which only the
+//!   outbound request gets revealed.
 
 pub mod actions;
 pub mod app;

@@ -284,8 +284,10 @@ async fn contacts_command(command: ContactsCommand, settings: &Settings) -> anyh
 }
 
 async fn rules_command(command: RulesCommand, settings: Settings) -> anyhow::Result<()> {
+    // `{{ secrets.NAME }}` must name a secret this configuration has.
+    let known = starling::rules::load::Known::of(&settings);
     let report = match command {
-        RulesCommand::Check { dir } => cli_rules::check(&dir.unwrap_or(settings.rules.dir)),
+        RulesCommand::Check { dir } => cli_rules::check(&dir.unwrap_or(settings.rules.dir), &known),
         RulesCommand::Test {
             event,
             rule,
@@ -293,7 +295,7 @@ async fn rules_command(command: RulesCommand, settings: Settings) -> anyhow::Res
             dir,
         } => {
             let dir = dir.unwrap_or(settings.rules.dir);
-            cli_rules::test(&dir, event.as_deref(), rule.as_deref(), format)
+            cli_rules::test(&dir, &known, event.as_deref(), rule.as_deref(), format)
         }
         RulesCommand::Backtest {
             rule,
@@ -303,7 +305,8 @@ async fn rules_command(command: RulesCommand, settings: Settings) -> anyhow::Res
             dir,
         } => {
             let dir = dir.unwrap_or(settings.rules.dir);
-            let set = starling::rules::load::load_dir(&dir).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let set = starling::rules::load::load_dir_with(&dir, &known)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let options = backtest::Options {
                 rule: rule.as_deref(),
                 since: since.as_deref(),

@@ -24,6 +24,8 @@ pub struct Executor {
     pub(super) client: reqwest::Client,
     pub(super) scrapely: Option<Scrapely>,
     slack_url: Option<Secret>,
+    /// What credential markers in parameters resolve to when a request is sent.
+    vault: crate::secret::marker::Vault,
     pub(super) retry: RetrySettings,
     timeout: Duration,
     dry_run: bool,
@@ -36,7 +38,12 @@ pub struct Executor {
 }
 
 impl Executor {
-    pub fn new(settings: &Settings, store: Store, worker: String) -> anyhow::Result<Self> {
+    pub fn new(
+        settings: &Settings,
+        store: Store,
+        worker: String,
+        vault: crate::secret::marker::Vault,
+    ) -> anyhow::Result<Self> {
         let timeout = Duration::from_secs_f64(settings.actions.timeout_secs);
         let client = outbound::client(timeout)?;
         // An empty key (e.g. an empty environment variable) counts as unset.
@@ -61,6 +68,7 @@ impl Executor {
             client,
             scrapely,
             slack_url: settings.slack.webhook_url.clone(),
+            vault,
             retry: settings.actions.retry.clone(),
             timeout,
             dry_run: settings.actions.dry_run,
@@ -76,6 +84,7 @@ impl Executor {
             client: &self.client,
             scrapely: self.scrapely.as_ref(),
             slack_url: self.slack_url.as_ref(),
+            vault: &self.vault,
             timeout: self.timeout,
             read_paid: false,
         }
@@ -309,7 +318,10 @@ impl Executor {
             }
             slot => slot,
         };
-        let answer = outbound::send(&self.client, request, self.timeout).await;
+        let mut answer = outbound::send(&self.client, request, self.timeout).await;
+        // A receiver that echoes a header or the URL must not put a credential in the audit log.
+        answer.excerpt = answer.excerpt.map(|e| request.scrub(&e));
+        answer.error = answer.error.map(|e| request.scrub(&e));
         if action.kind.calls_scrapely()
             && let Some(scrapely) = &self.scrapely
         {

@@ -19,6 +19,7 @@ pub mod outbound;
 pub mod params;
 pub mod rate_headers;
 pub mod reconcile;
+mod reveal;
 pub mod schedule_tweet;
 pub mod scrapely;
 pub mod send_dm;
@@ -70,6 +71,8 @@ pub struct Context<'a> {
     pub client: &'a reqwest::Client,
     pub scrapely: Option<&'a Scrapely>,
     pub slack_url: Option<&'a Secret>,
+    /// Resolves `«secret:…»` / `«literal:…»` markers when the request is built.
+    pub vault: &'a crate::secret::marker::Vault,
     pub timeout: Duration,
     /// The budget slot of the read this call needs first was taken already
     /// (see `store::outbox::FastClaim::read_paid`).
@@ -85,6 +88,28 @@ impl Context<'_> {
 
 /// Builds the request of action `action_id` of `kind` from its rendered parameters.
 pub async fn prepare(
+    ctx: &Context<'_>,
+    action_id: i64,
+    kind: ActionKind,
+    params: &serde_json::Value,
+) -> Result<outbound::Outbound, NotSent> {
+    let mut request = prepare_kind(ctx, action_id, kind, params).await?;
+    // Stored parameters carry markers; the request gets the values, its
+    // recorded copy keeps the markers. A missing one is permanent: never sent without it.
+    request
+        .reveal(ctx.vault)
+        .map_err(|e| NotSent::Invalid(e.to_string()))?;
+    if !(request.url.starts_with("https://") || request.url.starts_with("http://")) {
+        return Err(NotSent::Invalid(match kind {
+            // The whole Slack URL is the credential: not even its recorded form.
+            ActionKind::SlackPost => "`webhook_url` is not an http(s) URL".to_string(),
+            _ => format!("`url` `{}` is not an http(s) URL", request.recorded_url),
+        }));
+    }
+    Ok(request)
+}
+
+async fn prepare_kind(
     ctx: &Context<'_>,
     action_id: i64,
     kind: ActionKind,

@@ -22,8 +22,10 @@ pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
 }
 
 /// A request ready to send. `recorded_url` is what the audit log shows (secrets
-/// in the URL, such as a Slack webhook path, redacted).
-#[derive(Debug, Clone)]
+/// in the URL, such as a Slack webhook path, redacted). Built from stored
+/// parameters, it holds credential markers until [`Outbound::reveal`]; from then
+/// on only the recorded URL and body are fit to keep (its `Debug` shows no more).
+#[derive(Clone)]
 pub struct Outbound {
     pub method: reqwest::Method,
     pub url: String,
@@ -32,6 +34,23 @@ pub struct Outbound {
     pub body: Body,
     /// Statuses that count as success; empty means any 2xx.
     pub success: Vec<u16>,
+    /// The body as recorded, taken before markers were revealed.
+    pub(super) recorded_body: Option<Option<String>>,
+    /// The values revealed into this request, to scrub from what comes back.
+    pub(super) revealed: Vec<crate::secret::marker::Revealed>,
+}
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let headers: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("Outbound")
+            .field("method", &self.method)
+            .field("url", &self.recorded_url)
+            .field("headers", &headers)
+            .field("body", &self.recorded_body())
+            .field("success", &self.success)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -50,11 +69,16 @@ impl Outbound {
             headers: Vec::new(),
             body,
             success: Vec::new(),
+            recorded_body: None,
+            revealed: Vec::new(),
         }
     }
 
-    /// The body as recorded in the audit log.
+    /// The body as recorded in the audit log (markers, never revealed values).
     pub fn recorded_body(&self) -> Option<String> {
+        if let Some(recorded) = &self.recorded_body {
+            return recorded.clone();
+        }
         match &self.body {
             Body::None => None,
             Body::Json(v) => Some(v.to_string()),

@@ -1,6 +1,8 @@
 //! `slack.post` — a Slack incoming webhook: `POST {text, blocks?}` to the action's
 //! `webhook_url` or `slack.webhook_url`. The URL is the credential, so the audit
-//! log keeps only its host.
+//! log keeps only its host, or its marker (`{{ secrets.HOOK }}` in a rule, or a
+//! literal hook URL, is stored as `«secret:HOOK»` / `«literal:…»`). Whether it is
+//! an http(s) URL is checked once its markers are revealed (`actions::prepare`).
 
 use super::params::{optional_text, text};
 use super::{Context, NotSent};
@@ -20,11 +22,6 @@ pub fn prepare(ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotSent> {
                 )
             })?,
     };
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(NotSent::Invalid(
-            "`webhook_url` is not an http(s) URL".into(),
-        ));
-    }
     let mut body = json!({ "text": text(params, "text")? });
     match params.get("blocks") {
         None | Some(Value::Null) => {}

@@ -3,7 +3,7 @@
 
 use crate::cli::audit::Format;
 use crate::rules::RuleSet;
-use crate::rules::load::load_dir;
+use crate::rules::load::{Known, load_dir_with};
 use crate::rules::testing::{self, Verdict};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -14,17 +14,24 @@ pub struct Report {
     pub ok: bool,
 }
 
-pub fn check(dir: &Path) -> Report {
-    match load_dir(dir) {
-        Ok(set) => Report {
-            text: format!(
-                "{}: {} rules OK (version {})\n",
+/// Checks every rule file of `dir` (secret names against `known`); warnings
+/// (literal credentials) are printed but do not fail the check.
+pub fn check(dir: &Path, known: &Known) -> Report {
+    match load_dir_with(dir, known) {
+        Ok(set) => {
+            let mut text: String = set.warnings.iter().map(|w| format!("{w}\n")).collect();
+            text.push_str(&format!(
+                "{}: {} rules OK (version {}){}\n",
                 dir.display(),
                 set.rules.len(),
-                set.version
-            ),
-            ok: true,
-        },
+                set.version,
+                match set.warnings.len() {
+                    0 => String::new(),
+                    n => format!(", {n} warning(s)"),
+                }
+            ));
+            Report { text, ok: true }
+        }
         Err(errors) => Report {
             text: format!("{errors}\n{} problem(s) found\n", errors.0.len()),
             ok: false,
@@ -32,8 +39,14 @@ pub fn check(dir: &Path) -> Report {
     }
 }
 
-pub fn test(dir: &Path, event_file: Option<&Path>, rule: Option<&str>, format: Format) -> Report {
-    let set = match load_dir(dir) {
+pub fn test(
+    dir: &Path,
+    known: &Known,
+    event_file: Option<&Path>,
+    rule: Option<&str>,
+    format: Format,
+) -> Report {
+    let set = match load_dir_with(dir, known) {
         Ok(set) => set,
         Err(errors) => {
             return Report {

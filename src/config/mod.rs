@@ -6,8 +6,13 @@
 //! Every struct denies unknown keys, and a bad value is reported with its key
 //! path ("server.max_body_bytes: invalid type …"), so a typo stops start-up
 //! instead of being ignored. Secrets are [`Secret`]s and never print.
+//!
+//! `[secrets]` holds the credentials rules name as `{{ secrets.NAME }}`
+//! (`STARLING__SECRETS__NAME` sets one); names are case-insensitive and kept
+//! lowercased, because environment variable names reach us lowercased.
 
 pub mod audit;
+mod secrets;
 pub mod streams;
 
 use crate::secret::{Secret, redact_url};
@@ -49,6 +54,10 @@ pub struct Settings {
     #[serde(default)]
     pub streams: Vec<StreamSettings>,
     pub streaming: StreamingSettings,
+    /// Credentials rules use by name (`{{ secrets.NAME }}`), resolved only when
+    /// an action's request is sent. Keys lowercased (see [`Settings::load`]).
+    #[serde(default)]
+    pub secrets: HashMap<String, Secret>,
 }
 
 #[derive(Clone, Deserialize)]
@@ -296,11 +305,12 @@ impl Settings {
             },
             None => ConfigError::Invalid(e.to_string()),
         })?;
-        let settings: Settings =
+        let mut settings: Settings =
             serde_path_to_error::deserialize(merged).map_err(|e| ConfigError::Key {
                 key: e.path().to_string(),
                 message: e.into_inner().to_string(),
             })?;
+        settings.secrets = secrets::lowercase_names(std::mem::take(&mut settings.secrets))?;
         settings.validate()?;
         Ok(settings)
     }

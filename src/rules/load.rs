@@ -3,21 +3,44 @@
 //! Loading never stops at the first problem: every problem of every file is
 //! collected with its file, line and column, what is wrong and what was expected.
 //! A set with any problem is refused as a whole.
+//!
+//! Secrets: a template naming `secrets.NAME` that the configuration lacks is a
+//! problem (when the caller says which names exist, [`Known`]); a credential
+//! written literally (see `crate::secret::credential`) is a warning, and the
+//! set keeps it to mask it in every stored copy and reveal it when sent.
 
 mod action_params;
 mod conditions;
 mod jinja;
+mod secrets;
 mod tests_block;
 
 use super::error::{Pos, RuleError, RuleErrors, did_you_mean};
 use super::template::{self, CONDITION_PREFIX, CONDITION_SUFFIX};
 use super::{Rule, RuleSet};
+use crate::secret::Secret;
 use marked_yaml::types::{MarkedMappingNode, MarkedScalarNode};
 use marked_yaml::{LoadError, LoaderOptions, Node};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
+
+/// What rules are checked against besides their files.
+#[derive(Debug, Clone, Default)]
+pub struct Known {
+    /// Configured secret names, lowercased; `None`: references are not checked.
+    pub secrets: Option<BTreeSet<String>>,
+}
+
+impl Known {
+    /// The secrets configured in `settings`.
+    pub fn of(settings: &crate::config::Settings) -> Self {
+        Self {
+            secrets: Some(settings.secrets.keys().cloned().collect()),
+        }
+    }
+}
 
 const RULE_KEYS: &[&str] = &[
     "name",
@@ -44,8 +67,13 @@ pub fn rule_files(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
     Ok(files)
 }
 
-/// Loads every rule file of `dir`.
+/// Loads every rule file of `dir`, secret names unchecked.
 pub fn load_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
+    load_dir_with(dir, &Known::default())
+}
+
+/// Loads every rule file of `dir`, checking them against `known`.
+pub fn load_dir_with(dir: &Path, known: &Known) -> Result<RuleSet, RuleErrors> {
     let display = dir.display().to_string();
     let files = rule_files(dir).map_err(|e| {
         RuleErrors(vec![RuleError {
@@ -68,22 +96,37 @@ pub fn load_dir(dir: &Path) -> Result<RuleSet, RuleErrors> {
             }
         }
     }
-    load_sources(&sources)
+    load_sources_with(&sources, known)
 }
 
-/// Loads rules from `(file name, YAML text)` pairs.
+/// Loads rules from `(file name, YAML text)` pairs, secret names unchecked.
 pub fn load_sources(sources: &[(String, String)]) -> Result<RuleSet, RuleErrors> {
+    load_sources_with(sources, &Known::default())
+}
+
+/// Loads rules from `(file name, YAML text)` pairs, checking them against `known`.
+pub fn load_sources_with(
+    sources: &[(String, String)],
+    known: &Known,
+) -> Result<RuleSet, RuleErrors> {
     let mut loader = Loader {
         env: template::environment(),
         rules: Vec::new(),
         errors: Vec::new(),
         names: HashMap::new(),
+        known: known.clone(),
+        warnings: Vec::new(),
+        literals: HashMap::new(),
+        action_literals: Vec::new(),
     };
     for (index, (file, text)) in sources.iter().enumerate() {
         loader.file(index, file, text);
     }
     if loader.errors.is_empty() {
-        Ok(RuleSet::new(loader.rules, loader.env))
+        let mut set = RuleSet::new(loader.rules, loader.env);
+        set.literals = loader.literals;
+        set.warnings = loader.warnings;
+        Ok(set)
     } else {
         Err(RuleErrors(loader.errors))
     }
@@ -94,6 +137,13 @@ struct Loader {
     rules: Vec<Rule>,
     errors: Vec<RuleError>,
     names: HashMap<String, (String, Pos)>,
+    known: Known,
+    /// Not problems, but worth saying (literal credentials).
+    warnings: Vec<RuleError>,
+    /// Every literal credential of the set, by marker id.
+    literals: HashMap<String, Secret>,
+    /// The literal credentials of the action being read.
+    action_literals: Vec<Secret>,
 }
 
 /// The file being read.

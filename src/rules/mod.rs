@@ -65,6 +65,9 @@ pub struct ActionTemplate {
     pub delay: Option<Duration>,
     /// Overrides `actions.retry.max_attempts` for this action.
     pub max_attempts: Option<u32>,
+    /// Credentials written literally in this action's parameters: masked in
+    /// the rendered parameters (`crate::secret::marker`).
+    pub literals: Vec<crate::secret::Secret>,
 }
 
 /// One `tests:` entry of a rule.
@@ -212,6 +215,11 @@ pub struct RuleSet {
     index: matcher::Index,
     /// SHA-256 over every rule's hash: identifies the loaded set.
     pub version: String,
+    /// Literal credentials of the rule files, by marker id: what a
+    /// `«literal:ID»` in a stored action resolves to while these rules are loaded.
+    pub(crate) literals: std::collections::HashMap<String, crate::secret::Secret>,
+    /// What `rules check` warns about (literal credentials), file:line:column.
+    pub warnings: Vec<error::RuleError>,
 }
 
 impl Default for RuleSet {
@@ -234,7 +242,14 @@ impl RuleSet {
             env,
             index,
             version,
+            literals: Default::default(),
+            warnings: Vec::new(),
         }
+    }
+
+    /// The literal credential with marker id `id`, if these rules hold it.
+    pub fn literal(&self, id: &str) -> Option<crate::secret::Secret> {
+        self.literals.get(id).cloned()
     }
 
     /// Whether any enabled rule listens to `kind` (skip building a context otherwise).
@@ -344,9 +359,13 @@ impl RuleSet {
                     }
                 }
             }
+            let mut params = Value::Object(params);
+            if !action.literals.is_empty() {
+                crate::secret::marker::mask_literals_in(&mut params, &action.literals);
+            }
             actions.push(RenderedAction {
                 action: action.action,
-                params: Value::Object(params),
+                params,
                 delay_secs: action.delay.map(|d| d.as_secs()),
                 max_attempts: action.max_attempts,
             });

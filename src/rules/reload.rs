@@ -10,7 +10,7 @@
 
 use super::RuleSet;
 use super::error::RuleErrors;
-use super::load::{load_dir, rule_files};
+use super::load::{Known, load_dir_with, rule_files};
 use arc_swap::ArcSwap;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -37,14 +37,16 @@ pub struct RulesHandle {
     current: Arc<ArcSwap<RuleSet>>,
     status: Arc<Mutex<RulesStatus>>,
     dir: PathBuf,
+    /// What every reload is checked against (the configured secret names).
+    known: Known,
 }
 
 impl RulesHandle {
     /// Loads `dir`. A missing directory is an empty set (with a warning); a broken
     /// rule file is an error, so a server never starts on rules it cannot read.
-    pub fn load(dir: &Path) -> Result<Self, RuleErrors> {
+    pub fn load(dir: &Path, known: Known) -> Result<Self, RuleErrors> {
         let set = if dir.exists() {
-            load_dir(dir)?
+            load_dir_with(dir, &known)?
         } else {
             tracing::warn!(dir = %dir.display(), "Rules directory not found; starting with no rules");
             RuleSet::default()
@@ -60,6 +62,7 @@ impl RulesHandle {
             current: Arc::new(ArcSwap::from_pointee(set)),
             status: Arc::new(Mutex::new(status)),
             dir: dir.to_owned(),
+            known,
         })
     }
 
@@ -74,7 +77,7 @@ impl RulesHandle {
     /// Reloads now; on error the current set stays.
     pub fn reload(&self) -> Result<(), RuleErrors> {
         let mut status = self.status.lock().expect("rules status lock");
-        match load_dir(&self.dir) {
+        match load_dir_with(&self.dir, &self.known) {
             Ok(set) => {
                 tracing::info!(rules = set.rules.len(), version = %set.version, "Rules reloaded");
                 metrics::counter!("starling_rules_reloads_total", "result" => "ok").increment(1);
@@ -118,6 +121,13 @@ impl RulesHandle {
                 }
             }
         })
+    }
+}
+
+/// A stored `«literal:ID»` resolves from the rules loaded now.
+impl crate::secret::marker::Literals for RulesHandle {
+    fn literal(&self, id: &str) -> Option<crate::secret::Secret> {
+        self.current.load().literal(id)
     }
 }
 

@@ -9,7 +9,9 @@
 //! - `text | matches_regex(pattern)` / `text is matches_regex(pattern)`: a regular
 //!   expression found anywhere in `text` (`(?i)` for case-insensitive);
 //! - `text | regex_replace(pattern, replacement)`;
-//! - `text | truncate(length=255, end="...")`: at most `length` characters.
+//! - `text | truncate(length=255, end="...")`: at most `length` characters;
+//! - `secrets.NAME`: renders the marker `«secret:NAME»`, never the value (see
+//!   `crate::secret::marker`); the action's request gets the value when sent.
 
 use super::error::Pos;
 use super::matcher::contains_keyword;
@@ -35,7 +37,27 @@ pub fn environment() -> Environment<'static> {
     env.add_test("matches_regex", matches_regex);
     env.add_filter("regex_replace", regex_replace);
     env.add_filter("truncate", truncate);
+    env.add_global("secrets", minijinja::Value::from_object(SecretMarkers));
     env
+}
+
+/// `secrets` in templates: any attribute is its marker. Which names exist is
+/// checked when rules load (`rules check`), and again when the action is sent.
+#[derive(Debug)]
+struct SecretMarkers;
+
+impl minijinja::value::Object for SecretMarkers {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        let name = key.as_str()?;
+        Some(minijinja::Value::from(
+            crate::secret::marker::secret_marker(name),
+        ))
+    }
+
+    fn enumerate(self: &Arc<Self>) -> minijinja::value::Enumerator {
+        // Listing (or printing) `secrets` shows nothing.
+        minijinja::value::Enumerator::Empty
+    }
 }
 
 fn has_keyword(text: &str, words: ViaDeserialize<OneOrMany>) -> bool {
@@ -209,6 +231,18 @@ mod tests {
         assert!(!t("text is has_keyword('interest')"), "word boundaries");
         assert!(t("text is matches_regex('(?i)let.s\\\\s+chat')"));
         assert!(!t("text is matches_regex('^chat')"));
+    }
+
+    #[test]
+    fn secrets_render_as_markers() {
+        let env = environment();
+        let rendered = env
+            .render_str(
+                "Bearer {{ secrets.API_TOKEN }} {{ secrets['hook'] }}",
+                context! {},
+            )
+            .unwrap();
+        assert_eq!(rendered, "Bearer «secret:API_TOKEN» «secret:hook»");
     }
 
     #[test]

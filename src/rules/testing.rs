@@ -134,6 +134,7 @@ pub fn run_tests(set: &RuleSet) -> Vec<TestResult> {
                     &explain(set, rule, &ctx),
                     test.expect_match,
                     &test.expect_actions,
+                    rule,
                 ),
             };
             results.push(TestResult {
@@ -151,6 +152,7 @@ fn check(
     verdict: &Verdict,
     expect_match: bool,
     expect_actions: &[(Option<String>, Value)],
+    rule: &super::Rule,
 ) -> Vec<String> {
     match (verdict, expect_match) {
         (Verdict::Error(e), _) => vec![format!("evaluation failed: {e}")],
@@ -177,8 +179,13 @@ fn check(
                         actual.action
                     ));
                 }
+                // Rendered parameters have literal credentials masked; so do expectations.
+                let mut with = with.clone();
+                if let Some(template) = rule.actions.get(i) {
+                    crate::secret::marker::mask_literals_in(&mut with, &template.literals);
+                }
                 if let Some(diff) =
-                    subset_difference(with, &actual.params, &format!("action #{}", i + 1))
+                    subset_difference(&with, &actual.params, &format!("action #{}", i + 1))
                 {
                     problems.push(diff);
                 }

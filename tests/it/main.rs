@@ -17,6 +17,8 @@ mod process;
 mod ratelimit;
 mod rules;
 mod rules_check;
+mod secrets;
+mod secrets_cli;
 mod server_limits;
 mod store;
 mod streams;

@@ -87,6 +87,7 @@ impl Loader {
                 params,
                 delay,
                 max_attempts,
+                literals: self.take_action_literals(),
             });
         }
         out
@@ -182,6 +183,7 @@ impl Loader {
                     }
                     continue;
                 }
+                self.note_literal_credentials(src, p.name, value);
                 if let Some(param) = self.param(
                     src,
                     value,

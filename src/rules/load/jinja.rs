@@ -19,6 +19,7 @@ impl Loader {
         match self.env.add_template_owned(name.clone(), body.clone()) {
             Ok(()) => {
                 self.check_regex_literals(src, scalar, what);
+                self.check_secret_refs(src, scalar, what);
                 Some(name)
             }
             Err(e) => {

@@ -341,17 +341,22 @@ async fn handle(State((inner, changed)): State<Shared>, request: Request) -> Res
             path: path.clone(),
             query: query.clone(),
             api_key: api_key.clone(),
-            headers,
+            headers: headers.clone(),
             body: body.clone(),
             at: Instant::now(),
             wall: std::time::SystemTime::now(),
         });
         inner.next_id += 1;
+        let authorization = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         let call = Call {
             method: &method,
             path: &path,
             query: &query,
             body: &body,
+            authorization: authorization.as_deref(),
         };
         (
             decide(&mut inner, &call, api_key.as_deref()),
@@ -391,6 +396,7 @@ struct Call<'a> {
     path: &'a str,
     query: &'a str,
     body: &'a Value,
+    authorization: Option<&'a str>,
 }
 
 impl Call<'_> {
@@ -409,6 +415,11 @@ fn decide(inner: &mut Inner, call: &Call<'_>, api_key: Option<&str>) -> Outcome 
         .and_then(VecDeque::pop_front);
     if call.path.starts_with("/slack/") {
         return with_script(scripted, || Outcome::Answer(200, json!("ok"), vec![]));
+    }
+    // Like httpbin: answers with what it was sent (a receiver echoing credentials).
+    if call.path.starts_with("/hook/echo") {
+        let echo = json!({"authorization": call.authorization, "query": call.query});
+        return with_script(scripted, || Outcome::Answer(200, echo, vec![]));
     }
     if call.path.starts_with("/hook") {
         return with_script(scripted, || {
