@@ -240,7 +240,8 @@ fn judge(
                 .is_some_and(|s| s.starts_with("Round"))
         })
         .count();
-    t[2].calls = vendor.requests("PATCH", CRM).len();
+    let crm_patches = vendor.requests("PATCH", CRM);
+    t[2].calls = crm_patches.len();
     t[3].calls = slack.len();
     t[4].calls = hooks.len();
     t[5].calls = deletes.len();
@@ -296,6 +297,16 @@ fn judge(
                 .duplicated
                 .push(format!("{id}: the note is there {k} times")),
         }
+        let patches = crm_patches
+            .iter()
+            .filter(|r| {
+                r.body["notes"]
+                    .as_str()
+                    .and_then(|n| n.lines().last())
+                    .is_some_and(|l| l.ends_with(&text))
+            })
+            .count();
+        t[2].resent += patches.saturating_sub(1);
         expect(&mut t[2], &id, statuses(&id, KINDS[2]), &["succeeded"]);
         // slack.post: at least once; more is the documented at-least-once.
         let posts = slack

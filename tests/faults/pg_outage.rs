@@ -22,6 +22,7 @@ pub async fn run(run: &mut Run) -> Table {
             "duplicated",
             "unexpected",
             "wrong answers",
+            "invalid posted (all refused)",
             "503s",
             "answers over 2 s while down",
         ],
@@ -97,6 +98,7 @@ pub async fn run(run: &mut Run) -> Table {
         check.duplicated.len().to_string(),
         check.unexpected.len().to_string(),
         wrong.len().to_string(),
+        outcome.invalid_sent.to_string(),
         outcome.unavailable.to_string(),
         slow_while_down.len().to_string(),
     ]);

@@ -20,6 +20,7 @@ pub fn table() -> Table {
             "duplicated",
             "unexpected",
             "wrong answers",
+            "invalid posted (all refused)",
             "in doubt (no answer)",
             "503s",
         ],
@@ -76,6 +77,7 @@ pub async fn run(run: &mut Run, backend: Backend, table: &mut Table) {
         check.duplicated.len().to_string(),
         check.unexpected.len().to_string(),
         outcome.wrong.len().to_string(),
+        outcome.invalid_sent.to_string(),
         outcome.no_answer.to_string(),
         outcome.unavailable.to_string(),
     ]);
