@@ -3,11 +3,11 @@
 //! Scrapely `new_reply` webhooks as fast as they are answered, each with its own
 //! message id, mixed with ones that must be refused. A valid webhook whose answer
 //! never came (the process died) or was a 503 is delivered again, as Scrapely
-//! does, until it is acknowledged. Afterwards [`check_store`] holds every
+//! does, until it is acknowledged. Afterwards `store_check` holds every
 //! acknowledgement against the events table.
 
 use starling::webhooks::signature::SigningKey;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -352,56 +352,4 @@ pub fn reply(message_id: &str, text: &str) -> Vec<u8> {
         }
     }))
     .unwrap()
-}
-
-/// Every acknowledgement held against the store.
-#[derive(Debug, Default)]
-pub struct StoreCheck {
-    /// Acknowledged but not stored.
-    pub lost: Vec<String>,
-    /// One webhook stored as more than one event.
-    pub duplicated: Vec<String>,
-    /// Stored but never sent as a valid webhook (an invalid one, or nothing we sent).
-    pub unexpected: Vec<String>,
-}
-
-pub async fn check_store(url: &str, outcome: &Outcome) -> StoreCheck {
-    let store = starling::store::Store::connect(url, 2).await.unwrap();
-    let sql = "SELECT CAST(payload AS TEXT) FROM events";
-    let payloads: Vec<String> = match &store {
-        starling::store::Store::Sqlite(p) => sqlx::query_scalar(sql).fetch_all(p).await,
-        starling::store::Store::Postgres(p) => sqlx::query_scalar(sql).fetch_all(p).await,
-    }
-    .unwrap();
-    store.close().await;
-    let mut counts: HashMap<String, usize> = HashMap::new();
-    for payload in payloads {
-        let v: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
-        let id = v["data"]["message"]["id"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("(no message id: {payload:.80})"));
-        *counts.entry(id).or_default() += 1;
-    }
-    let mut check = StoreCheck {
-        lost: outcome
-            .acked
-            .iter()
-            .filter(|id| !counts.contains_key(*id))
-            .cloned()
-            .collect(),
-        ..StoreCheck::default()
-    };
-    for (id, n) in &counts {
-        if *n > 1 {
-            check.duplicated.push(format!("{id} ×{n}"));
-        }
-        if !outcome.sent.contains(id) {
-            check.unexpected.push(id.clone());
-        }
-    }
-    check.lost.sort();
-    check.duplicated.sort();
-    check.unexpected.sort();
-    check
 }

@@ -31,6 +31,7 @@ mod pg_outage;
 mod replicas;
 mod report;
 mod sigkill_load;
+mod store_check;
 
 use db::Backend;
 use rand::SeedableRng;

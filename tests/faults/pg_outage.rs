@@ -5,8 +5,9 @@
 //! ingestion resumes by itself, and every acknowledged webhook is one event.
 
 use crate::cluster::Cluster;
-use crate::load::{Load, LoadConfig, Targets, auth_env, check_store};
+use crate::load::{Load, LoadConfig, Targets, auth_env};
 use crate::report::Table;
+use crate::store_check::check_store;
 use crate::{Run, start_process};
 use rand::Rng;
 use std::time::{Duration, Instant};

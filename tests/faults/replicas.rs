@@ -7,8 +7,9 @@
 
 use crate::db::{Backend, TestDb};
 use crate::fake_vendor::{CONVERSATION, FakeVendor};
-use crate::load::{Load, LoadConfig, Targets, auth_env, check_store};
+use crate::load::{Load, LoadConfig, Targets, auth_env};
 use crate::report::Table;
+use crate::store_check::check_store;
 use crate::{Run, poll_until_async, start_process};
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap};

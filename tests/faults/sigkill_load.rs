@@ -3,8 +3,9 @@
 //! times. Every acknowledged webhook must then be one event in the store.
 
 use crate::db::{Backend, TestDb};
-use crate::load::{Load, LoadConfig, Targets, auth_env, check_store};
+use crate::load::{Load, LoadConfig, Targets, auth_env};
 use crate::report::Table;
+use crate::store_check::check_store;
 use crate::{Run, start_process};
 use rand::Rng;
 use std::time::Duration;
