@@ -170,6 +170,12 @@ impl Executor {
         let Some(attempt) = attempt else {
             return self.execute(action).await;
         };
+        // Its lease began at the commit: past it (a long queue here), the
+        // fallback job may have taken the action over.
+        if !sql::renew(&self.store, &action, self.lease()).await? {
+            lost_claim(&action);
+            return Ok(());
+        }
         let params = action.params.clone();
         let budget_slot =
             slot.and_then(|at| self.scrapely.as_ref().map(|s| (s.bucket.clone(), at)));
@@ -284,6 +290,7 @@ impl Executor {
                 &recorded,
                 budget,
                 contact.as_ref(),
+                Some(self.lease()),
                 now,
             )
             .await?;
@@ -296,6 +303,10 @@ impl Executor {
                     return self.not_sent(action, NotSent::Wait(wait)).await;
                 }
                 Err(NotStarted::Refused(refusal)) => return self.refused(action, refusal).await,
+                Err(NotStarted::Lost) => {
+                    lost_claim(action);
+                    return Ok(());
+                }
             }
         };
         let slot = budget.map(|(bucket, _)| (bucket.to_string(), slot_taken));
@@ -523,6 +534,16 @@ fn recorded(request: &Outbound) -> RecordedRequest {
         url: request.recorded_url.clone(),
         body: request.recorded_body(),
     }
+}
+
+/// A run that got to its call after its lease ran out: another run has the
+/// action (or has finished it), and this one sends nothing.
+fn lost_claim(action: &ActionRow) {
+    tracing::warn!(
+        action = action.id,
+        kind = %action.kind,
+        "This run reached its call after its lease ran out and another run took the action over; not calling"
+    );
 }
 
 /// What a dry run records: the action and its rendered parameters.

@@ -8,7 +8,7 @@
 //! that needs a worker pushes its apalis job in that same transaction.
 
 use super::Store;
-pub use super::lifecycle::{Claim, GiveBack, claim, give_back};
+pub use super::lifecycle::{Claim, GiveBack, claim, give_back, renew};
 pub use super::status::{ActionStatus, AttemptOutcome};
 use crate::actions::ActionKind;
 use crate::queue::PushJobs;

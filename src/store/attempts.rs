@@ -75,9 +75,9 @@ pub async fn start_attempt(
     worker: &str,
     request: &RecordedRequest,
 ) -> Result<i64, sqlx::Error> {
-    match start_call(store, action, worker, request, None, None, now_ms()).await? {
+    match start_call(store, action, worker, request, None, None, None, now_ms()).await? {
         Ok(id) => Ok(id),
-        Err(_) => unreachable!("no budget, no contact claim, nothing to wait for"),
+        Err(_) => unreachable!("no budget, no contact claim, no lease, nothing to wait for"),
     }
 }
 
@@ -88,11 +88,18 @@ pub enum NotStarted {
     Wait(Duration),
     /// A DM the contact ledger refuses (nothing claimed, nothing written).
     Refused(Refusal),
+    /// The run no longer holds the action (its lease ran out and another run
+    /// took it over, or it was finished meanwhile): nothing written, no call.
+    Lost,
 }
 
 /// Claims a DM's contact window (if `contact`), takes a slot of `budget` (if
 /// any) and writes the attempt, in one commit: `Ok(attempt id)`, or why not
-/// (nothing written).
+/// (nothing written). With `lease`, only while the run still holds its claim
+/// (else [`NotStarted::Lost`]), and the lease is renewed from now: a run that
+/// waited past its lease before calling never calls beside the run that took
+/// the action over, and one that calls keeps it for the whole call.
+#[allow(clippy::too_many_arguments)]
 pub async fn start_call(
     store: &Store,
     action: &ActionRow,
@@ -100,23 +107,34 @@ pub async fn start_call(
     request: &RecordedRequest,
     budget: Option<(&str, super::ratelimit::Budget)>,
     contact: Option<&Claim<'_>>,
+    lease: Option<Duration>,
     now: i64,
 ) -> Result<Result<i64, NotStarted>, sqlx::Error> {
     use super::ratelimit::RateConn;
     let sql = "INSERT INTO action_attempts (action_id, series, attempt, worker, started_at, method, url, request_body) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id";
-    let bump = "UPDATE actions SET attempts = attempts + 1, updated_at = $2 WHERE id = $1";
+    let bump = "UPDATE actions SET attempts = attempts + 1, updated_at = $2, \
+                lease_until = COALESCE($3, lease_until) WHERE id = $1";
+    let renewed = lease.map(|l| now + l.as_millis() as i64);
     Ok(in_tx!(store, tx => {
+        let holds = match lease {
+            None => true,
+            Some(_) => sqlx::query(super::lifecycle::HOLDS.as_str())
+                .bind(action.id).bind(action.lease_until).bind(action.lease_until)
+                .execute(&mut *tx).await?.rows_affected() == 1,
+        };
         // The ledger first: a refused DM takes no budget.
         let refused = match contact {
-            Some(claim) => tx.claim_on(claim, now).await?.err(),
-            None => None,
-        };
-        let wait = match (&refused, budget) {
-            (None, Some((bucket, budget))) => tx.acquire_on(bucket, budget, now).await?,
+            Some(claim) if holds => tx.claim_on(claim, now).await?.err(),
             _ => None,
         };
-        if let Some(refusal) = refused {
+        let wait = match (&refused, budget) {
+            (None, Some((bucket, budget))) if holds => tx.acquire_on(bucket, budget, now).await?,
+            _ => None,
+        };
+        if !holds {
+            Err(NotStarted::Lost)
+        } else if let Some(refusal) = refused {
             Err(NotStarted::Refused(refusal))
         } else if let Some(wait) = wait {
             // Leaves the claim in place: the same DM takes it again when it runs.
@@ -126,7 +144,7 @@ pub async fn start_call(
             .bind(action.id).bind(action.series).bind(action.attempts + 1).bind(worker).bind(now)
             .bind(&request.method).bind(&request.url).bind(&request.body)
             .fetch_one(&mut *tx).await?;
-        sqlx::query(bump).bind(action.id).bind(now).execute(&mut *tx).await?;
+        sqlx::query(bump).bind(action.id).bind(now).bind(renewed).execute(&mut *tx).await?;
         Ok(id)
         }
     }))

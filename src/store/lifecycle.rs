@@ -205,6 +205,32 @@ static CLAIM: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// Whether a run still holds its claim — the action is running under the lease
+/// it was claimed with ($2) — renewing it to $3 if so. The UPDATE locks the row
+/// (PostgreSQL; SQLite has one writer), so a takeover waits for the caller's commit.
+pub(super) static HOLDS: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "UPDATE actions SET lease_until = $3 WHERE id = $1 AND status = {running} AND lease_until = $2",
+        running = lit(S::Running),
+    )
+});
+
+/// Renews a run's lease (`lease` from now) if the run still holds its claim.
+/// `false`: the lease ran out before the run got this far (a busy machine, a long
+/// wait) and another run took the action over, or it was finished or given back
+/// meanwhile — this run must not call.
+pub async fn renew(
+    store: &Store,
+    action: &ActionRow,
+    lease: Duration,
+) -> Result<bool, sqlx::Error> {
+    let until = now_ms() + lease.as_millis() as i64;
+    let renewed = on_pool!(store, pool => sqlx::query(HOLDS.as_str())
+        .bind(action.id).bind(action.lease_until).bind(until).execute(pool).await
+        .map(|r| r.rows_affected()))?;
+    Ok(renewed == 1)
+}
+
 /// Gives a claimed action back: to wait ($2 = pending) or to be held ($2 = held).
 static GIVE_BACK: LazyLock<String> = LazyLock::new(|| {
     format!(

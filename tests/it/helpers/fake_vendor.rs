@@ -177,6 +177,12 @@ impl FakeVendor {
             .extend(replies);
     }
 
+    /// Forgets every scripted answer not yet given: calls are answered normally again.
+    #[allow(dead_code)] // used by the fault suite (tests/faults), which includes this file
+    pub fn clear_scripts(&self) {
+        self.inner.lock().unwrap().script.clear();
+    }
+
     /// Makes `GET /accounts` list `@yourhandle` as paused (or active again).
     pub fn set_paused(&self, paused: bool) {
         self.inner.lock().unwrap().paused = paused;
