@@ -144,6 +144,10 @@ enum RulesCommand {
         /// A sample event: a Scrapely webhook body, or {"kind": …, "data": …}.
         #[arg(long, value_name = "FILE")]
         event: Option<PathBuf>,
+        /// Many sample events, one JSON object per line; prints one result per
+        /// line (with `--format json`, JSON lines: what fired, what failed).
+        #[arg(long, value_name = "FILE.jsonl", conflicts_with = "event")]
+        events: Option<PathBuf>,
         /// Only this rule.
         #[arg(long, value_name = "NAME")]
         rule: Option<String>,
@@ -290,12 +294,18 @@ async fn rules_command(command: RulesCommand, settings: Settings) -> anyhow::Res
         RulesCommand::Check { dir } => cli_rules::check(&dir.unwrap_or(settings.rules.dir), &known),
         RulesCommand::Test {
             event,
+            events,
             rule,
             format,
             dir,
         } => {
             let dir = dir.unwrap_or(settings.rules.dir);
-            cli_rules::test(&dir, &known, event.as_deref(), rule.as_deref(), format)
+            let samples = match (&event, &events) {
+                (Some(one), _) => cli_rules::Samples::One(one),
+                (None, Some(many)) => cli_rules::Samples::Many(many),
+                (None, None) => cli_rules::Samples::Blocks,
+            };
+            cli_rules::test(&dir, &known, samples, rule.as_deref(), format)
         }
         RulesCommand::Backtest {
             rule,

@@ -5,4 +5,5 @@ pub mod backtest;
 pub mod contacts;
 pub mod jobs;
 pub mod rules;
+pub mod rules_batch;
 pub mod streams;

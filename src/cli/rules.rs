@@ -1,4 +1,4 @@
-//! `starling rules check [DIR]` and `starling rules test [--event FILE] [--rule NAME]`.
+//! `starling rules check [DIR]` and `starling rules test [--event FILE | --events FILE.jsonl] [--rule NAME]`.
 //! Nothing here stores, enqueues or sends anything.
 
 use crate::cli::audit::Format;
@@ -39,10 +39,19 @@ pub fn check(dir: &Path, known: &Known) -> Report {
     }
 }
 
+/// What `rules test` runs: the `tests:` blocks, one sample event, or a JSON
+/// lines file of them.
+#[derive(Debug, Clone, Copy)]
+pub enum Samples<'a> {
+    Blocks,
+    One(&'a Path),
+    Many(&'a Path),
+}
+
 pub fn test(
     dir: &Path,
     known: &Known,
-    event_file: Option<&Path>,
+    samples: Samples<'_>,
     rule: Option<&str>,
     format: Format,
 ) -> Report {
@@ -63,9 +72,10 @@ pub fn test(
             ok: false,
         };
     }
-    match event_file {
-        Some(file) => try_event(&set, file, rule, format),
-        None => run_blocks(&set, rule),
+    match samples {
+        Samples::One(file) => try_event(&set, file, rule, format),
+        Samples::Many(file) => super::rules_batch::try_events(&set, file, rule, format),
+        Samples::Blocks => run_blocks(&set, rule),
     }
 }
 
@@ -91,11 +101,9 @@ fn try_event(set: &RuleSet, file: &Path, only: Option<&str>, format: Format) -> 
             };
         }
     };
-    let verdicts: Vec<(&str, Verdict)> = set
-        .rules
-        .iter()
-        .filter(|r| only.is_none_or(|n| n == r.name))
-        .map(|r| (r.name.as_str(), testing::explain(set, r, &ctx)))
+    let verdicts: Vec<(&str, Verdict)> = testing::explain_set(set, &ctx, only)
+        .into_iter()
+        .map(|(r, v)| (r.name.as_str(), v))
         .collect();
     let text = match format {
         Format::Json => {

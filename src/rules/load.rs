@@ -48,9 +48,13 @@ const RULE_KEYS: &[&str] = &[
     "enabled",
     "on",
     "keywords",
+    "unless_keywords",
+    "not_keywords",
     "match",
     "when",
     "cooldown",
+    "group",
+    "priority",
     "do",
     "tests",
 ];
@@ -126,6 +130,8 @@ pub fn load_sources_with(
         let mut set = RuleSet::new(loader.rules, loader.env);
         set.literals = loader.literals;
         set.warnings = loader.warnings;
+        set.warnings
+            .extend(super::select::tag_conflicts(&set.rules));
         Ok(set)
     } else {
         Err(RuleErrors(loader.errors))
@@ -400,7 +406,9 @@ impl Loader {
                 None => true,
             },
         };
-        let keywords = self.keywords(src, map, &on);
+        let keywords = self.keywords(src, map, &on, "keywords");
+        let unless_keywords = self.unless_keywords(src, map, &on);
+        let (group, priority) = self.group(src, map);
         let matches = self.field_matches(src, map);
         let when = map.get_node("when").and_then(|node| {
             let scalar = self.scalar(src, node, "when")?;
@@ -447,9 +455,12 @@ impl Loader {
             enabled,
             on,
             keywords,
+            unless_keywords,
             matches,
             when,
             cooldown,
+            group,
+            priority,
             actions,
             tests,
             hash: hex::encode(Sha256::digest(text.as_bytes())),

@@ -5,6 +5,7 @@
 //! - [`template`] is the Jinja environment (conditions and parameter templates);
 //! - [`matcher`] indexes rules so an event only evaluates the rules that can match;
 //! - [`reload`] watches the directory and swaps the set atomically;
+//! - [`select`] decides which candidates fire: `unless_keywords:` and exclusive `group:`s;
 //! - [`testing`] runs `tests:` blocks and explains near misses (`starling rules test`).
 //!
 //! Matching runs inside the transaction that stores an event (see
@@ -15,6 +16,7 @@ pub mod json_view;
 pub mod load;
 pub mod matcher;
 pub mod reload;
+pub mod select;
 pub mod template;
 pub mod testing;
 
@@ -88,10 +90,17 @@ pub struct Rule {
     pub enabled: bool,
     pub on: Vec<String>,
     pub keywords: Vec<String>,
+    /// `unless_keywords:` (or `not_keywords:`): any of these, as a whole word,
+    /// and the rule does not match.
+    pub unless_keywords: Vec<String>,
     pub matches: Vec<FieldMatch>,
     /// Template name of the `when:` condition, and its source text.
     pub when: Option<(String, String)>,
     pub cooldown: Option<Cooldown>,
+    /// `group:`: at most one rule of a group fires per event — the first, by
+    /// `priority:` (higher first), then file and position order.
+    pub group: Option<String>,
+    pub priority: i64,
     pub actions: Vec<ActionTemplate>,
     pub tests: Vec<RuleTest>,
     /// SHA-256 of the rule's text: which version of the rule fired.
@@ -290,23 +299,6 @@ impl RuleSet {
                         ..base
                     },
                 }
-            })
-            .collect()
-    }
-
-    /// Rules that fire (or fail) on this event. Cooldowns are claimed by the caller, in SQL.
-    pub fn evaluate(&self, ctx: &EventContext) -> Vec<RuleMatch<'_>> {
-        self.index
-            .candidates(&ctx.kind, &ctx.json)
-            .into_iter()
-            .filter_map(|i| {
-                let rule = &self.rules[i];
-                let outcome = match self.condition_holds(rule, ctx) {
-                    Ok(false) => return None,
-                    Ok(true) => self.render(rule, ctx).unwrap_or_else(Outcome::Failed),
-                    Err(e) => Outcome::Failed(e),
-                };
-                Some(RuleMatch { rule, outcome })
             })
             .collect()
     }

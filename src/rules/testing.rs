@@ -82,6 +82,12 @@ pub fn explain_as_enabled(set: &RuleSet, rule: &Rule, ctx: &EventContext) -> Ver
             ));
         }
     }
+    if let Some(word) = super::select::unless_hits(rule, ctx) {
+        let path = text_path(&ctx.kind).unwrap_or(&[]).join(".");
+        return Verdict::NotMatched(format!(
+            "unless_keywords: `{word}` appears in {path} as a whole word"
+        ));
+    }
     for m in &rule.matches {
         let value = lookup(ctx.json(), &m.path.0);
         if !value.is_some_and(|v| m.values.contains(&normalized(v))) {
@@ -111,6 +117,43 @@ pub fn explain_as_enabled(set: &RuleSet, rule: &Rule, ctx: &EventContext) -> Ver
         },
         Ok(Outcome::Failed(e)) | Err(e) => Verdict::Error(e),
     }
+}
+
+/// Every rule's verdict on one event (only `only`, if given), in file order, as
+/// the server decides it: within a `group:`, a rule that would match after the
+/// group's first rule matched or failed is a near miss that says so.
+pub fn explain_set<'s>(
+    set: &'s RuleSet,
+    ctx: &EventContext,
+    only: Option<&str>,
+) -> Vec<(&'s Rule, Verdict)> {
+    let mut verdicts: Vec<(&Rule, Verdict)> = set
+        .rules
+        .iter()
+        .map(|r| (r, explain(set, r, ctx)))
+        .collect();
+    let mut order: Vec<usize> = (0..verdicts.len()).collect();
+    set.precedence(&mut order);
+    let mut taken: Vec<(&str, &str)> = Vec::new();
+    for i in order {
+        let (rule, verdict) = &mut verdicts[i];
+        let Some(group) = rule.group.as_deref() else {
+            continue;
+        };
+        if matches!(verdict, Verdict::NotMatched(_)) {
+            continue;
+        }
+        match taken.iter().find(|(g, _)| *g == group) {
+            Some((_, first)) => {
+                *verdict = Verdict::NotMatched(format!(
+                    "group `{group}`: rule `{first}` took this event first (higher priority or earlier in file order)"
+                ));
+            }
+            None => taken.push((group, rule.name.as_str())),
+        }
+    }
+    verdicts.retain(|(r, _)| only.is_none_or(|n| n == r.name));
+    verdicts
 }
 
 /// The result of one `tests:` entry.

@@ -16,6 +16,7 @@ mod lifecycle;
 mod outage;
 mod process;
 mod ratelimit;
+mod rule_groups;
 mod rules;
 mod rules_check;
 mod secrets;

@@ -45,29 +45,101 @@ impl Loader {
         kinds
     }
 
+    /// `keywords:` (or another list of whole words searched in the event's text).
     pub(super) fn keywords(
         &mut self,
         src: Src,
         map: &MarkedMappingNode,
         on: &[String],
+        key: &str,
     ) -> Vec<String> {
-        let Some(node) = map.get_node("keywords") else {
+        let Some(node) = map.get_node(key) else {
             return Vec::new();
         };
         let words: Vec<String> = self
-            .strings(src, node, "keywords")
+            .strings(src, node, key)
             .iter()
             .map(|s| s.as_str().trim().to_string())
             .collect();
         if words.iter().any(String::is_empty) {
-            self.error(src, pos_of(node), "keywords: expected non-empty words");
+            self.error(
+                src,
+                pos_of(node),
+                format!("{key}: expected non-empty words"),
+            );
         }
         for kind in on {
             if matcher::text_path(kind).is_none() {
-                self.error(src, pos_of(node), format!("keywords: events of kind `{kind}` carry no text to search; use `match:` or `when:`"));
+                self.error(src, pos_of(node), format!("{key}: events of kind `{kind}` carry no text to search; use `match:` or `when:`"));
             }
         }
         words
+    }
+
+    /// `unless_keywords:`, also spelled `not_keywords:` (not both).
+    pub(super) fn unless_keywords(
+        &mut self,
+        src: Src,
+        map: &MarkedMappingNode,
+        on: &[String],
+    ) -> Vec<String> {
+        if let (Some(_), Some(second)) = (
+            map.get_node("unless_keywords"),
+            map.get_node("not_keywords"),
+        ) {
+            self.error(
+                src,
+                pos_of(second),
+                "not_keywords: is another name for unless_keywords:; expected one of them, not both",
+            );
+        }
+        let mut words = self.keywords(src, map, on, "unless_keywords");
+        words.extend(self.keywords(src, map, on, "not_keywords"));
+        words
+    }
+
+    /// `group:` (a name) and `priority:` (an integer, higher first; default 0).
+    pub(super) fn group(&mut self, src: Src, map: &MarkedMappingNode) -> (Option<String>, i64) {
+        let group = map
+            .get_node("group")
+            .and_then(|n| self.scalar(src, n, "group"))
+            .map(|s| (s.as_str().trim().to_string(), scalar_pos(s)));
+        if let Some((name, pos)) = &group
+            && name.is_empty()
+        {
+            self.error(
+                src,
+                *pos,
+                "group: expected a non-empty name, e.g. `group: crm-tag`",
+            );
+        }
+        let priority = match map.get_node("priority") {
+            None => 0,
+            Some(node) => match self.scalar(src, node, "priority") {
+                Some(s) => match s.as_str().trim().parse::<i64>() {
+                    Ok(p) => p,
+                    Err(_) => {
+                        self.error(
+                            src,
+                            scalar_pos(s),
+                            format!("priority: `{}` is not an integer; expected e.g. `priority: 10` (higher first)", s.as_str()),
+                        );
+                        0
+                    }
+                },
+                None => 0,
+            },
+        };
+        if group.is_none()
+            && let Some(node) = map.get_node("priority")
+        {
+            self.error(
+                src,
+                pos_of(node),
+                "priority: orders the rules of a `group:`; expected a `group:` next to it",
+            );
+        }
+        (group.map(|(name, _)| name), priority)
     }
 
     pub(super) fn field_matches(&mut self, src: Src, map: &MarkedMappingNode) -> Vec<FieldMatch> {
