@@ -120,7 +120,10 @@ where
     C: OutboxConn + super::ratelimit::RateConn,
 {
     let budget = mode.budget.as_ref();
-    let pays = |row: &ActionRow| budget.is_some() && row.kind.calls_scrapely();
+    // A DM takes its slot right before its call, not here.
+    let pays = |row: &ActionRow| {
+        budget.is_some() && row.kind.calls_scrapely() && row.kind != ActionKind::SendDm
+    };
     let reads = |row: &ActionRow| {
         row.kind == ActionKind::UpdateCrm && crate::actions::update_crm::reads_current(&row.params)
     };

@@ -385,7 +385,7 @@ async fn a_skipped_dm_gives_its_rule_cooldown_back(backend: Backend) {
             .map(|a| a.2.clone())
             .collect::<Vec<_>>()
     };
-    assert_eq!(status("welcome repliers", &all), ["succeeded"]);
+    assert_eq!(status("welcome repliers", &all), ["succeeded"], "{all:?}");
     assert_eq!(status("pitch once a month", &all), ["skipped"]);
     assert_eq!(status("dm a stranger once a month", &all), ["skipped"]);
     reply(&app, "second").await;
