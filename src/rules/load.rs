@@ -13,6 +13,7 @@ mod action_params;
 mod conditions;
 mod jinja;
 mod secrets;
+mod static_check;
 mod tests_block;
 
 use super::error::{Pos, RuleError, RuleErrors, did_you_mean};
@@ -122,6 +123,7 @@ pub fn load_sources_with(
         warnings: Vec::new(),
         literals: HashMap::new(),
         action_literals: Vec::new(),
+        current_on: Vec::new(),
     };
     for (index, (file, text)) in sources.iter().enumerate() {
         loader.file(index, file, text);
@@ -150,6 +152,8 @@ struct Loader {
     literals: HashMap<String, Secret>,
     /// The literal credentials of the action being read.
     action_literals: Vec<Secret>,
+    /// The event kinds (`on:`) of the rule being read: what its templates may read.
+    current_on: Vec<String>,
 }
 
 /// The file being read.
@@ -388,6 +392,7 @@ impl Loader {
         let name_or = name.as_ref().map(|(n, _)| n.clone()).unwrap_or_default();
 
         let on = self.on(src, map, at);
+        self.current_on = on.clone();
         let description = map
             .get_node("description")
             .and_then(|n| self.scalar(src, n, "description"))

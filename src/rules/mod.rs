@@ -15,6 +15,7 @@ pub mod error;
 pub mod json_view;
 pub mod load;
 pub mod matcher;
+pub mod models;
 pub mod reload;
 pub mod select;
 pub mod template;

@@ -101,7 +101,7 @@ fn a_failing_rule_takes_its_group_so_a_lower_rule_never_sets_another_tag() {
   priority: 5
   do:
     - action: scrapely.update_crm
-      with: { tag: interested_reply, notes: "{{ data.no_such.field }}" }
+      with: { tag: interested_reply, notes: "{{ data.receiver.id }}" }
 - name: fallback
   on: scrapely.new_reply
   group: crm-tag

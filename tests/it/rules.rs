@@ -87,7 +87,7 @@ async fn an_evaluation_error_in_one_rule_leaves_the_others_firing(backend: Backe
   on: scrapely.new_reply
   do:
     - action: slack.post
-      with: { text: "{{ data.no_such_field.deeper }}" }
+      with: { text: "{{ data.receiver.id }}" }  # documented, absent from this reply
 - name: always alerts
   on: scrapely.new_reply
   do:

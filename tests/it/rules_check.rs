@@ -218,3 +218,82 @@ fn null_is_a_value_only_where_scrapely_takes_one() {
     assert_problem(dm, "5:24", &["null is not a value for `message`"]);
     drop(rules);
 }
+
+#[test]
+fn unknown_filters_tests_and_fields_are_refused_with_did_you_mean() {
+    let yaml = r#"- name: typo
+  on: scrapely.new_reply
+  when: data.message.text | lenght > 3 and data.mesage.text is matchs_regex("x")
+  do:
+    - action: slack.post
+      with: { text: "{{ dat.x }} {{ event.kindd }} {{ data.receiver.screen_nam }}" }
+"#;
+    assert_problem(
+        yaml,
+        "3:29",
+        &["unknown filter `lenght`", "did you mean `length`?"],
+    );
+    assert_problem(
+        yaml,
+        "3:64",
+        &[
+            "unknown test `matchs_regex`",
+            "did you mean `matches_regex`?",
+        ],
+    );
+    assert_problem(
+        yaml,
+        "3:49",
+        &[
+            "`data.mesage` is not a field of scrapely.new_reply events",
+            "did you mean `message`?",
+        ],
+    );
+    assert_problem(
+        yaml,
+        "6:25",
+        &["unknown variable `dat`", "did you mean `data`?"],
+    );
+    assert_problem(
+        yaml,
+        "6:43",
+        &[
+            "`event.kindd` is not a field of `event`",
+            "did you mean `kind`?",
+        ],
+    );
+    assert_problem(
+        yaml,
+        "6:69",
+        &["`data.receiver.screen_nam`", "did you mean `screen_name`?"],
+    );
+    assert_eq!(problems(yaml).len(), 6, "{:#?}", problems(yaml));
+}
+
+#[test]
+fn documented_fields_open_payloads_and_template_variables_pass_the_static_checks() {
+    let yaml = r#"- name: fine
+  on: [tweet, telegram.message]
+  when: data.text | lower is has_keyword("launch") and data.entities.hashtags is defined
+  do:
+    - action: slack.post
+      with:
+        text: "{% for w in data.text.split() %}{{ loop.index }} {{ w | upper }}{% endfor %} {{ data.chat.anything | default('') }} {{ now }} {{ event.received_at }} '| not a filter'"
+- name: replies
+  on: scrapely.new_reply
+  when: data.message is not none and "a | b" in data.message.text.lower()
+  do:
+    - action: scrapely.update_crm
+      with: { tag: interested_reply, notes: "{{ data.receiver.screen_name | truncate(10) }} {{ data.message.created_at }}" }
+"#;
+    assert!(problems(yaml).is_empty(), "{:#?}", problems(yaml));
+    // `tweet` is only there on tweet rules.
+    let wrong = "- name: t\n  on: scrapely.new_reply\n  when: tweet.text == 'x'\n  do:\n    - action: slack.post\n      with: { text: hi }\n";
+    assert!(
+        problems(wrong)
+            .iter()
+            .any(|p| p.contains("`tweet` is only defined")),
+        "{:#?}",
+        problems(wrong)
+    );
+}

@@ -20,6 +20,8 @@ impl Loader {
             Ok(()) => {
                 self.check_regex_literals(src, scalar, what);
                 self.check_secret_refs(src, scalar, what);
+                self.check_names(src, scalar, &body, prefix_len, what);
+                self.check_paths(src, scalar, &name, what);
                 Some(name)
             }
             Err(e) => {
