@@ -33,6 +33,7 @@ pub mod config;
 pub mod contacts;
 pub mod event;
 pub mod http;
+pub mod intent;
 pub mod queue;
 pub mod rules;
 pub mod secret;

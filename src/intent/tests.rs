@@ -1,0 +1,1 @@
+//! Classifier cases, by label and by hard-case family.
