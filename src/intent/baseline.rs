@@ -20,13 +20,15 @@ use std::sync::LazyLock;
 
 const OLD_KEYWORDS: &[&str] = &["interested", "let's chat", "demo", "sounds good", "call"];
 static OLD_REFUSAL: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)\b(not interested|no thanks|unsubscribe|stop)\b").expect("the old refusal regex compiles")
+    Regex::new(r"(?i)\b(not interested|no thanks|unsubscribe|stop)\b")
+        .expect("the old refusal regex compiles")
 });
 
 /// The old keyword rules' answer, and whether both rules tagged the reply.
 pub fn keyword_rules(text: &str) -> (IntentLabel, bool) {
     let lower = text.to_lowercase();
-    let interested = text.chars().count() < 2000 && OLD_KEYWORDS.iter().any(|k| contains_keyword(&lower, k));
+    let interested =
+        text.chars().count() < 2000 && OLD_KEYWORDS.iter().any(|k| contains_keyword(&lower, k));
     let refusal = OLD_REFUSAL.is_match(text);
     let label = match (interested, refusal) {
         (true, _) => IntentLabel::Interested,
@@ -41,7 +43,11 @@ static VADER: LazyLock<vader_sentiment::SentimentIntensityAnalyzer<'static>> =
 
 /// VADER's compound score for `text`.
 pub fn vader_compound(text: &str) -> f64 {
-    VADER.polarity_scores(text).get("compound").copied().unwrap_or(0.0)
+    VADER
+        .polarity_scores(text)
+        .get("compound")
+        .copied()
+        .unwrap_or(0.0)
 }
 
 /// VADER's compound score mapped to a label.
@@ -59,15 +65,27 @@ mod tests {
 
     #[test]
     fn the_old_keyword_rules_give_the_shipped_tests_own_refusal_both_tags() {
-        assert_eq!(keyword_rules("No thanks, not interested."), (IntentLabel::Interested, true));
-        assert_eq!(keyword_rules("Not interesting to us, sorry."), (IntentLabel::Other, false));
-        assert_eq!(keyword_rules("please stop"), (IntentLabel::NotInterested, false));
+        assert_eq!(
+            keyword_rules("No thanks, not interested."),
+            (IntentLabel::Interested, true)
+        );
+        assert_eq!(
+            keyword_rules("Not interesting to us, sorry."),
+            (IntentLabel::Other, false)
+        );
+        assert_eq!(
+            keyword_rules("please stop"),
+            (IntentLabel::NotInterested, false)
+        );
     }
 
     #[test]
     fn vader_maps_compound_to_three_labels() {
         assert_eq!(vader("This is great, I love it!"), IntentLabel::Interested);
-        assert_eq!(vader("This is terrible spam, I hate it"), IntentLabel::NotInterested);
+        assert_eq!(
+            vader("This is terrible spam, I hate it"),
+            IntentLabel::NotInterested
+        );
         assert_eq!(vader("Tuesday"), IntentLabel::Other);
     }
 }

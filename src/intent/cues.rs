@@ -11,6 +11,7 @@ use super::IntentLabel::*;
 use super::grammar::Kind::{Ask, Plain, Yes};
 use super::grammar::{Entry, e};
 
+#[rustfmt::skip]
 pub static INTERESTED: &[Entry] = &[
     e("interested|intrested|interessted|intersted", Interested, 2.0, Ask, "says interested"),
     e("keen|intrigued|curious", Interested, 1.5, Ask, "says keen"),
@@ -34,7 +35,8 @@ pub static INTERESTED: &[Entry] = &[
     e("[go ahead|go for it]", Interested, 2.0, Ask, "says go ahead"),
     e("when can|could we|you talk|chat|meet|show|do|start", Interested, 3.0, Ask, "asks when to talk"),
     e("when are|is you|it free|good|best", Interested, 3.0, Ask, "asks when to talk"),
-    e("what times|time|days works|work|suits|suit|is|are|do", Interested, 3.0, Ask, "asks for a time"),
+    e("what times|time|days works|work|suits|suit|is|are", Interested, 3.0, Ask, "asks for a time"),
+    e("what times|time|days do|would|could you|we have|suit|work", Interested, 3.0, Ask, "asks for a time"),
     e("[whats a good time|what does your week look|what does your calendar look]", Interested, 3.0, Ask, "asks for a time"),
     e("how do|can we|i get started|start|begin|sign", Interested, 2.5, Ask, "asks how to start"),
     e("[whats the next step|what are the next steps|next steps]", Interested, 2.5, Ask, "asks for the next step"),
@@ -59,6 +61,7 @@ pub static INTERESTED: &[Entry] = &[
     e("ill bite", Interested, 2.0, Yes, "says I'll bite"),
 ];
 
+#[rustfmt::skip]
 pub static QUESTION: &[Entry] = &[
     e("?", Question, 1.0, Plain, "asks a question"),
     e("how much", Question, 3.0, Plain, "asks the price"),
@@ -83,6 +86,7 @@ pub static QUESTION: &[Entry] = &[
     e("before i|we agree|talk|commit|decide|a", Question, 1.5, Plain, "asks before deciding"),
 ];
 
+#[rustfmt::skip]
 pub static NOT_NOW: &[Entry] = &[
     e("not right? now|yet|today", NotNow, 3.0, Plain, "says not now"),
     e("not [this #period|at the moment|at this time|for now|until|before|at this point]", NotNow, 3.0, Plain, "says not now"),

@@ -54,12 +54,22 @@ impl Report {
 }
 
 /// Runs `predict` over `examples` and scores it.
-pub fn evaluate(name: &str, examples: &[Example], mut predict: impl FnMut(&str) -> IntentLabel) -> Report {
+pub fn evaluate(
+    name: &str,
+    examples: &[Example],
+    mut predict: impl FnMut(&str) -> IntentLabel,
+) -> Report {
     let mut confusion = vec![vec![0u32; N]; N];
     for ex in examples {
         confusion[ex.label.index()][predict(&ex.text).index()] += 1;
     }
-    let ratio = |a: u32, b: u32| if b == 0 { 0.0 } else { f64::from(a) / f64::from(b) };
+    let ratio = |a: u32, b: u32| {
+        if b == 0 {
+            0.0
+        } else {
+            f64::from(a) / f64::from(b)
+        }
+    };
     let labels: Vec<LabelScore> = IntentLabel::ALL
         .iter()
         .map(|&label| {
@@ -68,8 +78,18 @@ pub fn evaluate(name: &str, examples: &[Example], mut predict: impl FnMut(&str) 
             let predicted: u32 = (0..N).map(|t| confusion[t][k]).sum();
             let support: u32 = confusion[k].iter().sum();
             let (precision, recall) = (ratio(tp, predicted), ratio(tp, support));
-            let f1 = if precision + recall == 0.0 { 0.0 } else { 2.0 * precision * recall / (precision + recall) };
-            LabelScore { label, precision, recall, f1, support }
+            let f1 = if precision + recall == 0.0 {
+                0.0
+            } else {
+                2.0 * precision * recall / (precision + recall)
+            };
+            LabelScore {
+                label,
+                precision,
+                recall,
+                f1,
+                support,
+            }
         })
         .collect();
     let correct: u32 = (0..N).map(|k| confusion[k][k]).sum();
@@ -94,12 +114,22 @@ mod tests {
             "{\"text\":\"a\",\"label\":\"interested\"}\n{\"text\":\"b\",\"label\":\"interested\"}\n\n{\"text\":\"c\",\"label\":\"other\"}\n",
         )
         .unwrap();
-        let report = evaluate("t", &examples, |t| if t == "a" { IntentLabel::Interested } else { IntentLabel::Other });
+        let report = evaluate("t", &examples, |t| {
+            if t == "a" {
+                IntentLabel::Interested
+            } else {
+                IntentLabel::Other
+            }
+        });
         let i = report.label(IntentLabel::Interested);
         assert_eq!((i.precision, i.recall, i.support), (1.0, 0.5, 2));
         let o = report.label(IntentLabel::Other);
         assert_eq!((o.precision, o.recall), (0.5, 1.0));
         assert_eq!(report.confusion[0][7], 1);
-        assert!(parse_jsonl("{\"text\":\"a\",\"label\":\"maybe\"}").unwrap_err().starts_with("line 1"));
+        assert!(
+            parse_jsonl("{\"text\":\"a\",\"label\":\"maybe\"}")
+                .unwrap_err()
+                .starts_with("line 1")
+        );
     }
 }

@@ -20,6 +20,7 @@
 
 use super::IntentLabel;
 use super::text::{Tokens, is_boundary, is_word};
+use super::words::{CONDITIONALS, CONTRAST, NEGATORS, THIRD_PERSON, class};
 use std::collections::{HashMap, HashSet};
 
 /// How a cue reads its scope.
@@ -59,54 +60,6 @@ pub const fn e(
         weight,
         kind,
         says,
-    }
-}
-
-/// Words that negate the cue after them.
-const NEGATORS: &[&str] = &[
-    "not", "no", "never", "dont", "doesnt", "didnt", "wont", "cant", "cannot", "isnt", "arent",
-    "wasnt", "wouldnt", "shouldnt", "couldnt", "havent", "hasnt", "aint", "nor", "without",
-    "zero", "hardly", "nao", "nicht", "kein", "keine", "pas", "ne", "nunca", "jamais", "nie",
-];
-const CONDITIONALS: &[&str] = &["if", "unless", "provided", "assuming", "depends", "depending"];
-const THIRD_PERSON: &[&str] = &["he", "she", "they", "hes", "shes", "theyre", "him", "her"];
-const CONTRAST: &[&str] = &["but", "however", "though", "although", "aber", "pero", "mais"];
-
-/// Word classes usable as `#name` in patterns.
-fn class(name: &str) -> &'static [&'static str] {
-    match name {
-        "day" => &[
-            "monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday", "mon",
-            "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun", "tomorrow", "tmrw",
-            "tmr", "tomorow", "today", "tonight",
-        ],
-        "clock" => &["0pm", "0am", "0:0", "0:0pm", "0:0am", "noon", "0h", "0h0", "0ish"],
-        "month" => &[
-            "january", "february", "march", "april", "may", "june", "july", "august", "september",
-            "october", "november", "december", "jan", "feb", "mar", "apr", "jun", "jul", "aug",
-            "sep", "sept", "oct", "nov", "dec",
-        ],
-        "period" => &["week", "month", "quarter", "year", "half", "spring", "summer", "fall", "autumn", "winter"],
-        "quarter" => &["q0", "h0"],
-        "neg" => NEGATORS,
-        "we" => &["we", "were", "im", "i", "ive", "weve", "our", "team"],
-        "me" => &["me", "us", "my", "our"],
-        "contact" => &[
-            "message", "messaging", "messages", "dm", "dms", "dming", "contact", "contacting",
-            "call", "calling", "text", "texting", "email", "emailing", "write", "writing", "ping",
-            "pinging", "spam", "spamming", "send", "sending",
-        ],
-        "link" => &[
-            "link", "calendar", "calender", "calendly", "invite", "invitation", "zoom", "meet",
-            "booking", "slot", "slots", "times", "time", "deck", "demo", "details", "info",
-        ],
-        "meeting" => &["call", "chat", "demo", "meeting", "walkthrough", "intro", "trial", "pilot", "session"],
-        "role" => &[
-            "cto", "ceo", "cmo", "coo", "cfo", "vp", "head", "founder", "cofounder", "manager",
-            "boss", "colleague", "partner", "lead", "director", "assistant", "team", "department",
-            "agency", "procurement", "ops", "marketing", "sales", "partnerships", "compañero",
-        ],
-        _ => panic!("unknown word class #{name} in the intent lexicon"),
     }
 }
 
@@ -161,7 +114,10 @@ impl Grammar {
     pub fn compile(tables: &[&'static [Entry]]) -> Self {
         let mut patterns = Vec::new();
         let mut first: HashMap<&'static str, Vec<u32>> = HashMap::new();
-        let expanded = tables.iter().flat_map(|t| t.iter()).flat_map(|entry| expand(entry.pattern).into_iter().map(move |p| (entry, p)));
+        let expanded = tables
+            .iter()
+            .flat_map(|t| t.iter())
+            .flat_map(|entry| expand(entry.pattern).into_iter().map(move |p| (entry, p)));
         for (entry, pattern) in expanded {
             let slots: Vec<Slot> = pattern
                 .split_whitespace()
@@ -173,18 +129,27 @@ impl Grammar {
                     let mut words = HashSet::new();
                     for alt in body.split('|') {
                         match alt.strip_prefix('#') {
-                            Some(name) => words.extend(class(name).iter().map(|w| normalize_word(w))),
+                            Some(name) => {
+                                words.extend(class(name).iter().map(|w| normalize_word(w)))
+                            }
                             None if alt != "_" => {
                                 words.insert(normalize_word(alt));
                             }
                             None => {}
                         }
                     }
-                    Slot { any: body == "_", words, optional }
+                    Slot {
+                        any: body == "_",
+                        words,
+                        optional,
+                    }
                 })
                 .collect();
             let head = &slots[0];
-            assert!(!head.any && !head.optional, "pattern {pattern:?} must start with a fixed word");
+            assert!(
+                !head.any && !head.optional,
+                "pattern {pattern:?} must start with a fixed word"
+            );
             let id = patterns.len() as u32;
             for w in &head.words {
                 first.entry(w).or_default().push(id);
@@ -207,10 +172,14 @@ impl Grammar {
             }
         }
         let contained = |&(id, s, e): &(u32, usize, usize)| {
-            found.iter().any(|&(o, os, oe)| o != id && os <= s && e <= oe && (oe - os) > (e - s))
+            found
+                .iter()
+                .any(|&(o, os, oe)| o != id && os <= s && e <= oe && (oe - os) > (e - s))
         };
         let kept: Vec<_> = found.iter().filter(|m| !contained(m)).copied().collect();
-        let contrast = (0..tokens.len()).rev().find(|&i| CONTRAST.contains(&tokens.get(i)));
+        let contrast = (0..tokens.len())
+            .rev()
+            .find(|&i| CONTRAST.contains(&tokens.get(i)));
         kept.into_iter()
             .filter_map(|(id, start, end)| {
                 let entry = self.patterns[id as usize].entry;
@@ -219,7 +188,14 @@ impl Grammar {
                     Some(_) => (1.5, Some("after 'but'")),
                     None => (1.0, None),
                 };
-                let mut hit = Hit { label: entry.label, weight: entry.weight * factor, entry, start, end, scope: after };
+                let mut hit = Hit {
+                    label: entry.label,
+                    weight: entry.weight * factor,
+                    entry,
+                    start,
+                    end,
+                    scope: after,
+                };
                 if entry.kind == Kind::Plain {
                     return Some(hit);
                 }
@@ -249,7 +225,13 @@ fn expand(pattern: &str) -> Vec<String> {
     };
     pattern[open + 1..close]
         .split('|')
-        .flat_map(|alt| expand(&format!("{}{alt}{}", &pattern[..open], &pattern[close + 1..])))
+        .flat_map(|alt| {
+            expand(&format!(
+                "{}{alt}{}",
+                &pattern[..open],
+                &pattern[close + 1..]
+            ))
+        })
         .collect()
 }
 
@@ -257,12 +239,17 @@ fn match_at(slots: &[Slot], tokens: &Tokens, at: usize) -> Option<usize> {
     let Some((slot, rest)) = slots.split_first() else {
         return Some(at);
     };
-    if at < tokens.len() && slot.accepts(tokens.get(at))
+    if at < tokens.len()
+        && slot.accepts(tokens.get(at))
         && let Some(end) = match_at(rest, tokens, at + 1)
     {
         return Some(end);
     }
-    if slot.optional { match_at(rest, tokens, at) } else { None }
+    if slot.optional {
+        match_at(rest, tokens, at)
+    } else {
+        None
+    }
 }
 
 /// True if one of `words` is among the `window` tokens before `at`, in its clause.
@@ -277,7 +264,27 @@ fn preceded_by(tokens: &Tokens, at: usize, window: usize, words: &[&str]) -> boo
 /// True if the sentence around `at` (up to `.`, `?`, `!`) has a conditional word.
 fn in_conditional(tokens: &Tokens, at: usize) -> bool {
     let ends = |t: &str| matches!(t, "." | "?" | "!");
-    let before = (0..at).rev().map(|i| tokens.get(i)).take_while(|t| !ends(t));
-    let after = (at..tokens.len()).map(|i| tokens.get(i)).take_while(|t| !ends(t));
-    before.chain(after).any(|t| CONDITIONALS.contains(&t))
+    let before = (0..at)
+        .rev()
+        .map(|i| tokens.get(i))
+        .take_while(|t| !ends(t));
+    let after = (at..tokens.len())
+        .map(|i| tokens.get(i))
+        .take_while(|t| !ends(t));
+    let mut prev = "";
+    before
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .chain(after)
+        .any(|t| {
+            // "see if it fits", "check if": an embedded question, not a condition.
+            let conditional = CONDITIONALS.contains(&t)
+                && !matches!(
+                    prev,
+                    "see" | "check" | "know" | "wonder" | "ask" | "whether"
+                );
+            prev = t;
+            conditional
+        })
 }

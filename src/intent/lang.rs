@@ -11,6 +11,7 @@ use super::grammar::Kind::{Ask, Plain};
 use super::grammar::{Entry, e};
 use super::text::Tokens;
 
+#[rustfmt::skip]
 pub static FORMS: &[Entry] = &[
     // Spanish
     e("si|claro ,|.|!|me|vamos|hablemos|por", Interested, 2.5, Ask, "says yes (es)"),
@@ -22,7 +23,7 @@ pub static FORMS: &[Entry] = &[
     e("ya tenemos", NotInterested, 3.0, Plain, "already has one (es)"),
     e("no me|nos escribas|escriba|contactes|contacte|mandes|envies|molestes", Unsubscribe, 5.0, Plain, "says stop (es)"),
     e("deja|dejen de escribirme|mandarme|enviarme|contactarme|escribir", Unsubscribe, 5.0, Plain, "says stop (es)"),
-    e("ahora|ahorita no", NotNow, 3.5, Plain, "says not now (es)"),
+    e("ahora|ahorita no", NotNow, 5.0, Plain, "says not now (es)"),
     e("ahora mismo no", NotNow, 3.5, Plain, "says not now (es)"),
     e("escribeme|escribenos|contactame en|el|mas", NotNow, 3.0, Plain, "asks to follow up later (es)"),
     e("quizas|tal vez el proximo|mas", NotNow, 3.0, Plain, "says maybe later (es)"),
@@ -44,6 +45,7 @@ pub static FORMS: &[Entry] = &[
     e("kein|keinen interesse|bedarf", NotInterested, 4.0, Plain, "says no interest (de)"),
     e("brauchen das nicht", NotInterested, 4.0, Plain, "doesn't need it (de)"),
     e("nicht mehr schreiben", Unsubscribe, 5.0, Plain, "says stop (de)"),
+    e("[mir nicht mehr|uns nicht mehr|keine nachrichten mehr]", Unsubscribe, 5.0, Plain, "says stop (de)"),
     e("nie wieder", Unsubscribe, 5.0, Plain, "says never again (de)"),
     e("hor|horen auf", Unsubscribe, 5.0, Plain, "says stop (de)"),
     e("im moment|gerade|jetzt nicht", NotNow, 3.5, Plain, "says not now (de)"),
@@ -89,7 +91,7 @@ pub static FORMS: &[Entry] = &[
     e("nao ,|obrigado|obrigada|tenho|precisamos|temos", NotInterested, 4.0, Plain, "says no (pt)"),
     e("nao me|mande|mandem mais", Unsubscribe, 5.0, Plain, "says stop (pt)"),
     e("pare|para de", Unsubscribe, 5.0, Plain, "says stop (pt)"),
-    e("agora nao", NotNow, 3.5, Plain, "says not now (pt)"),
+    e("agora nao", NotNow, 5.0, Plain, "says not now (pt)"),
     e("fala comigo", NotNow, 2.0, Plain, "asks to follow up later (pt)"),
     e("talvez no proximo", NotNow, 3.0, Plain, "says maybe later (pt)"),
     e("quanto custa", Question, 4.0, Plain, "asks the price (pt)"),
@@ -104,13 +106,13 @@ pub static FORMS: &[Entry] = &[
 const FOREIGN_WORDS: &[&str] = &[
     "el", "la", "los", "las", "que", "de", "del", "por", "para", "con", "es", "estoy", "gracias",
     "mas", "hasta", "ich", "und", "der", "die", "das", "nicht", "sie", "wir", "mir", "bin", "ist",
-    "danke", "bitte", "je", "le", "les", "pas", "vous", "nous", "est", "suis", "merci", "ne", "mais",
-    "eu", "nao", "voce", "obrigado", "obrigada", "estou", "com", "uma", "um", "do", "da", "sim",
-    "muito", "mi", "me", "una", "ja", "nein", "oui", "non", "si",
+    "danke", "bitte", "je", "le", "les", "pas", "vous", "nous", "est", "suis", "merci", "ne",
+    "mais", "eu", "nao", "voce", "obrigado", "obrigada", "estou", "com", "uma", "um", "do", "da",
+    "sim", "muito", "mi", "me", "una", "ja", "nein", "oui", "non", "si",
 ];
 const ENGLISH_WORDS: &[&str] = &[
-    "the", "i", "you", "we", "is", "to", "and", "a", "it", "for", "of", "this", "that", "me",
-    "my", "our", "are", "im", "not", "no", "yes", "thanks", "can", "with", "in", "on",
+    "the", "i", "you", "we", "is", "to", "and", "a", "it", "for", "of", "this", "that", "me", "my",
+    "our", "are", "im", "not", "no", "yes", "thanks", "can", "with", "in", "on",
 ];
 
 /// True if the reply reads as Spanish, German, French or Portuguese, not English.
@@ -120,7 +122,7 @@ pub fn foreign(tokens: &Tokens) -> bool {
         f += u32::from(FOREIGN_WORDS.contains(&t));
         en += u32::from(ENGLISH_WORDS.contains(&t));
     }
-    f > en
+    f >= 2 && f > en
 }
 
 /// True if `entry` is one of [`FORMS`] (not an English cue).

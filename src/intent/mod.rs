@@ -19,13 +19,14 @@
 //!    language: a wrong `interested` costs a sales call, a wrong `other` costs little.
 
 pub mod baseline;
-pub mod eval;
 mod cues;
+pub mod eval;
 mod grammar;
 mod lang;
 pub mod model;
 mod refusals;
 pub mod text;
+mod words;
 
 use grammar::{Grammar, Hit};
 use model::{LABELS, Model, Scores, softmax};
@@ -105,7 +106,9 @@ impl std::str::FromStr for IntentLabel {
         Self::ALL
             .into_iter()
             .find(|l| l.as_str() == s)
-            .ok_or_else(|| UnknownLabel { given: s.to_owned() })
+            .ok_or_else(|| UnknownLabel {
+                given: s.to_owned(),
+            })
     }
 }
 
@@ -158,7 +161,12 @@ impl Classifier {
             refusals::OTHER,
             lang::FORMS,
         ]);
-        Self { grammar, model, cue_weight: CUE_WEIGHT, min_confidence: MIN_CONFIDENCE }
+        Self {
+            grammar,
+            model,
+            cue_weight: CUE_WEIGHT,
+            min_confidence: MIN_CONFIDENCE,
+        }
     }
 
     /// Other settings than [`CUE_WEIGHT`] and [`MIN_CONFIDENCE`] (for the trainer's search).
@@ -182,23 +190,45 @@ impl Classifier {
         for hit in &hits {
             cue[hit.label.index()] += hit.weight;
         }
-        let logits = self.model.as_ref().map_or([0.0; LABELS], |m| m.logits(&tokens));
+        let logits = self
+            .model
+            .as_ref()
+            .map_or([0.0; LABELS], |m| m.logits(&tokens));
         let combined: Scores = std::array::from_fn(|k| logits[k] + self.cue_weight * cue[k]);
         let p = softmax(combined);
-        let best = (0..LABELS).max_by(|&a, &b| p[a].total_cmp(&p[b])).unwrap_or(LABELS - 1);
+        let best = (0..LABELS)
+            .max_by(|&a, &b| p[a].total_cmp(&p[b]))
+            .unwrap_or(LABELS - 1);
         let label = IntentLabel::ALL[best];
         let confidence = p[best];
         let mut evidence = self.evidence(&tokens, &hits, label);
-        let native_yes = hits.iter().any(|h| h.label == IntentLabel::Interested && lang::is_form(h.entry));
+        let native_yes = hits
+            .iter()
+            .any(|h| h.label == IntentLabel::Interested && lang::is_form(h.entry));
         if label == IntentLabel::Interested && !native_yes && lang::foreign(&tokens) {
-            evidence.insert(0, "not English and no yes-form: not called interested".into());
-            return Intent { label: IntentLabel::Other, confidence: 1.0 - confidence, evidence };
+            evidence.insert(
+                0,
+                "not English and no yes-form: not called interested".into(),
+            );
+            return Intent {
+                label: IntentLabel::Other,
+                confidence: 1.0 - confidence,
+                evidence,
+            };
         }
         if confidence < self.min_confidence {
             evidence.insert(0, format!("unsure: best guess {label} at {confidence:.2}"));
-            return Intent { label: IntentLabel::Other, confidence: 1.0 - confidence, evidence };
+            return Intent {
+                label: IntentLabel::Other,
+                confidence: 1.0 - confidence,
+                evidence,
+            };
         }
-        Intent { label, confidence, evidence }
+        Intent {
+            label,
+            confidence,
+            evidence,
+        }
     }
 
     /// Every cue found in `text` after scope, with its label and weight, and the
@@ -211,7 +241,11 @@ impl Classifier {
             .map(|h| {
                 let words: Vec<&str> = (h.start..h.end).map(|i| tokens.get(i)).collect();
                 let scope = h.scope.map(|s| format!(" [{s}]")).unwrap_or_default();
-                (h.label, h.weight, format!("{} '{}'{scope}", h.entry.pattern, words.join(" ")))
+                (
+                    h.label,
+                    h.weight,
+                    format!("{} '{}'{scope}", h.entry.pattern, words.join(" ")),
+                )
             })
             .collect();
         (cues, self.model.as_ref().map(|m| m.logits(&tokens)))
@@ -245,7 +279,11 @@ impl Classifier {
             words.sort_by(|a, b| b.0.total_cmp(&a.0));
             words.dedup_by(|a, b| a.1 == b.1);
             if !words.is_empty() {
-                let top: Vec<String> = words.iter().take(2).map(|(_, t)| format!("'{t}'")).collect();
+                let top: Vec<String> = words
+                    .iter()
+                    .take(2)
+                    .map(|(_, t)| format!("'{t}'"))
+                    .collect();
                 evidence.push(format!("model words: {}", top.join(", ")));
             }
         }

@@ -90,10 +90,18 @@ impl Model {
         let row = |line: &str| -> Result<(u64, Scores), String> {
             let mut parts = line.split('\t');
             let key = parts.next().unwrap_or_default();
-            let key = if key == "bias" { 0 } else { u64::from_str_radix(key, 16).map_err(|e| format!("{line:?}: {e}"))? };
+            let key = if key == "bias" {
+                0
+            } else {
+                u64::from_str_radix(key, 16).map_err(|e| format!("{line:?}: {e}"))?
+            };
             let mut w = [0f32; LABELS];
             for slot in &mut w {
-                *slot = parts.next().ok_or_else(|| format!("{line:?}: too few weights"))?.parse().map_err(|e| format!("{line:?}: {e}"))?;
+                *slot = parts
+                    .next()
+                    .ok_or_else(|| format!("{line:?}: too few weights"))?
+                    .parse()
+                    .map_err(|e| format!("{line:?}: {e}"))?;
             }
             Ok((key, w))
         };
@@ -103,7 +111,14 @@ impl Model {
     }
 
     pub fn to_tsv(&self) -> String {
-        let fmt = |w: &Scores| w.iter().map(|x| format!("{x:.3}")).collect::<Vec<_>>().join("\t");
+        let num = |x: f32| {
+            if x.abs() < 0.005 {
+                "0".to_owned()
+            } else {
+                format!("{x:.2}")
+            }
+        };
+        let fmt = |w: &Scores| w.iter().map(|&x| num(x)).collect::<Vec<_>>().join("\t");
         let mut rows: Vec<_> = self.weights.iter().collect();
         rows.sort_unstable_by_key(|(k, _)| **k);
         let mut out = format!("bias\t{}\n", fmt(&self.bias));
@@ -128,7 +143,9 @@ impl Model {
 
     /// The unigram weight of `token` for `label` (0 if unknown): evidence.
     pub fn word_weight(&self, token: &str, label: IntentLabel) -> f32 {
-        self.weights.get(&word_feature(token)).map_or(0.0, |w| w[label.index()])
+        self.weights
+            .get(&word_feature(token))
+            .map_or(0.0, |w| w[label.index()])
     }
 
     pub fn features_len(&self) -> usize {
@@ -187,7 +204,11 @@ pub fn train(examples: &[(String, IntentLabel)], fit: &Fit) -> Model {
         }
         for &i in &order {
             let (fs, y) = &featurized[i];
-            let fs: Vec<u64> = fs.iter().copied().filter(|h| counts[h] >= fit.min_count).collect();
+            let fs: Vec<u64> = fs
+                .iter()
+                .copied()
+                .filter(|h| counts[h] >= fit.min_count)
+                .collect();
             let mut s = bias;
             for h in &fs {
                 if let Some(w) = weights.get(h) {

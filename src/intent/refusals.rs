@@ -6,6 +6,7 @@ use super::IntentLabel::*;
 use super::grammar::Kind::Plain;
 use super::grammar::{Entry, e};
 
+#[rustfmt::skip]
 pub static NOT_INTERESTED: &[Entry] = &[
     e("not|never really? interested|intrested|interessted|keen", NotInterested, 3.0, Plain, "says not interested"),
     e("not [at all|that|very|too|remotely] interested", NotInterested, 3.0, Plain, "says not interested"),
@@ -45,6 +46,7 @@ pub static NOT_INTERESTED: &[Entry] = &[
     e("👎", NotInterested, 3.0, Plain, "thumbs down"),
 ];
 
+#[rustfmt::skip]
 pub static UNSUBSCRIBE: &[Entry] = &[
     e("unsubscribe|unsub|unsubscirbe|unsubcribe|unsuscribe", Unsubscribe, 4.0, Plain, "asks to unsubscribe"),
     e("stop|quit|cease", Unsubscribe, 2.0, Plain, "says stop"),
@@ -72,13 +74,14 @@ pub static UNSUBSCRIBE: &[Entry] = &[
     e("🖕|🛑", Unsubscribe, 4.0, Plain, "hostile emoji"),
 ];
 
+#[rustfmt::skip]
 pub static REFERRAL: &[Entry] = &[
     e("talk|speak|reach|ask|contact|email|ping|try|message|dm|direct|send|check out? with|to? @", Referral, 3.5, Plain, "points to someone else"),
     e("talk|speak|reach|ask|contact|email|ping|try|check|direct|send|refer|pass|forward it|this|out|along? to|with|at? our|my|the|your #role", Referral, 3.5, Plain, "points to someone else"),
     e("direct|send|forward|pass it|this to", Referral, 3.0, Plain, "points to someone else"),
     e("@", Referral, 1.5, Plain, "names someone"),
     e("our|my #role", Referral, 1.5, Plain, "names a role"),
-    e("wrong person|guy|account|one|contact", Referral, 4.0, Plain, "says wrong person"),
+    e("wrong person|guy|account|one|contact|inbox", Referral, 4.0, Plain, "says wrong person"),
     e("not|no the|a right|best person|one|fit", Referral, 3.0, Plain, "says not the right person"),
     e("not the right|best|one|person|decision|decider", Referral, 3.0, Plain, "says not the right person"),
     e("not my department|area|call|decision|role|team", Referral, 3.0, Plain, "says not their area"),
@@ -100,6 +103,7 @@ pub static REFERRAL: &[Entry] = &[
     e("in engineering|design|finance", Referral, 1.5, Plain, "is in another team"),
 ];
 
+#[rustfmt::skip]
 pub static OUT_OF_OFFICE: &[Entry] = &[
     e("out of the? office", OutOfOffice, 5.0, Plain, "out of office"),
     e("ooo|autoreply|autoresponse|abwesenheitsnotiz", OutOfOffice, 6.0, Plain, "auto-reply"),
@@ -119,6 +123,7 @@ pub static OUT_OF_OFFICE: &[Entry] = &[
     e("[thank you for your|thanks for your] message|dm|email", OutOfOffice, 1.0, Plain, "auto-reply greeting"),
 ];
 
+#[rustfmt::skip]
 pub static OTHER: &[Entry] = &[
     e("thanks|thank|thx|ty|cheers|appreciate", Other, 0.75, Plain, "thanks"),
     e("who is|s this|asking|dis", Other, 3.0, Plain, "asks who this is"),
@@ -128,6 +133,8 @@ pub static OTHER: &[Entry] = &[
     e("we met", Other, 3.0, Plain, "small talk"),
     e("lol|haha|lmao|hah|ha|hmm|huh|wow|nice|noted|k", Other, 1.0, Plain, "small talk"),
     e("got it", Other, 1.0, Plain, "small talk"),
+    e("interesting|neat", Other, 1.0, Plain, "says interesting, nothing more"),
+    e("[how are you|how r u|hows it going|how is it going|whats up]", Other, 4.0, Plain, "small talk"),
     e("no worries|problem", Other, 3.0, Plain, "small talk"),
     e("i saw|got your", Other, 2.0, Plain, "acknowledges"),
     e("got your message", Other, 3.0, Plain, "acknowledges"),

@@ -8,6 +8,9 @@
 //! `0:0`), so times and dates are one shape. Punctuation that ends a clause is kept
 //! as its own token (`,` `.` `?` `!` `;` `:` and line breaks as `.`) because cues
 //! stop at it; `@` is a token (a mention or an e-mail address); each emoji is a token.
+//! A signature is cut off first (from a `--` line, a `Sent from my …` line or a
+//! sign-off line like `Best,`): a title in it ("VP Marketing") is not what the
+//! reply says.
 
 /// One reply, normalized, with its tokens as ranges into [`Tokens::text`].
 pub struct Tokens {
@@ -17,6 +20,7 @@ pub struct Tokens {
 
 impl Tokens {
     pub fn new(raw: &str) -> Self {
+        let raw = without_signature(raw);
         let mut text = String::with_capacity(raw.len() + 8);
         let mut spans = Vec::with_capacity(raw.len() / 4 + 1);
         let mut start: Option<usize> = None;
@@ -26,7 +30,8 @@ impl Tokens {
             if c == '\'' || c == '’' || c == '‘' || c == '`' {
                 continue;
             }
-            let digit_colon = c == ':' && prev_digit && chars.peek().is_some_and(char::is_ascii_digit);
+            let digit_colon =
+                c == ':' && prev_digit && chars.peek().is_some_and(char::is_ascii_digit);
             if c.is_alphanumeric() || digit_colon {
                 if start.is_none() {
                     start = Some(text.len());
@@ -90,6 +95,57 @@ impl Tokens {
     }
 }
 
+const SIGN_OFFS: &[&str] = &[
+    "best",
+    "regards",
+    "best regards",
+    "kind regards",
+    "warm regards",
+    "thanks",
+    "thank you",
+    "cheers",
+    "sincerely",
+    "br",
+    "all the best",
+    "saludos",
+    "gruss",
+    "grusse",
+    "viele grusse",
+    "mit freundlichen grussen",
+    "cordialement",
+    "atenciosamente",
+    "abracos",
+];
+
+/// `raw` up to its signature, if a line after the first one starts it.
+fn without_signature(raw: &str) -> &str {
+    let mut offset = 0;
+    for (n, line) in raw.split_inclusive('\n').enumerate() {
+        let trimmed = line.trim();
+        let bare = trimmed.trim_end_matches([',', '.', '!']).to_lowercase();
+        let folded: String = bare
+            .chars()
+            .map(|c| match c {
+                'ü' => 'u',
+                'ß' => 's',
+                'ç' => 'c',
+                'õ' => 'o',
+                _ => c,
+            })
+            .collect();
+        let starts = trimmed == "--"
+            || trimmed == "—"
+            || trimmed == "-"
+            || bare.starts_with("sent from my")
+            || SIGN_OFFS.contains(&folded.as_str());
+        if n > 0 && starts {
+            return &raw[..offset];
+        }
+        offset += line.len();
+    }
+    raw
+}
+
 pub fn is_word(token: &str) -> bool {
     token.chars().next().is_some_and(char::is_alphanumeric)
 }
@@ -142,9 +198,31 @@ mod tests {
     fn normalization_folds_case_accents_apostrophes_and_digits() {
         assert_eq!(tokens("Don’t call me!"), ["dont", "call", "me", "!"]);
         assert_eq!(tokens("Não, obrigado"), ["nao", ",", "obrigado"]);
-        assert_eq!(tokens("Tuesday 3pm / 9:30?"), ["tuesday", "0pm", "0:0", "?"]);
-        assert_eq!(tokens("talk to @jenna_ops"), ["talk", "to", "@", "jenna", "ops"]);
-        assert_eq!(tokens("ok 👍🏽\nthanks"), ["ok", "👍", ".", "thanks"]);
+        assert_eq!(
+            tokens("Tuesday 3pm / 9:30?"),
+            ["tuesday", "0pm", "0:0", "?"]
+        );
+        assert_eq!(
+            tokens("talk to @jenna_ops"),
+            ["talk", "to", "@", "jenna", "ops"]
+        );
+        assert_eq!(tokens("ok 👍🏽\nsee you"), ["ok", "👍", ".", "see", "you"]);
         assert_eq!(tokens("ça m'intéresse"), ["ca", "minteresse"]);
+    }
+
+    #[test]
+    fn a_signature_is_not_part_of_the_reply() {
+        assert_eq!(
+            tokens("No thanks\n--\nDana\nVP Marketing"),
+            ["no", "thanks", "."]
+        );
+        assert_eq!(tokens("ok\n\nSent from my iPhone"), ["ok", ".", "."]);
+        assert_eq!(tokens("Sure\n\nBest,\nTom"), ["sure", ".", "."]);
+        assert_eq!(
+            tokens("Thanks for your message.\nI am away."),
+            [
+                "thanks", "for", "your", "message", ".", ".", "i", "am", "away", "."
+            ]
+        );
     }
 }
