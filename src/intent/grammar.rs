@@ -111,12 +111,14 @@ fn normalize_word(word: &str) -> &'static str {
 }
 
 impl Grammar {
-    pub fn compile(tables: &[&'static [Entry]]) -> Self {
+    /// Only the entries `keep` accepts (the trainer's leak check drops some).
+    pub fn compile_only(tables: &[&'static [Entry]], keep: &dyn Fn(&Entry) -> bool) -> Self {
         let mut patterns = Vec::new();
         let mut first: HashMap<&'static str, Vec<u32>> = HashMap::new();
         let expanded = tables
             .iter()
             .flat_map(|t| t.iter())
+            .filter(|entry| keep(entry))
             .flat_map(|entry| expand(entry.pattern).into_iter().map(move |p| (entry, p)));
         for (entry, pattern) in expanded {
             let slots: Vec<Slot> = pattern

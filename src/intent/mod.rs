@@ -150,17 +150,26 @@ impl Classifier {
     /// The built-in lexicon with `model` (none: cues only). The trainer uses this to
     /// cross-validate models fitted on part of the train split.
     pub fn new(model: Option<Model>) -> Self {
-        let grammar = Grammar::compile(&[
-            cues::INTERESTED,
-            cues::QUESTION,
-            cues::NOT_NOW,
-            refusals::NOT_INTERESTED,
-            refusals::UNSUBSCRIBE,
-            refusals::REFERRAL,
-            refusals::OUT_OF_OFFICE,
-            refusals::OTHER,
-            lang::FORMS,
-        ]);
+        Self::new_only(model, &|_| true)
+    }
+
+    /// Like [`Classifier::new`] with only the lexicon entries whose pattern `keep`
+    /// accepts: the trainer's leak check (which cues does dev need that train never used?).
+    pub fn new_only(model: Option<Model>, keep: &dyn Fn(&str) -> bool) -> Self {
+        let grammar = Grammar::compile_only(
+            &[
+                cues::INTERESTED,
+                cues::QUESTION,
+                cues::NOT_NOW,
+                refusals::NOT_INTERESTED,
+                refusals::UNSUBSCRIBE,
+                refusals::REFERRAL,
+                refusals::OUT_OF_OFFICE,
+                refusals::OTHER,
+                lang::FORMS,
+            ],
+            &|entry| keep(entry.pattern),
+        );
         Self {
             grammar,
             model,
@@ -249,6 +258,15 @@ impl Classifier {
             })
             .collect();
         (cues, self.model.as_ref().map(|m| m.logits(&tokens)))
+    }
+
+    /// The lexicon patterns that fire on `text` (after scope).
+    pub fn patterns_hit(&self, text: &str) -> Vec<&'static str> {
+        self.grammar
+            .scan(&Tokens::new(text))
+            .iter()
+            .map(|h| h.entry.pattern)
+            .collect()
     }
 
     fn evidence(&self, tokens: &Tokens, hits: &[Hit], label: IntentLabel) -> Vec<String> {

@@ -71,14 +71,30 @@ pub fn features(tokens: &Tokens, mut f: impl FnMut(u64)) {
         }
         prev = Some(token);
         if is_word(token) && token.len() >= 4 {
-            let chars: Vec<(usize, char)> = token.char_indices().collect();
-            let padded = |i: usize| -> &[u8] {
-                let end = chars.get(i + 3).map_or(token.len(), |&(b, _)| b);
-                &token.as_bytes()[chars[i].0..end]
-            };
-            f(fnv(fnv(FNV_OFFSET, b"c=^"), padded(0)));
-            for i in 0..chars.len().saturating_sub(2) {
-                f(fnv(fnv(FNV_OFFSET, b"c="), padded(i)));
+            // Character trigrams by byte offsets of char starts, without allocating.
+            let mut starts = token
+                .char_indices()
+                .map(|(b, _)| b)
+                .chain(std::iter::once(token.len()));
+            let mut window = [0usize; 4];
+            for slot in &mut window {
+                *slot = starts.next().unwrap_or(token.len());
+            }
+            f(fnv(fnv(FNV_OFFSET, b"c=^"), &token.as_bytes()[..window[3]]));
+            loop {
+                f(fnv(
+                    fnv(FNV_OFFSET, b"c="),
+                    &token.as_bytes()[window[0]..window[3]],
+                ));
+                if window[3] == token.len() {
+                    break;
+                }
+                window = [
+                    window[1],
+                    window[2],
+                    window[3],
+                    starts.next().unwrap_or(token.len()),
+                ];
             }
         }
     }
