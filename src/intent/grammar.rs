@@ -19,6 +19,7 @@
 //!   (VADER's rule: `interesting, but no`).
 
 use super::IntentLabel;
+use super::model::FastBuild;
 use super::text::{Tokens, is_boundary, is_word};
 use super::words::{CONDITIONALS, CONTRAST, NEGATORS, THIRD_PERSON, class};
 use std::collections::{HashMap, HashSet};
@@ -64,7 +65,7 @@ pub const fn e(
 }
 
 struct Slot {
-    words: HashSet<&'static str>,
+    words: HashSet<&'static str, FastBuild>,
     any: bool,
     optional: bool,
 }
@@ -87,7 +88,7 @@ struct Pattern {
 /// The compiled lexicon: every pattern, indexed by its first word.
 pub struct Grammar {
     patterns: Vec<Pattern>,
-    first: HashMap<&'static str, Vec<u32>>,
+    first: HashMap<&'static str, Vec<u32>, FastBuild>,
 }
 
 /// One cue found in a reply, after scope.
@@ -114,7 +115,7 @@ impl Grammar {
     /// Only the entries `keep` accepts (the trainer's leak check drops some).
     pub fn compile_only(tables: &[&'static [Entry]], keep: &dyn Fn(&Entry) -> bool) -> Self {
         let mut patterns = Vec::new();
-        let mut first: HashMap<&'static str, Vec<u32>> = HashMap::new();
+        let mut first: HashMap<&'static str, Vec<u32>, FastBuild> = HashMap::default();
         let expanded = tables
             .iter()
             .flat_map(|t| t.iter())
@@ -128,7 +129,7 @@ impl Grammar {
                         Some(b) if !b.is_empty() => (b, true),
                         _ => (raw, false),
                     };
-                    let mut words = HashSet::new();
+                    let mut words = HashSet::default();
                     for alt in body.split('|') {
                         match alt.strip_prefix('#') {
                             Some(name) => {
