@@ -270,23 +270,23 @@ impl Classifier {
     }
 
     fn evidence(&self, tokens: &Tokens, hits: &[Hit], label: IntentLabel) -> Vec<String> {
-        let mut out: Vec<(f32, String)> = hits
-            .iter()
-            .filter(|h| h.label == label)
-            .map(|h| {
-                let words: Vec<&str> = (h.start..h.end).map(|i| tokens.get(i)).collect();
-                let words = words.join(" ");
-                let text = match h.scope {
-                    Some(scope) if scope != "after 'but'" => format!("{scope} '{words}'"),
-                    Some(scope) => format!("{} {scope}: '{words}'", h.entry.says),
-                    None => format!("{}: '{words}'", h.entry.says),
-                };
-                (h.weight, text)
-            })
-            .collect();
-        out.sort_by(|a, b| b.0.total_cmp(&a.0));
-        out.dedup_by(|a, b| a.1 == b.1);
-        let mut evidence: Vec<String> = out.into_iter().take(3).map(|(_, s)| s).collect();
+        let mut chosen: Vec<&Hit> = hits.iter().filter(|h| h.label == label).collect();
+        chosen.sort_by(|a, b| b.weight.total_cmp(&a.weight));
+        let mut evidence: Vec<String> = Vec::with_capacity(4);
+        for h in chosen {
+            let words = tokens.slice(h.start, h.end);
+            let text = match h.scope {
+                Some(scope) if scope != "after 'but'" => format!("{scope} '{words}'"),
+                Some(scope) => format!("{} {scope}: '{words}'", h.entry.says),
+                None => format!("{}: '{words}'", h.entry.says),
+            };
+            if !evidence.contains(&text) {
+                evidence.push(text);
+            }
+            if evidence.len() == 3 {
+                break;
+            }
+        }
         if let Some(model) = &self.model {
             let mut words: Vec<(f32, &str)> = tokens
                 .iter()

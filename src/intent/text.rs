@@ -85,6 +85,14 @@ impl Tokens {
         &self.text[s as usize..e as usize]
     }
 
+    /// Tokens `start..end` as one string, separated by single spaces (as stored).
+    pub fn slice(&self, start: usize, end: usize) -> &str {
+        if start >= end {
+            return "";
+        }
+        &self.text[self.spans[start].0 as usize..self.spans[end - 1].1 as usize]
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = &str> + '_ {
         (0..self.len()).map(|i| self.get(i))
     }
@@ -208,6 +216,7 @@ mod tests {
         );
         assert_eq!(tokens("ok 👍🏽\nsee you"), ["ok", "👍", ".", "see", "you"]);
         assert_eq!(tokens("ça m'intéresse"), ["ca", "minteresse"]);
+        assert_eq!(Tokens::new("Don't  call, me").slice(0, 4), "dont call , me");
     }
 
     #[test]
