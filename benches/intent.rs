@@ -46,7 +46,7 @@ fn main() {
         .collect();
     let mean_len = texts.iter().map(String::len).sum::<usize>() as f64 / texts.len() as f64;
     println!(
-        "{} dev replies, mean {mean_len:.0} bytes, {secs} s each, one thread",
+        "{} dev replies, mean {mean_len:.0} bytes, {secs} s per candidate, one thread",
         texts.len()
     );
 
