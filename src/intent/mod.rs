@@ -225,6 +225,9 @@ impl Classifier {
                 evidence,
             };
         }
+        if evidence.is_empty() {
+            evidence.push("no cue; the model's guess".into());
+        }
         if confidence < self.min_confidence {
             evidence.insert(0, format!("unsure: best guess {label} at {confidence:.2}"));
             return Intent {

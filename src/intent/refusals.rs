@@ -13,7 +13,7 @@ pub static NOT_INTERESTED: &[Entry] = &[
     e("no|zero|little interest", NotInterested, 3.0, Plain, "says no interest"),
     e("no|nope|nah thanks|thank|thx|ty|way", NotInterested, 3.0, Plain, "says no thanks"),
     e("thanks|thank you? but|though no", NotInterested, 3.0, Plain, "says thanks but no"),
-    e("but no", NotInterested, 3.0, Plain, "says but no"),
+    e("but no ,|.|!|thanks|thank|thx|way|sorry", NotInterested, 3.0, Plain, "says but no"),
     e("no|nope|nah ,|.|!", NotInterested, 2.0, Plain, "starts with no"),
     e("nope|nah", NotInterested, 2.0, Plain, "says no"),
     e("no|pass", NotInterested, 0.75, Plain, "says no"),
@@ -50,6 +50,7 @@ pub static NOT_INTERESTED: &[Entry] = &[
 pub static UNSUBSCRIBE: &[Entry] = &[
     e("unsubscribe|unsub|unsubscirbe|unsubcribe|unsuscribe", Unsubscribe, 4.0, Plain, "asks to unsubscribe"),
     e("stop|quit|cease", Unsubscribe, 2.0, Plain, "says stop"),
+    e("[one stop|non stop|bus stop|stop by|stop in|stop over]", Other, 0.5, Plain, "says stop, not to us"),
     e("stop|quit|cease #contact|it|now|this|these|that", Unsubscribe, 4.0, Plain, "says stop"),
     e("stop ,|.|!", Unsubscribe, 4.0, Plain, "says stop"),
     e("#contact|messages|dms stop", Unsubscribe, 4.0, Plain, "says stop"),

@@ -121,6 +121,12 @@ fn contrast_lets_the_clause_after_but_decide() {
 }
 
 #[test]
+fn but_no_is_a_refusal_only_when_the_no_ends_the_clause() {
+    expect(NotNow, &["I'd love to but no budget this year"]);
+    expect(NotInterested, &["Nice idea but no."]);
+}
+
+#[test]
 fn conditionals_are_questions() {
     expect(
         Question,

@@ -6,8 +6,8 @@
 //! replies drop them as often as not; apostrophes dropped (`don't` → `dont`, the way
 //! people type it anyway); every run of digits becomes `0` (`3pm` → `0pm`, `9:30` →
 //! `0:0`), so times and dates are one shape. Punctuation that ends a clause is kept
-//! as its own token (`,` `.` `?` `!` `;` `:` and line breaks as `.`) because cues
-//! stop at it; `@` is a token (a mention or an e-mail address); each emoji is a token.
+//! as its own token (`,` `.` `?` `!` `;` `:` and line breaks as `.`, and a `.`
+//! closes a reply that does not end on one) because cues stop at it; `@` is a token (a mention or an e-mail address); each emoji is a token.
 //! A signature is cut off first (from a `--` line, a `Sent from my …` line or a
 //! sign-off line like `Best,`): a title in it ("VP Marketing") is not what the
 //! reply says.
@@ -67,6 +67,16 @@ impl Tokens {
             }
         }
         if let Some(s) = start {
+            spans.push((s as u32, text.len() as u32));
+            text.push(' ');
+        }
+        // The end of the reply ends a clause: patterns can anchor on it ("but no ."),
+        // and the model skips boundary tokens, so its features do not change.
+        if let Some(&(s, e)) = spans.last()
+            && !is_boundary(&text[s as usize..e as usize])
+        {
+            let s = text.len();
+            text.push('.');
             spans.push((s as u32, text.len() as u32));
         }
         Self { text, spans }
@@ -205,17 +215,20 @@ mod tests {
     #[test]
     fn normalization_folds_case_accents_apostrophes_and_digits() {
         assert_eq!(tokens("Don’t call me!"), ["dont", "call", "me", "!"]);
-        assert_eq!(tokens("Não, obrigado"), ["nao", ",", "obrigado"]);
+        assert_eq!(tokens("Não, obrigado"), ["nao", ",", "obrigado", "."]);
         assert_eq!(
             tokens("Tuesday 3pm / 9:30?"),
             ["tuesday", "0pm", "0:0", "?"]
         );
         assert_eq!(
             tokens("talk to @jenna_ops"),
-            ["talk", "to", "@", "jenna", "ops"]
+            ["talk", "to", "@", "jenna", "ops", "."]
         );
-        assert_eq!(tokens("ok 👍🏽\nsee you"), ["ok", "👍", ".", "see", "you"]);
-        assert_eq!(tokens("ça m'intéresse"), ["ca", "minteresse"]);
+        assert_eq!(
+            tokens("ok 👍🏽\nsee you"),
+            ["ok", "👍", ".", "see", "you", "."]
+        );
+        assert_eq!(tokens("ça m'intéresse"), ["ca", "minteresse", "."]);
         assert_eq!(Tokens::new("Don't  call, me").slice(0, 4), "dont call , me");
     }
 
