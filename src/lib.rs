@@ -20,6 +20,9 @@
 //! - [`contacts`] names a DM's receiver for the contact ledger (at most one DM per
 //!   person per `outreach.contact_window`, never one to a person marked do-not-contact);
 //!   its SQL is [`store::contacts`].
+//! - [`intent`] classifies a reply's intent (interested, question, not now, …) locally:
+//!   a cue grammar with negation, contrast and conditional scope plus a linear model
+//!   compiled in; [`intent::eval`] scores it against a labelled corpus.
 //! - [`http`] holds the operational endpoints (`/healthz`, `/readyz`) and the JSON error type.
 //! - [`app`] wires everything into one server with one shutdown token.
 //! - [`config`] loads layered settings (defaults → TOML file → `STARLING__…` environment).
@@ -36,6 +39,7 @@ pub mod config;
 pub mod contacts;
 pub mod event;
 pub mod http;
+pub mod intent;
 pub mod queue;
 pub mod rules;
 pub mod secret;

@@ -6,6 +6,7 @@ use starling::app::Application;
 use starling::cli::audit;
 use starling::cli::backtest;
 use starling::cli::contacts;
+use starling::cli::intent as cli_intent;
 use starling::cli::jobs;
 use starling::cli::rules as cli_rules;
 use starling::config::Settings;
@@ -52,10 +53,32 @@ enum Command {
     /// The contact ledger: who was DM'd when, and who must never be DM'd (do-not-contact).
     #[command(subcommand)]
     Contacts(ContactsCommand),
+    /// A reply's intent (label, confidence, evidence), or `intent eval FILE.jsonl` to score the classifier.
+    #[command(args_conflicts_with_subcommands = true)]
+    Intent {
+        #[command(subcommand)]
+        command: Option<IntentCommand>,
+        /// The text to classify.
+        text: Option<String>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: cli_intent::Format,
+    },
     /// Each stream's state: connected since, last message, messages, reconnects, last error.
     Streams {
         #[arg(long, value_enum, default_value = "table")]
         format: audit::Format,
+    },
+}
+
+#[derive(Subcommand)]
+enum IntentCommand {
+    /// Per-label precision, recall and F1, macro-F1 and the confusion matrix of the
+    /// classifier and, in the same run, of the old keyword rules and of VADER.
+    Eval {
+        /// JSON lines: {"text": …, "label": …} (e.g. tests/fixtures/replies/dev.jsonl).
+        file: PathBuf,
+        #[arg(long, value_enum, default_value = "table")]
+        format: cli_intent::Format,
     },
 }
 
@@ -189,6 +212,21 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Pure computation: no configuration, no database.
+    if let Command::Intent {
+        command,
+        text,
+        format,
+    } = &cli.command
+    {
+        let out = match (command, text) {
+            (Some(IntentCommand::Eval { file, format }), _) => cli_intent::eval(file, *format)?,
+            (None, Some(text)) => cli_intent::classify(text, *format),
+            (None, None) => anyhow::bail!("give a text to classify, or `intent eval FILE.jsonl`"),
+        };
+        print!("{out}");
+        return Ok(());
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     starling::telemetry::init(&settings.log);
     match cli.command {
@@ -233,6 +271,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Rules(command) => rules_command(command, settings).await,
+        Command::Intent { .. } => unreachable!("handled before the settings load"),
         Command::Audit { sql, format } => {
             let out = std::io::BufWriter::new(std::io::stdout().lock());
             audit::run(&settings, sql.as_deref(), format, out).await?;

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod backtest;
 pub mod contacts;
+pub mod intent;
 pub mod jobs;
 pub mod rules;
 pub mod rules_batch;

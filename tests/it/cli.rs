@@ -24,6 +24,8 @@ fn every_command_has_help() {
         vec!["audit", "--help"],
         vec!["contacts", "--help"],
         vec!["contacts", "block", "--help"],
+        vec!["intent", "--help"],
+        vec!["intent", "eval", "--help"],
     ] {
         let out = starling(&args, &[]);
         assert!(out.status.success(), "{args:?}");

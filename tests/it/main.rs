@@ -11,6 +11,7 @@ mod audit_roles;
 mod cli;
 mod contacts;
 mod deployment;
+mod intent;
 mod leases;
 mod lifecycle;
 mod outage;

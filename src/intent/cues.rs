@@ -1,0 +1,120 @@
+//! The English cue lexicon: what a reply says, as patterns (syntax in
+//! [`super::grammar`]), each with the label it is evidence of and a weight.
+//!
+//! Weights: 3 is a phrase that decides alone (`unsubscribe`, `out of office`,
+//! `send me a calendar link`), 2 a strong hint, 1 a hint that needs company (`?`, a
+//! month). Out-of-office and unsubscribe phrases weigh more than anything else
+//! because an auto-reply or a hostile reply often also contains interest words
+//! ("if interested, contact sales@…"; "not interested. stop messaging me").
+
+use super::IntentLabel::*;
+use super::grammar::Kind::{Ask, Plain, Yes};
+use super::grammar::{Entry, e};
+
+#[rustfmt::skip]
+pub static INTERESTED: &[Entry] = &[
+    e("interested|intrested|interessted|intersted", Interested, 2.0, Ask, "says interested"),
+    e("keen|intrigued|curious", Interested, 1.5, Ask, "says keen"),
+    e("[im in|count me in|sign me up|sign us up]", Interested, 3.0, Ask, "says count me in"),
+    e("lets chat|talk|connect|meet|do|hop|jump|set|schedule|find|get|have|book|go|discuss", Interested, 3.0, Ask, "proposes to talk"),
+    e("happy|glad|open|up|keen to chat|talk|take|jump|hop|learn|connect|meet|see", Interested, 3.0, Ask, "is happy to talk"),
+    e("would|id|love|like|want to chat|talk|see|learn|try|connect|meet", Interested, 3.0, Ask, "would like to talk"),
+    e("send|shoot|drop|share|give me|us|over? a|the|your|some|few|it? #link", Interested, 3.0, Ask, "asks for a link"),
+    e("send|shoot|drop it|that|them over", Interested, 2.5, Ask, "asks for a link"),
+    e("#link link", Interested, 1.0, Ask, "names a link"),
+    e("my calendar|calendly|number|assistant", Interested, 1.5, Ask, "offers a way to meet"),
+    e("book|schedule|grab|pick|find|put a|me|it|something|us|time|slot|in", Interested, 2.5, Ask, "asks to book"),
+    e("set it|something|time|this up", Interested, 2.5, Ask, "asks to set it up"),
+    e("set up a|the? #meeting", Interested, 3.0, Ask, "asks for a meeting"),
+    e("hop|jump|get on a|the? #meeting", Interested, 3.0, Ask, "asks for a call"),
+    e("take|do|have|schedule|get a|the|that quick? #meeting|look", Interested, 2.5, Ask, "asks for a call"),
+    e("a quick? #meeting", Interested, 1.0, Ask, "mentions a call"),
+    e("demo|walkthrough|trial|pilot", Interested, 1.0, Ask, "mentions a demo"),
+    e("call|ring me", Interested, 2.5, Ask, "asks for a call"),
+    e("give me a ring|call", Interested, 2.5, Ask, "asks for a call"),
+    e("[go ahead|go for it]", Interested, 2.0, Ask, "says go ahead"),
+    e("when can|could we|you talk|chat|meet|show|do|start", Interested, 3.0, Ask, "asks when to talk"),
+    e("when are|is you|it free|good|best", Interested, 3.0, Ask, "asks when to talk"),
+    e("what times|time|days works|work|suits|suit|is|are", Interested, 3.0, Ask, "asks for a time"),
+    e("what times|time|days do|would|could you|we have|suit|work", Interested, 3.0, Ask, "asks for a time"),
+    e("[whats a good time|what does your week look|what does your calendar look]", Interested, 3.0, Ask, "asks for a time"),
+    e("how do|can we|i get started|start|begin|sign", Interested, 2.5, Ask, "asks how to start"),
+    e("[whats the next step|what are the next steps|next steps]", Interested, 2.5, Ask, "asks for the next step"),
+    e("[exactly what we need|exactly what we needed|we need this|we need it|could help us|this could help]", Interested, 2.5, Ask, "says they need it"),
+    e("[looking for something like this|been looking for]", Interested, 2.5, Ask, "says they were looking for this"),
+    e("works|suits for? me|us", Interested, 2.5, Ask, "says a time works"),
+    e("#day|#clock|morning|afternoon works|work|suits|is|are fine|good|great|ok|open|perfect", Interested, 3.0, Ask, "says a time works"),
+    e("#day|#clock works|work|suits", Interested, 3.0, Ask, "says a time works"),
+    e("#day #clock|morning|afternoon|evening|at|after|before", Interested, 2.5, Ask, "proposes a time"),
+    e("#day|#clock ?", Interested, 2.5, Ask, "proposes a time"),
+    e("#clock", Interested, 1.5, Ask, "names a time"),
+    e("at #clock|0", Interested, 1.5, Ask, "names a time"),
+    e("#day", Interested, 1.0, Ask, "names a day"),
+    e("free|open|available on? #day|after|most|all|anytime|any", Interested, 2.5, Ask, "says when they are free"),
+    e("[how about|hows|what about] #day|next|0|the", Interested, 2.5, Ask, "proposes a time"),
+    e("sounds|looks|seems good|great|promising|useful|cool|interesting|perfect", Interested, 1.5, Yes, "says it sounds good"),
+    e("love this|it", Interested, 1.5, Yes, "says they love it"),
+    e("yes|yeah|yep|yup|yea|ya|absolutely|definitely|def|totally|perfect|great|alright|certainly", Interested, 1.5, Yes, "says yes"),
+    e("sure|ok|okay|cool", Interested, 0.75, Yes, "says sure"),
+    e("hell yes", Interested, 3.0, Yes, "says yes"),
+    e("please|pls|plz do", Interested, 1.0, Yes, "says please do"),
+    e("ill bite", Interested, 2.0, Yes, "says I'll bite"),
+];
+
+#[rustfmt::skip]
+pub static QUESTION: &[Entry] = &[
+    e("?", Question, 1.0, Plain, "asks a question"),
+    e("how much", Question, 3.0, Plain, "asks the price"),
+    e("price|prices|pricing|cost|costs|priced|plans|plan|tier|discount|discounts|billing|refund|contract", Question, 1.5, Plain, "asks about price"),
+    e("what does|do|is|are|kind|would|happens|languages|sort|exactly|if", Question, 1.5, Plain, "asks what"),
+    e("whats the|this|your|it|that|a|the", Question, 1.5, Plain, "asks what"),
+    e("whats", Question, 1.0, Plain, "asks what"),
+    e("does|do|can|could|will|would it|this|you|they|the|your|we|i support|integrate|work|handle|run|replace|offer|have|export|include|schedule|send|need|get", Question, 2.0, Plain, "asks about a feature"),
+    e("does|do it|you|this|they", Question, 1.5, Plain, "asks a yes/no question"),
+    e("is|are there|it|this|the|onboarding|your", Question, 1.5, Plain, "asks a yes/no question"),
+    e("can|could i|we|you see|share|explain|try|tell", Question, 1.5, Plain, "asks for information"),
+    e("how is|does|do|long|many|did|are|would|can", Question, 2.0, Plain, "asks how"),
+    e("hows", Question, 1.0, Plain, "asks how"),
+    e("who|whos|where|wheres|which|why", Question, 1.5, Plain, "asks who, where or why"),
+    e("any chance|reviews|case|references|examples|limits", Question, 1.5, Plain, "asks for information"),
+    e("quick q|question", Question, 2.0, Plain, "asks a question"),
+    e("integration|integrations|integrate|integrates|api|sso|gdpr|soc|compliant|certified|roadmap", Question, 1.5, Plain, "asks about a feature"),
+    e("[open source|self hosted]", Question, 1.5, Plain, "asks about a feature"),
+    e("vs|versus|compare|different|difference", Question, 1.5, Plain, "asks for a comparison"),
+    e("depends on", Question, 2.5, Plain, "says it depends"),
+    e("would|might|could|id consider", Question, 1.0, Ask, "would consider it"),
+    e("before i|we agree|talk|commit|decide|a", Question, 1.5, Plain, "asks before deciding"),
+];
+
+#[rustfmt::skip]
+pub static NOT_NOW: &[Entry] = &[
+    e("not right? now|yet|today", NotNow, 3.0, Plain, "says not now"),
+    e("not [this #period|at the moment|at this time|for now|until|before|at this point]", NotNow, 3.0, Plain, "says not now"),
+    e("not interested [right now|at the moment|for now|yet|this #period|now]", NotNow, 3.5, Plain, "says not interested now"),
+    e("[right now|at the moment|currently|rn]", NotNow, 1.0, Plain, "says right now"),
+    e("reach|circle|check|follow|ping|try|ask|hit|get|come|remind|talk back|out|up|in|me|us? up? with|to? me|us? again? in|after|next|around|once|when|then|later|during|before", NotNow, 3.0, Plain, "asks to follow up later"),
+    e("[lets talk again|lets chat again|lets reconnect|talk again]", NotNow, 3.5, Plain, "asks to follow up later"),
+    e("revisit|reconnect|reassess|remind|revisited", NotNow, 2.0, Plain, "asks to follow up later"),
+    e("pick this|it up", NotNow, 2.0, Plain, "asks to follow up later"),
+    e("[keep me posted|keep in touch|keep me in the loop|stay in touch]", NotNow, 2.5, Plain, "asks to keep in touch"),
+    e("in a? few|couple|0 of? #period|weeks|months|days|quarters|years", NotNow, 2.0, Plain, "names a later time"),
+    e("next #period|#month", NotNow, 2.0, Plain, "names a later time"),
+    e("later this? #period|on", NotNow, 2.0, Plain, "says later"),
+    e("later", NotNow, 1.0, Plain, "says later"),
+    e("maybe|perhaps later|next|in|after|down|then", NotNow, 2.0, Plain, "says maybe later"),
+    e("#month|#quarter", NotNow, 1.0, Plain, "names a month or quarter"),
+    e("[the new year|the holidays|the summer|the fall|the spring]", NotNow, 1.5, Plain, "names a later time"),
+    e("after our|the", NotNow, 1.5, Plain, "says after something"),
+    e("once we|our", NotNow, 1.5, Plain, "says once something happens"),
+    e("until|till|til #month|#quarter|next|the|after|our", NotNow, 2.0, Plain, "says until later"),
+    e("[bad timing|bad time|wrong time|not the right time|not a good time|timing is off|timings off|timing isnt]", NotNow, 3.0, Plain, "says bad timing"),
+    e("too busy|early|soon", NotNow, 2.5, Plain, "says too busy"),
+    e("[bit early|early for us|early stage]", NotNow, 2.5, Plain, "says too early"),
+    e("busy|swamped|slammed", NotNow, 2.0, Plain, "says busy"),
+    e("[heads down|crazy busy|fully booked|in the middle of|mid migration]", NotNow, 2.0, Plain, "says busy"),
+    e("no|zero budget|bandwidth|time|capacity", NotNow, 2.5, Plain, "says no time or budget now"),
+    e("budget opens|review|freeze|next", NotNow, 2.0, Plain, "says budget later"),
+    e("[hiring freeze|down the road|down the line|put a pin|hold that thought]", NotNow, 3.0, Plain, "says later"),
+    e("[in the future|at some point|pre launch|one day]", NotNow, 2.0, Plain, "says some day"),
+    e("cant take|commit|look", NotNow, 1.5, Plain, "says not possible yet"),
+];
