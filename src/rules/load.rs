@@ -51,6 +51,8 @@ const RULE_KEYS: &[&str] = &[
     "keywords",
     "unless_keywords",
     "not_keywords",
+    "intent",
+    "min_confidence",
     "match",
     "when",
     "cooldown",
@@ -413,6 +415,7 @@ impl Loader {
         };
         let keywords = self.keywords(src, map, &on, "keywords");
         let unless_keywords = self.unless_keywords(src, map, &on);
+        let intent = self.intent(src, map, &on);
         let (group, priority) = self.group(src, map);
         let matches = self.field_matches(src, map);
         let when = map.get_node("when").and_then(|node| {
@@ -461,6 +464,7 @@ impl Loader {
             on,
             keywords,
             unless_keywords,
+            intent,
             matches,
             when,
             cooldown,

@@ -45,6 +45,34 @@ pub struct FieldMatch {
     pub values: Vec<String>,
 }
 
+/// `intent: [interested, question]` and `min_confidence: 0.7`.
+#[derive(Debug, Clone)]
+pub struct IntentMatch {
+    pub labels: Vec<crate::intent::IntentLabel>,
+    pub min_confidence: f32,
+}
+
+impl IntentMatch {
+    /// Why the event's intent does not fit, or `None` when it does.
+    pub fn misfit(&self, intent: Option<&crate::intent::Intent>) -> Option<String> {
+        let labels: Vec<&str> = self.labels.iter().map(|l| l.as_str()).collect();
+        match intent {
+            None => Some("intent: the event has no text to classify".into()),
+            Some(i) if !self.labels.contains(&i.label) => Some(format!(
+                "intent: the text reads as `{}` ({:.2}: {}), not one of {labels:?}",
+                i.label,
+                i.confidence,
+                i.evidence.join("; ")
+            )),
+            Some(i) if i.confidence < self.min_confidence => Some(format!(
+                "intent: `{}` at {:.2}, under min_confidence {:.2}",
+                i.label, i.confidence, self.min_confidence
+            )),
+            Some(_) => None,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Cooldown {
     /// Template rendering the cooldown key.
@@ -94,6 +122,9 @@ pub struct Rule {
     /// `unless_keywords:` (or `not_keywords:`): any of these, as a whole word,
     /// and the rule does not match.
     pub unless_keywords: Vec<String>,
+    /// `intent:` with `min_confidence:`: the event's text must read as one of
+    /// these labels (`crate::intent`), at least this sure.
+    pub intent: Option<IntentMatch>,
     pub matches: Vec<FieldMatch>,
     /// Template name of the `when:` condition, and its source text.
     pub when: Option<(String, String)>,
@@ -156,6 +187,8 @@ pub struct Decision {
 /// The evaluation context of one event: `event`, `data` and `now`.
 pub struct EventContext {
     pub kind: String,
+    /// The intent of the event's text (`keywords:`' text), when it has one.
+    pub intent: Option<crate::intent::Intent>,
     json: std::sync::Arc<Value>,
     jinja: minijinja::Value,
 }
@@ -190,10 +223,21 @@ impl EventContext {
         if let Some(tweet) = tweet {
             json["tweet"] = tweet;
         }
+        let intent = matcher::text_path(meta.kind)
+            .and_then(|path| matcher::lookup(&json, path))
+            .and_then(Value::as_str)
+            .map(crate::intent::intent);
+        // A reply's intent is part of what rules see (`data.intent.label`).
+        if meta.kind == "scrapely.new_reply"
+            && let (Some(intent), Some(data)) = (&intent, json["data"].as_object_mut())
+        {
+            data.insert("intent".into(), json!(intent));
+        }
         let json = std::sync::Arc::new(json);
         let jinja = json_view::JsonView::wrap(json.clone());
         Self {
             kind: meta.kind.to_string(),
+            intent,
             json,
             jinja,
         }

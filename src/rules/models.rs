@@ -15,7 +15,7 @@ pub const EVENT_FIELDS: &[&str] = &[
 
 /// Variables a template may use besides `data`, `event` and `tweet`: the time,
 /// secret references, and minijinja's global functions.
-pub const OTHER_ROOTS: &[&str] = &["now", "secrets", "range", "dict", "namespace", "debug"];
+pub const OTHER_ROOTS: &[&str] = &["now", "secrets", "intent", "range", "dict", "namespace", "debug"];
 
 /// The dotted paths under `data` of a kind; a path ending in `.*` is open (as
 /// sent: anything below it). `None` for kinds whose payload is taken as sent.
@@ -31,6 +31,10 @@ pub fn data_fields(kind: &str) -> Option<&'static [&'static str]> {
             "message.id",
             "message.text",
             "message.created_at",
+            // Added by Starling: the reply's intent (`crate::intent`).
+            "intent.label",
+            "intent.confidence",
+            "intent.evidence",
         ],
         "scrapely.account_paused" => &["account_id", "account_handle", "reason"],
         "scrapely.leads_exhausted" => &[

@@ -20,6 +20,10 @@ impl RuleSet {
             let rule = &self.rules[i];
             if rule.group.as_deref().is_some_and(|g| taken.contains(&g))
                 || unless_hits(rule, ctx).is_some()
+                || rule
+                    .intent
+                    .as_ref()
+                    .is_some_and(|m| m.misfit(ctx.intent.as_ref()).is_some())
             {
                 continue;
             }

@@ -37,6 +37,10 @@ pub fn environment() -> Environment<'static> {
     env.add_test("matches_regex", matches_regex);
     env.add_filter("regex_replace", regex_replace);
     env.add_filter("truncate", truncate);
+    // `intent(text)`: the built-in reply-intent classifier on any text.
+    env.add_function("intent", |text: &str| {
+        minijinja::Value::from_serialize(crate::intent::intent(text))
+    });
     env.add_global("secrets", minijinja::Value::from_object(SecretMarkers));
     env
 }

@@ -88,6 +88,13 @@ pub fn explain_as_enabled(set: &RuleSet, rule: &Rule, ctx: &EventContext) -> Ver
             "unless_keywords: `{word}` appears in {path} as a whole word"
         ));
     }
+    if let Some(why) = rule
+        .intent
+        .as_ref()
+        .and_then(|m| m.misfit(ctx.intent.as_ref()))
+    {
+        return Verdict::NotMatched(why);
+    }
     for m in &rule.matches {
         let value = lookup(ctx.json(), &m.path.0);
         if !value.is_some_and(|v| m.values.contains(&normalized(v))) {

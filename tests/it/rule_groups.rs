@@ -263,3 +263,138 @@ fn rules_test_events_gives_one_result_per_line_with_groups_applied() {
         "{csv}"
     );
 }
+
+/// The shipped `rules/crm.yaml` over every reply of the intent corpus's dev
+/// split, through `rules test --events`: never two tags on one reply, an
+/// `unsubscribe` always blocks the person, and interest is tagged as such.
+#[test]
+fn the_shipped_crm_rules_give_each_dev_reply_at_most_one_tag() {
+    let dev = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/replies/dev.jsonl"
+    ))
+    .unwrap();
+    let labelled: Vec<(String, String)> = dev
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (
+                v["text"].as_str().unwrap().to_string(),
+                v["label"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let events = dir.path().join("dev_replies.jsonl");
+    let lines: Vec<String> = labelled
+        .iter()
+        .enumerate()
+        .map(|(i, (text, _))| String::from_utf8(reply(&format!("dev{i}"), text)).unwrap())
+        .collect();
+    std::fs::write(&events, lines.join("\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_starling"))
+        .args([
+            "rules",
+            "test",
+            "--dir",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/rules"),
+            "--format",
+            "json",
+            "--events",
+        ])
+        .arg(&events)
+        .env_clear()
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let results: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(results.len(), labelled.len());
+    let (mut interested, mut tagged_interested) = (0, 0);
+    for (result, (text, label)) in results.iter().zip(&labelled) {
+        let actions: Vec<&Value> = result["fired"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|f| f["actions"].as_array().unwrap())
+            .collect();
+        let tags: Vec<&Value> = actions
+            .iter()
+            .filter(|a| a["action"] == "scrapely.update_crm")
+            .map(|a| &a["params"]["tag"])
+            .collect();
+        assert!(tags.len() <= 1, "two tags on {text:?}: {result}");
+        if label == "unsubscribe" {
+            assert!(
+                actions
+                    .iter()
+                    .any(|a| a["action"] == "starling.do_not_contact"),
+                "an unsubscribe not blocked: {text:?}: {result}"
+            );
+        }
+        if label == "interested" {
+            interested += 1;
+            tagged_interested +=
+                usize::from(tags.first().is_some_and(|t| *t == "interested_reply"));
+        }
+    }
+    assert!(
+        tagged_interested * 100 >= interested * 80,
+        "{tagged_interested} of {interested} interested replies tagged interested_reply"
+    );
+}
+
+#[test]
+fn the_intent_key_and_function_see_what_the_reply_means() {
+    let yaml = r#"
+- name: hot lead
+  on: scrapely.new_reply
+  intent: [interested]
+  min_confidence: 0.5
+  do:
+    - action: slack.post
+      with: { text: "{{ data.intent.label }} / {{ intent('stop messaging me').label }}" }
+"#;
+    let set = load_sources(&[("r.yaml".into(), yaml.into())]).unwrap();
+    let verdict = |text: &str| {
+        let event: Value = serde_json::from_slice(&reply("1", text)).unwrap();
+        let ctx = starling::rules::testing::sample_context(&event).unwrap();
+        starling::rules::testing::explain(&set, &set.rules[0], &ctx)
+    };
+    match verdict("Sounds great, send me a calendar link") {
+        starling::rules::testing::Verdict::Matched { actions, .. } => {
+            assert_eq!(actions[0].params["text"], "interested / unsubscribe")
+        }
+        other => panic!("{other:?}"),
+    }
+    match verdict("No thanks, not interested.") {
+        starling::rules::testing::Verdict::NotMatched(why) => {
+            assert!(why.contains("reads as `not_interested`"), "{why}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let bad = yaml.replace("[interested]", "[intrested]");
+    assert!(
+        problems(&bad)
+            .iter()
+            .any(|p| p.contains("unknown label `intrested`")
+                && p.contains("did you mean `interested`?")),
+        "{:#?}",
+        problems(&bad)
+    );
+    let lonely = yaml.replace("  intent: [interested]\n", "");
+    assert!(
+        problems(&lonely)
+            .iter()
+            .any(|p| p.contains("min_confidence: applies to `intent:`"))
+    );
+}

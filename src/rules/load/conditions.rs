@@ -98,6 +98,78 @@ impl Loader {
         words
     }
 
+    /// `intent:` (labels of `crate::intent`) and `min_confidence:` (0 to 1).
+    pub(super) fn intent(
+        &mut self,
+        src: Src,
+        map: &MarkedMappingNode,
+        on: &[String],
+    ) -> Option<crate::rules::IntentMatch> {
+        use crate::intent::IntentLabel;
+        let min = map.get_node("min_confidence");
+        let Some(node) = map.get_node("intent") else {
+            if let Some(min) = min {
+                self.error(
+                    src,
+                    pos_of(min),
+                    "min_confidence: applies to `intent:`; expected an `intent:` next to it",
+                );
+            }
+            return None;
+        };
+        let names: Vec<&str> = IntentLabel::ALL.iter().map(|l| l.as_str()).collect();
+        let mut labels = Vec::new();
+        for given in self.strings(src, node, "intent") {
+            match given.as_str().trim().parse::<IntentLabel>() {
+                Ok(label) => labels.push(label),
+                Err(_) => {
+                    let hint = did_you_mean(given.as_str(), &names)
+                        .map(|s| format!("did you mean `{s}`? "))
+                        .unwrap_or_default();
+                    self.error(
+                        src,
+                        scalar_pos(given),
+                        format!(
+                            "intent: unknown label `{}`; {hint}expected one of: {}",
+                            given.as_str(),
+                            names.join(", ")
+                        ),
+                    );
+                }
+            }
+        }
+        for kind in on {
+            if matcher::text_path(kind).is_none() {
+                self.error(
+                    src,
+                    pos_of(node),
+                    format!("intent: events of kind `{kind}` carry no text to classify"),
+                );
+            }
+        }
+        let min_confidence = match min.and_then(|n| self.scalar(src, n, "min_confidence")) {
+            None => 0.0,
+            Some(s) => match s.as_str().trim().parse::<f32>() {
+                Ok(v) if (0.0..=1.0).contains(&v) => v,
+                _ => {
+                    self.error(
+                        src,
+                        scalar_pos(s),
+                        format!(
+                            "min_confidence: `{}` is not a number from 0 to 1",
+                            s.as_str()
+                        ),
+                    );
+                    0.0
+                }
+            },
+        };
+        Some(crate::rules::IntentMatch {
+            labels,
+            min_confidence,
+        })
+    }
+
     /// `group:` (a name) and `priority:` (an integer, higher first; default 0).
     pub(super) fn group(&mut self, src: Src, map: &MarkedMappingNode) -> (Option<String>, i64) {
         let group = map
