@@ -15,7 +15,15 @@ pub const EVENT_FIELDS: &[&str] = &[
 
 /// Variables a template may use besides `data`, `event` and `tweet`: the time,
 /// secret references, and minijinja's global functions.
-pub const OTHER_ROOTS: &[&str] = &["now", "secrets", "intent", "range", "dict", "namespace", "debug"];
+pub const OTHER_ROOTS: &[&str] = &[
+    "now",
+    "secrets",
+    "intent",
+    "range",
+    "dict",
+    "namespace",
+    "debug",
+];
 
 /// The dotted paths under `data` of a kind; a path ending in `.*` is open (as
 /// sent: anything below it). `None` for kinds whose payload is taken as sent.
