@@ -229,6 +229,8 @@ impl Sender {
                 Answer::Status(503, text, retry_after) => {
                     self.unavailable(id, &text, retry_after);
                     failed = None;
+                    // Not a wait for an event: the pause a sender makes before
+                    // retrying a 503, as Scrapely's retries do (the load must not spin).
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Answer::Status(status, text, _) => {
@@ -285,6 +287,8 @@ impl Sender {
             if self.stop.load(Ordering::Relaxed) {
                 return None;
             }
+            // The poll interval of this wait (it ends when a process is up or
+            // the load stops), not a fixed wait.
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

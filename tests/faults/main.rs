@@ -189,6 +189,8 @@ where
 }
 
 /// Polls `check` every 25 ms until it holds (true) or `limit` passes (false).
+/// (The suite includes only the helpers that compile on their own; the `it`
+/// binary's `poll_until` lives in its `helpers/mod.rs`, which pulls in the rest.)
 pub async fn poll_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
     let deadline = tokio::time::Instant::now() + limit;
     while tokio::time::Instant::now() < deadline {
