@@ -260,6 +260,17 @@ impl Application {
                 stop.clone(),
             ))
         });
+        // Replies stored before Starling classified them (a one-time catch-up).
+        let backfill = tokio::spawn({
+            let store = self.store.clone();
+            async move {
+                match crate::store::event_intent::backfill(&store).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(replies = n, "Classified the intent of stored replies"),
+                    Err(error) => tracing::warn!(%error, "Could not classify stored replies"),
+                }
+            }
+        });
         let mut server = tokio::spawn(crate::http::serve::serve(
             self.listener,
             self.router,
@@ -295,6 +306,7 @@ impl Application {
         let _ = accounts.await;
         let _ = tweets.await;
         let _ = sweep.await;
+        backfill.abort();
         // Running actions finish within the grace period; the rest stay queued.
         match queue.await {
             Ok(Ok(())) => {}

@@ -86,6 +86,9 @@ pub struct NewEvent {
     pub quality: i16,
     /// Recorded in `event_sightings` (stream and tweet sources).
     pub sighting: Option<Box<Sighting>>,
+    /// A Scrapely reply's intent, classified once when it is parsed; stored in
+    /// the `intent*` columns and seen by rules as `data.intent`.
+    pub intent: Option<crate::intent::Intent>,
 }
 
 /// What committing an event did.

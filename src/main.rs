@@ -161,6 +161,9 @@ enum RulesCommand {
     Check {
         /// Rules directory (default: rules.dir from the configuration).
         dir: Option<PathBuf>,
+        /// `table` prints `file:line:column: message` lines; `json` and `csv` one record per problem.
+        #[arg(long, value_enum, default_value = "table")]
+        format: audit::Format,
     },
     /// Run the rules' `tests:` blocks, or show what each rule does with one sample event.
     Test {
@@ -267,7 +270,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             store
                 .grant_audit_reader(&settings.audit.reader_role)
                 .await?;
+            let classified = starling::store::event_intent::backfill(&store).await?;
             println!("Migrations applied.");
+            if classified > 0 {
+                println!("Classified the intent of {classified} stored replies.");
+            }
             Ok(())
         }
         Command::Rules(command) => rules_command(command, settings).await,
@@ -329,8 +336,15 @@ async fn contacts_command(command: ContactsCommand, settings: &Settings) -> anyh
 async fn rules_command(command: RulesCommand, settings: Settings) -> anyhow::Result<()> {
     // `{{ secrets.NAME }}` must name a secret this configuration has.
     let known = starling::rules::load::Known::of(&settings);
+    let what = match command {
+        RulesCommand::Check { .. } => "rules check",
+        RulesCommand::Test { .. } => "rules test",
+        RulesCommand::Backtest { .. } => "rules backtest",
+    };
     let report = match command {
-        RulesCommand::Check { dir } => cli_rules::check(&dir.unwrap_or(settings.rules.dir), &known),
+        RulesCommand::Check { dir, format } => {
+            cli_rules::check(&dir.unwrap_or(settings.rules.dir), &known, format)
+        }
         RulesCommand::Test {
             event,
             events,
@@ -372,7 +386,7 @@ async fn rules_command(command: RulesCommand, settings: Settings) -> anyhow::Res
     if report.ok {
         Ok(())
     } else {
-        anyhow::bail!("rules check failed")
+        anyhow::bail!("{what} failed")
     }
 }
 

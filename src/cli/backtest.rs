@@ -8,7 +8,7 @@ use crate::rules::testing::{Verdict, explain_as_enabled};
 use crate::rules::{EventContext, EventMeta, RuleSet};
 use crate::store::audit;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -48,7 +48,7 @@ pub async fn run(
     };
     // Through the read-only audit connection: a backtest cannot write by construction.
     let sql = format!(
-        "SELECT id, source, kind, received_at, channels, payload, dedupe_key FROM events ORDER BY id DESC LIMIT {}",
+        "SELECT id, source, kind, received_at, channels, payload, dedupe_key, intent FROM events ORDER BY id DESC LIMIT {}",
         options.limit
     );
     let mut table = audit::query(database_url, &sql).await?;
@@ -61,6 +61,8 @@ pub async fn run(
         .collect();
     let mut cooldowns: HashMap<(String, String), OffsetDateTime> = HashMap::new();
     let mut considered = 0u64;
+    // Replies by intent: the stored column, or the classifier for a reply stored before it.
+    let mut intents: BTreeMap<String, u64> = BTreeMap::new();
     for row in &table.rows {
         let Some(event) = StoredEvent::from_row(row) else {
             continue;
@@ -70,6 +72,13 @@ pub async fn run(
         }
         considered += 1;
         let ctx = event.context();
+        let label = event
+            .intent
+            .clone()
+            .or_else(|| ctx.intent.as_ref().map(|i| i.label.to_string()));
+        if let (Some(label), "scrapely.new_reply") = (label, event.kind.as_str()) {
+            *intents.entry(label).or_default() += 1;
+        }
         for (name, t) in totals.iter_mut() {
             let rule = set.rule(name).expect("named above");
             match explain_as_enabled(set, rule, &ctx) {
@@ -91,25 +100,59 @@ pub async fn run(
                     }
                     t.would_fire += 1;
                     if t.examples.len() < 5 {
-                        t.examples
-                            .push(json!({ "event_id": event.id, "action": actions.first() }));
+                        t.examples.push(json!({
+                            "event_id": event.id,
+                            "intent": ctx.intent.as_ref().map(|i| i.label),
+                            "action": actions.first(),
+                        }));
                     }
                 }
             }
         }
     }
-    Ok(render(considered, &totals, format))
+    Ok(render(considered, &intents, &totals, format))
 }
 
-fn render(considered: u64, totals: &[(String, RuleTotals)], format: Format) -> String {
+fn render(
+    considered: u64,
+    intents: &BTreeMap<String, u64>,
+    totals: &[(String, RuleTotals)],
+    format: Format,
+) -> String {
     if format == Format::Json {
         let rules: Vec<Value> = totals
             .iter()
             .map(|(n, t)| json!({ "rule": n, "totals": t }))
             .collect();
-        return serde_json::to_string_pretty(&json!({ "events": considered, "rules": rules }))
-            .expect("JSON")
-            + "\n";
+        let report = json!({ "events": considered, "reply_intents": intents, "rules": rules });
+        return serde_json::to_string_pretty(&report).expect("JSON") + "\n";
+    }
+    if format == Format::Csv {
+        let columns = [
+            "rule",
+            "would_fire",
+            "held_by_cooldown",
+            "errors",
+            "first_example",
+        ];
+        let rows = totals
+            .iter()
+            .map(|(name, t)| {
+                let example = t.examples.first().map(Value::to_string);
+                vec![
+                    json!(name),
+                    json!(t.would_fire),
+                    json!(t.held_by_cooldown),
+                    json!(t.errors),
+                    json!(example),
+                ]
+            })
+            .collect();
+        let table = audit::Table {
+            columns: columns.map(String::from).to_vec(),
+            rows,
+        };
+        return crate::cli::audit::render(&table, Format::Csv);
     }
     let mut table = comfy_table::Table::new();
     table
@@ -131,7 +174,14 @@ fn render(considered: u64, totals: &[(String, RuleTotals)], format: Format) -> S
             example,
         ]);
     }
-    format!("{table}\n{considered} stored events replayed; nothing was stored or sent\n")
+    let intents = match intents.is_empty() {
+        true => String::new(),
+        false => {
+            let counts: Vec<String> = intents.iter().map(|(l, n)| format!("{l} {n}")).collect();
+            format!("replies by intent: {}\n", counts.join(", "))
+        }
+    };
+    format!("{table}\n{intents}{considered} stored events replayed; nothing was stored or sent\n")
 }
 
 struct StoredEvent {
@@ -143,6 +193,8 @@ struct StoredEvent {
     received_text: String,
     channels: Vec<String>,
     payload: Value,
+    /// The stored intent label (replies only; NULL before they were classified).
+    intent: Option<String>,
 }
 
 impl StoredEvent {
@@ -164,6 +216,7 @@ impl StoredEvent {
                 .and_then(|v: Value| serde_json::from_value(v).ok())
                 .unwrap_or_default(),
             payload: json_of(row.get(5)?)?,
+            intent: row.get(7).and_then(Value::as_str).map(String::from),
         })
     }
 

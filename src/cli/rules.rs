@@ -1,10 +1,12 @@
 //! `starling rules check [DIR]` and `starling rules test [--event FILE | --events FILE.jsonl] [--rule NAME]`.
 //! Nothing here stores, enqueues or sends anything.
 
-use crate::cli::audit::Format;
+use crate::cli::audit::{Format, render};
 use crate::rules::RuleSet;
+use crate::rules::error::RuleError;
 use crate::rules::load::{Known, load_dir_with};
 use crate::rules::testing::{self, Verdict};
+use crate::store::audit::Table;
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -15,27 +17,67 @@ pub struct Report {
 }
 
 /// Checks every rule file of `dir` (secret names against `known`); warnings
-/// (literal credentials) are printed but do not fail the check.
-pub fn check(dir: &Path, known: &Known) -> Report {
-    match load_dir_with(dir, known) {
-        Ok(set) => {
-            let mut text: String = set.warnings.iter().map(|w| format!("{w}\n")).collect();
-            text.push_str(&format!(
-                "{}: {} rules OK (version {}){}\n",
-                dir.display(),
-                set.rules.len(),
-                set.version,
-                match set.warnings.len() {
-                    0 => String::new(),
-                    n => format!(", {n} warning(s)"),
-                }
-            ));
-            Report { text, ok: true }
+/// (literal credentials) are printed but do not fail the check. `table` (the
+/// default) prints one `file:line:column: message` per problem, as compilers do.
+pub fn check(dir: &Path, known: &Known, format: Format) -> Report {
+    let loaded = load_dir_with(dir, known);
+    let (set, problems): (Option<&RuleSet>, Vec<(&str, &RuleError)>) = match &loaded {
+        Ok(set) => (
+            Some(set),
+            set.warnings.iter().map(|w| ("warning", w)).collect(),
+        ),
+        Err(errors) => (None, errors.0.iter().map(|e| ("error", e)).collect()),
+    };
+    let ok = set.is_some();
+    let text = match format {
+        Format::Table => {
+            let mut text: String = problems.iter().map(|(_, p)| format!("{p}\n")).collect();
+            text.push_str(&match set {
+                Some(set) => format!(
+                    "{}: {} rules OK (version {}){}\n",
+                    dir.display(),
+                    set.rules.len(),
+                    set.version,
+                    match problems.len() {
+                        0 => String::new(),
+                        n => format!(", {n} warning(s)"),
+                    }
+                ),
+                None => format!("{} problem(s) found\n", problems.len()),
+            });
+            text
         }
-        Err(errors) => Report {
-            text: format!("{errors}\n{} problem(s) found\n", errors.0.len()),
-            ok: false,
-        },
+        Format::Csv => render(&problem_table(&problems), Format::Csv),
+        Format::Json => {
+            let rows: Vec<Value> = problems.iter().map(|(s, p)| problem_json(s, p)).collect();
+            let report = json!({
+                "dir": dir.display().to_string(),
+                "ok": ok,
+                "rules": set.map(|s| s.rules.len()),
+                "version": set.map(|s| s.version.clone()),
+                "problems": rows,
+            });
+            serde_json::to_string_pretty(&report).expect("JSON serializes") + "\n"
+        }
+    };
+    Report { text, ok }
+}
+
+fn problem_json(severity: &str, p: &RuleError) -> Value {
+    json!({"severity": severity, "file": p.file, "line": p.pos.line, "column": p.pos.column, "message": p.message})
+}
+
+fn problem_table(problems: &[(&str, &RuleError)]) -> Table {
+    let columns = ["severity", "file", "line", "column", "message"];
+    Table {
+        columns: columns.map(String::from).to_vec(),
+        rows: problems
+            .iter()
+            .map(|(s, p)| {
+                let row = problem_json(s, p);
+                columns.iter().map(|c| row[c].clone()).collect()
+            })
+            .collect(),
     }
 }
 
@@ -57,12 +99,7 @@ pub fn test(
 ) -> Report {
     let set = match load_dir_with(dir, known) {
         Ok(set) => set,
-        Err(errors) => {
-            return Report {
-                text: format!("{errors}\n"),
-                ok: false,
-            };
-        }
+        Err(_) => return check(dir, known, format),
     };
     if let Some(name) = rule
         && set.rule(name).is_none()
@@ -75,7 +112,7 @@ pub fn test(
     match samples {
         Samples::One(file) => try_event(&set, file, rule, format),
         Samples::Many(file) => super::rules_batch::try_events(&set, file, rule, format),
-        Samples::Blocks => run_blocks(&set, rule),
+        Samples::Blocks => run_blocks(&set, rule, format),
     }
 }
 
@@ -115,40 +152,25 @@ fn try_event(set: &RuleSet, file: &Path, only: Option<&str>, format: Format) -> 
                     Verdict::Error(e) => json!({"rule": rule, "matched": false, "error": e}),
                 })
                 .collect();
-            serde_json::to_string_pretty(&rows).expect("JSON serializes") + "\n"
+            let report = json!({"intent": ctx.intent, "rules": rows});
+            serde_json::to_string_pretty(&report).expect("JSON serializes") + "\n"
         }
-        _ => {
+        Format::Csv => render(&verdict_table(&verdicts), Format::Csv),
+        Format::Table => {
             let mut table = comfy_table::Table::new();
             table
                 .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
                 .set_header(["rule", "result", "detail"]);
             for (rule, v) in &verdicts {
-                let (result, detail) = match v {
-                    Verdict::Matched {
-                        actions,
-                        cooldown_key,
-                    } => {
-                        let mut lines: Vec<String> = actions
-                            .iter()
-                            .map(|a| {
-                                format!(
-                                    "{} {}",
-                                    a.action,
-                                    serde_json::to_string(&a.params).unwrap_or_default()
-                                )
-                            })
-                            .collect();
-                        if let Some(key) = cooldown_key {
-                            lines.push(format!("cooldown key: {key}"));
-                        }
-                        ("MATCH", lines.join("\n"))
-                    }
-                    Verdict::NotMatched(why) => ("no match", why.clone()),
-                    Verdict::Error(e) => ("ERROR", e.clone()),
-                };
+                let (result, detail) = verdict_cells(v);
                 table.add_row([rule.to_string(), result.to_string(), detail]);
             }
-            format!("{table}\n(nothing was stored or sent)\n")
+            let intent = ctx.intent.as_ref().map(|i| {
+                let evidence = i.evidence.join("; ");
+                format!("intent: {} ({:.2}): {evidence}\n", i.label, i.confidence)
+            });
+            let intent = intent.unwrap_or_default();
+            format!("{intent}{table}\n(nothing was stored or sent)\n")
         }
     };
     Report {
@@ -157,13 +179,78 @@ fn try_event(set: &RuleSet, file: &Path, only: Option<&str>, format: Format) -> 
     }
 }
 
-fn run_blocks(set: &RuleSet, only: Option<&str>) -> Report {
+/// A verdict as the table shows it: the result and its detail.
+fn verdict_cells(v: &Verdict) -> (&'static str, String) {
+    match v {
+        Verdict::Matched {
+            actions,
+            cooldown_key,
+        } => {
+            let mut lines: Vec<String> = actions
+                .iter()
+                .map(|a| {
+                    let params = serde_json::to_string(&a.params).unwrap_or_default();
+                    format!("{} {params}", a.action)
+                })
+                .collect();
+            if let Some(key) = cooldown_key {
+                lines.push(format!("cooldown key: {key}"));
+            }
+            ("MATCH", lines.join("\n"))
+        }
+        Verdict::NotMatched(why) => ("no match", why.clone()),
+        Verdict::Error(e) => ("ERROR", e.clone()),
+    }
+}
+
+fn verdict_table(verdicts: &[(&str, Verdict)]) -> Table {
+    Table {
+        columns: ["rule", "result", "detail"].map(String::from).to_vec(),
+        rows: verdicts
+            .iter()
+            .map(|(rule, v)| {
+                let (result, detail) = verdict_cells(v);
+                vec![json!(rule), json!(result), json!(detail)]
+            })
+            .collect(),
+    }
+}
+
+fn run_blocks(set: &RuleSet, only: Option<&str>, format: Format) -> Report {
     let results: Vec<_> = testing::run_tests(set)
         .into_iter()
         .filter(|r| only.is_none_or(|n| n == r.rule))
         .collect();
-    let mut text = String::new();
     let failed = results.iter().filter(|r| !r.problems.is_empty()).count();
+    let ok = failed == 0;
+    let columns = ["rule", "test", "passed", "location", "problems"];
+    let row = |r: &testing::TestResult| json!({"rule": r.rule, "test": r.test, "passed": r.problems.is_empty(), "location": r.location, "problems": r.problems});
+    match format {
+        Format::Json => {
+            let rows: Vec<Value> = results.iter().map(row).collect();
+            let text = serde_json::to_string_pretty(&rows).expect("JSON serializes") + "\n";
+            return Report { text, ok };
+        }
+        Format::Csv => {
+            let table = Table {
+                columns: columns.map(String::from).to_vec(),
+                rows: results
+                    .iter()
+                    .map(|r| {
+                        let mut row = row(r);
+                        row["problems"] = json!(r.problems.join("; "));
+                        columns.iter().map(|c| row[c].clone()).collect()
+                    })
+                    .collect(),
+            };
+            return Report {
+                text: render(&table, Format::Csv),
+                ok,
+            };
+        }
+        Format::Table => {}
+    }
+    let mut text = String::new();
     for r in &results {
         if r.problems.is_empty() {
             text.push_str(&format!("ok    {} › {}\n", r.rule, r.test));
@@ -184,8 +271,5 @@ fn run_blocks(set: &RuleSet, only: Option<&str>) -> Report {
         results.len(),
         results.len() - failed
     ));
-    Report {
-        text,
-        ok: failed == 0,
-    }
+    Report { text, ok }
 }

@@ -31,6 +31,9 @@ fn line_result(set: &RuleSet, line: usize, text: &str, only: Option<&str>) -> Va
         }
     }
     let mut out = json!({"line": line, "fired": fired, "errors": errors});
+    if let Some(intent) = &ctx.intent {
+        out["intent"] = json!(intent);
+    }
     // Lets a caller join results to its inputs by their own id.
     if let Some(id) = event
         .pointer("/data/message/id")
@@ -106,11 +109,12 @@ fn problems(r: &Value) -> String {
 
 fn csv(results: &[Value]) -> String {
     let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
-    let mut out = String::from("line,fired,errors\n");
+    let mut out = String::from("line,intent,fired,errors\n");
     for r in results {
         out.push_str(&format!(
-            "{},{},{}\n",
+            "{},{},{},{}\n",
             r["line"],
+            r["intent"]["label"].as_str().unwrap_or(""),
             quote(&fired_names(r)),
             quote(&problems(r))
         ));
@@ -122,9 +126,16 @@ fn table(results: &[Value]) -> String {
     let mut table = comfy_table::Table::new();
     table
         .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-        .set_header(["line", "fired", "errors"]);
+        .set_header(["line", "intent", "fired", "errors"]);
     for r in results {
-        table.add_row([r["line"].to_string(), fired_names(r), problems(r)]);
+        let intent = match r["intent"]["label"].as_str() {
+            Some(label) => format!(
+                "{label} {:.2}",
+                r["intent"]["confidence"].as_f64().unwrap_or(0.0)
+            ),
+            None => String::new(),
+        };
+        table.add_row([r["line"].to_string(), intent, fired_names(r), problems(r)]);
     }
     let lines = results.len();
     let fired = results

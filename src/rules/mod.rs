@@ -206,6 +206,11 @@ pub struct EventMeta<'a> {
 
 impl EventContext {
     pub fn new(meta: EventMeta<'_>, data: Value) -> Self {
+        Self::with_intent(meta, data, None)
+    }
+
+    /// [`EventContext::new`] with the intent already classified (a parsed reply's).
+    fn with_intent(meta: EventMeta<'_>, data: Value, known: Option<crate::intent::Intent>) -> Self {
         // A tweet is also `tweet` (the README's tweet model).
         let tweet = (meta.kind == "tweet").then(|| data.clone());
         let mut json = json!({
@@ -223,10 +228,12 @@ impl EventContext {
         if let Some(tweet) = tweet {
             json["tweet"] = tweet;
         }
-        let intent = matcher::text_path(meta.kind)
-            .and_then(|path| matcher::lookup(&json, path))
-            .and_then(Value::as_str)
-            .map(crate::intent::intent);
+        let intent = known.or_else(|| {
+            matcher::text_path(meta.kind)
+                .and_then(|path| matcher::lookup(&json, path))
+                .and_then(Value::as_str)
+                .map(crate::intent::intent)
+        });
         // A reply's intent is part of what rules see (`data.intent.label`).
         if meta.kind == "scrapely.new_reply"
             && let (Some(intent), Some(data)) = (&intent, json["data"].as_object_mut())
@@ -254,7 +261,8 @@ impl EventContext {
             received_at: &crate::clock::format_utc(event.received_at),
             channels: &[event.channel],
         };
-        Self::new(meta, crate::event::rule_data(event.source, &payload))
+        let data = crate::event::rule_data(event.source, &payload);
+        Self::with_intent(meta, data, event.intent.clone())
     }
 
     pub fn json(&self) -> &Value {
@@ -365,7 +373,7 @@ impl RuleSet {
             .map_err(|e| template::describe(&e))?;
         template
             .render(&ctx.jinja)
-            .map_err(|e| template::describe(&e))
+            .map_err(|e| template::explain(&e, &template, &ctx.json))
     }
 
     /// Renders every action's parameters (and the cooldown key) for this event.

@@ -200,6 +200,53 @@ pub fn describe(error: &Error) -> String {
     message
 }
 
+/// `describe`, and for an undefined value in strict mode the name of what is
+/// missing from this event (`data.receiver` has no `screen_name`) or, failing
+/// that, the expression that produced it.
+pub fn explain(
+    error: &Error,
+    template: &minijinja::Template<'_, '_>,
+    context: &serde_json::Value,
+) -> String {
+    let message = describe(error);
+    if error.kind() != ErrorKind::UndefinedError {
+        return message;
+    }
+    let mut paths: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+    paths.sort();
+    let missing = paths.iter().find_map(|path| first_missing(context, path));
+    if let Some((present, absent)) = missing {
+        let hint = "guard it with `when:` or give a fallback with `| default(…)`";
+        return format!("{message}: `{present}` has no `{absent}` in this event; {hint}");
+    }
+    let expression = error
+        .range()
+        .and_then(|range| template.source().get(range))
+        .map(str::trim);
+    match expression {
+        Some(expression) if !expression.is_empty() => format!("{message} in `{expression}`"),
+        _ => message,
+    }
+}
+
+/// For a dotted path whose root the context has (`data`, `event`, `tweet`), the
+/// part that resolves and the first segment that does not; `None` when it all
+/// resolves or the root is a global (`secrets`, a loop variable).
+fn first_missing<'p>(context: &serde_json::Value, path: &'p str) -> Option<(&'p str, &'p str)> {
+    let mut segments = path.split('.');
+    let root = segments.next()?;
+    let mut value = context.get(root)?;
+    let mut end = root.len();
+    for segment in segments {
+        match value.get(segment) {
+            Some(next) if !next.is_null() => value = next,
+            _ => return Some((&path[..end], segment)),
+        }
+        end += 1 + segment.len();
+    }
+    None
+}
+
 /// Byte offset of a Jinja error inside the template source, if known.
 pub fn error_offset(error: &Error, template: &str) -> Option<usize> {
     if let Some(range) = error.range() {
@@ -278,6 +325,30 @@ mod tests {
         assert_eq!(
             block.locate("line one\n{{ x }}\n", 12),
             Pos { line: 5, column: 8 }
+        );
+    }
+
+    #[test]
+    fn an_undefined_value_names_what_the_event_lacks() {
+        let mut env = environment();
+        let event = serde_json::json!({"data": {"message": {"text": "hi"}, "receiver": null}});
+        let explain_for = |env: &mut Environment<'static>, source: &str| {
+            env.add_template_owned("t", source.to_string()).unwrap();
+            let template = env.get_template("t").unwrap();
+            let error = template
+                .render(minijinja::Value::from_serialize(&event))
+                .unwrap_err();
+            explain(&error, &template, &event)
+        };
+        let message = explain_for(&mut env, "from {{ data.receiver.screen_name }}");
+        assert!(
+            message.contains("`data` has no `receiver` in this event"),
+            "{message}"
+        );
+        let message = explain_for(&mut env, "{{ data.message.txt | upper }}");
+        assert!(
+            message.contains("`data.message` has no `txt` in this event"),
+            "{message}"
         );
     }
 }

@@ -59,6 +59,26 @@ fn merge<'a>(events: &[&'a NewEvent]) -> (Vec<Merged<'a>>, Vec<usize>) {
     (merged, slot_of)
 }
 
+/// An event's `intent`, `intent_confidence` and `intent_evidence` columns.
+struct IntentColumns {
+    label: Option<&'static str>,
+    confidence: Option<f32>,
+    /// JSON array of the evidence.
+    evidence: Option<String>,
+}
+
+impl IntentColumns {
+    fn of(event: &NewEvent) -> Self {
+        let intent = event.intent.as_ref();
+        Self {
+            label: intent.map(|i| i.label.as_str()),
+            confidence: intent.map(|i| i.confidence),
+            evidence: intent
+                .map(|i| serde_json::to_string(&i.evidence).expect("strings serialize")),
+        }
+    }
+}
+
 /// Maps the statement's returned `(dedupe_key → id, sightings)` back to each event.
 fn outcomes(
     merged: &[Merged],
@@ -104,7 +124,7 @@ async fn upsert_sqlite_chunk(
 ) -> Result<(), sqlx::Error> {
     let mut query = QueryBuilder::<Sqlite>::new(
         "INSERT INTO events (source, kind, dedupe_key, vendor_ts, received_at, last_seen_at, \
-         sightings, channels, payload, quality) ",
+         sightings, channels, payload, quality, intent, intent_confidence, intent_evidence) ",
     );
     query.push_values(merged, |mut row, m| {
         let e = m.first;
@@ -118,6 +138,10 @@ async fn upsert_sqlite_chunk(
             .push_bind(m.channels.clone())
             .push_bind(e.payload.clone())
             .push_bind(e.quality);
+        let intent = IntentColumns::of(e);
+        row.push_bind(intent.label)
+            .push_bind(intent.confidence)
+            .push_bind(intent.evidence);
     });
     query.push(
         " ON CONFLICT (dedupe_key) DO UPDATE SET
@@ -140,12 +164,14 @@ async fn upsert_sqlite_chunk(
 /// One prepared statement whatever the group size: the columns travel as arrays.
 const UPSERT_POSTGRES: &str = "
 INSERT INTO events (source, kind, dedupe_key, vendor_ts, received_at, last_seen_at,
-                    sightings, channels, payload, quality)
+                    sightings, channels, payload, quality, intent, intent_confidence, intent_evidence)
 SELECT source, kind, dedupe_key, vendor_ts, received_at, last_seen_at, sightings,
-       channels::jsonb, payload::jsonb, quality
+       channels::jsonb, payload::jsonb, quality, intent, intent_confidence, intent_evidence
 FROM UNNEST($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::timestamptz[],
-            $6::timestamptz[], $7::int4[], $8::text[], $9::text[], $10::int2[])
-     AS t(source, kind, dedupe_key, vendor_ts, received_at, last_seen_at, sightings, channels, payload, quality)
+            $6::timestamptz[], $7::int4[], $8::text[], $9::text[], $10::int2[],
+            $11::text[], $12::float4[], $13::text[])
+     AS t(source, kind, dedupe_key, vendor_ts, received_at, last_seen_at, sightings, channels, payload, quality,
+          intent, intent_confidence, intent_evidence)
 ON CONFLICT (dedupe_key) DO UPDATE SET
     sightings = events.sightings + EXCLUDED.sightings,
     last_seen_at = EXCLUDED.last_seen_at,
@@ -172,6 +198,7 @@ async fn upsert_postgres_chunk(
     returned: &mut HashMap<String, (i64, i64)>,
 ) -> Result<(), sqlx::Error> {
     let column = |f: &dyn Fn(&Merged) -> String| chunk.iter().map(f).collect::<Vec<String>>();
+    let intents: Vec<IntentColumns> = chunk.iter().map(|m| IntentColumns::of(m.first)).collect();
     let rows = sqlx::query(UPSERT_POSTGRES)
         .bind(column(&|m| m.first.source.to_string()))
         .bind(column(&|m| m.first.kind.clone()))
@@ -188,6 +215,9 @@ async fn upsert_postgres_chunk(
         .bind(column(&|m| m.channels.clone()))
         .bind(column(&|m| m.first.payload.clone()))
         .bind(chunk.iter().map(|m| m.first.quality).collect::<Vec<_>>())
+        .bind(intents.iter().map(|i| i.label).collect::<Vec<_>>())
+        .bind(intents.iter().map(|i| i.confidence).collect::<Vec<_>>())
+        .bind(intents.into_iter().map(|i| i.evidence).collect::<Vec<_>>())
         .fetch_all(&mut *conn)
         .await?;
     for row in rows {
@@ -300,6 +330,7 @@ mod tests {
             payload: "{}".into(),
             quality: 0,
             sighting: None,
+            intent: None,
         }
     }
 

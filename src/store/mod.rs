@@ -6,7 +6,7 @@
 //! - [`Store::migrate`] applies Starling's migrations (`migrations/{sqlite,postgres}`,
 //!   history in `starling_migrations`) and apalis's queue migrations (history in its
 //!   own table), so the two never clash (see `shared/APALIS.md` §1).
-//! - [`writer`] commits events in groups; [`events`] and [`quarantine`] hold the SQL;
+//! - [`writer`] commits events in groups; [`events`] and [`quarantine`] hold the SQL ([`event_intent`] classifies replies stored before intent was);
 //!   [`audit`] runs users' read-only queries, and [`Store::grant_audit_reader`]
 //!   lets the PostgreSQL reader role read every table.
 
@@ -17,6 +17,7 @@ pub mod audit;
 pub mod availability;
 pub mod contacts;
 pub mod deliveries;
+pub mod event_intent;
 pub mod events;
 pub mod lifecycle;
 pub mod matches;

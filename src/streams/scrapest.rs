@@ -153,6 +153,7 @@ pub fn read(
                 payload: stored.to_string(),
                 quality: 0,
                 sighting,
+                intent: None,
             })
         }
     }
@@ -184,6 +185,7 @@ pub fn tweet_event(
         quality: tweet.quality.map_or(0, |q| q as i16),
         payload: serde_json::to_string(&tweet).expect("a tweet serializes"),
         sighting,
+        intent: None,
     }
 }
 

@@ -63,7 +63,7 @@ struct Receiver {
     profile_image_url: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[allow(dead_code)]
 struct Message {
     id: Option<String>,
@@ -117,14 +117,14 @@ pub fn normalize(body: &[u8], received_at: OffsetDateTime) -> Result<NewEvent, R
         )));
     }
     let ts = format_utc(vendor_ts);
+    let mut intent = None;
     let dedupe_key = match envelope.event.as_ref() {
         "new_reply" => {
             let reply: NewReply = parse(data, "data")?;
-            match reply
-                .message
-                .and_then(|m| m.id)
-                .filter(|id| !id.trim().is_empty())
-            {
+            let message = reply.message.unwrap_or_default();
+            // Classified once, here: stored with the event and seen by the rules.
+            intent = message.text.as_deref().map(crate::intent::intent);
+            match message.id.filter(|id| !id.trim().is_empty()) {
                 Some(id) => format!("scrapely:new_reply:{id}"),
                 // Without a message id, only the body itself tells one reply from
                 // another (and a retry, which repeats the body, from a new reply).
@@ -157,6 +157,7 @@ pub fn normalize(body: &[u8], received_at: OffsetDateTime) -> Result<NewEvent, R
         payload: text.to_owned(),
         quality: 0,
         sighting: None,
+        intent,
     })
 }
 
