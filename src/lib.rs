@@ -33,12 +33,15 @@
 
 pub mod actions;
 pub mod app;
+pub mod backoff;
+pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod contacts;
 pub mod event;
 pub mod http;
+pub mod http_client;
 pub mod intent;
 pub mod queue;
 pub mod rules;

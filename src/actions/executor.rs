@@ -3,11 +3,12 @@
 //! call, and record the answer — scheduling a retry as a new job, never sleeping
 //! more than a second in memory.
 
-use super::kind::{ActionKind, AfterUnknown};
 use super::outbound::{self, Answer, Outbound, Verdict};
 use super::reconcile::unknown_outcome;
 use super::scrapely::{MAX_IN_MEMORY_WAIT, Scrapely};
-use super::{Context, NotSent, backoff, send_dm};
+use super::{Context, NotSent, send_dm};
+use crate::backoff;
+use crate::catalog::{ActionKind, AfterUnknown};
 use crate::config::{RetrySettings, Settings};
 use crate::secret::Secret;
 use crate::store::Store;

@@ -1,25 +1,12 @@
 //! One outbound HTTP call and what its answer means for the action: success,
 //! retry (and how long the vendor asked us to wait), dead, or unknown.
 
-pub use super::rate_headers::RateHeaders;
+use crate::http_client::header;
+pub use crate::http_client::{RateHeaders, client, init_tls};
+pub use crate::store::status::ErrorClass;
 use reqwest::header::HeaderMap;
 use serde_json::Value;
 use std::time::{Duration, Instant};
-
-/// Installs the TLS crypto provider reqwest uses (ring); idempotent. reqwest is
-/// built without a default provider to keep the build lean.
-pub fn init_tls() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
-/// An HTTP client for outbound calls.
-pub fn client(timeout: Duration) -> reqwest::Result<reqwest::Client> {
-    init_tls();
-    reqwest::Client::builder()
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .user_agent(concat!("starling/", env!("CARGO_PKG_VERSION")))
-        .build()
-}
 
 /// A request ready to send. `recorded_url` is what the audit log shows (secrets
 /// in the URL, such as a Slack webhook path, redacted). Built from stored
@@ -84,61 +71,6 @@ impl Outbound {
             Body::Json(v) => Some(v.to_string()),
             Body::Text(t) => Some(t.clone()),
         }
-    }
-}
-
-/// Why a call did not succeed, as recorded in `action_attempts.error_class`.
-///
-/// The split that matters is [`ErrorClass::may_have_reached_vendor`]: a call
-/// that may have been acted on must be reconciled before it is sent again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// 429: the vendor refused the call before acting on it.
-    RateLimited,
-    /// 408: the request did not arrive whole.
-    RequestTimeout,
-    /// 5xx: a proxy's 502/504 often comes *after* the vendor acted.
-    ServerError,
-    /// No answer within the timeout, the request written.
-    Timeout,
-    /// Reset or closed after the request was written, before an answer.
-    ConnectionLost,
-    /// Refused, DNS, TLS handshake: nothing was written.
-    Connect,
-    /// Any other 4xx: the vendor refused the request.
-    ClientError,
-}
-
-impl ErrorClass {
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::RateLimited => "rate_limited",
-            ErrorClass::RequestTimeout => "request_timeout",
-            ErrorClass::ServerError => "server_error",
-            ErrorClass::Timeout => "timeout",
-            ErrorClass::ConnectionLost => "connection_lost",
-            ErrorClass::Connect => "connect",
-            ErrorClass::ClientError => "client_error",
-        }
-    }
-
-    /// Whether the vendor may have acted although we saw no success.
-    pub const fn may_have_reached_vendor(self) -> bool {
-        matches!(
-            self,
-            ErrorClass::ServerError | ErrorClass::Timeout | ErrorClass::ConnectionLost
-        )
-    }
-
-    /// The recorded text of a class that may have reached the vendor.
-    pub fn recorded_may_have_reached_vendor(class: &str) -> bool {
-        [
-            ErrorClass::ServerError,
-            ErrorClass::Timeout,
-            ErrorClass::ConnectionLost,
-        ]
-        .iter()
-        .any(|c| c.as_str() == class)
     }
 }
 
@@ -300,13 +232,6 @@ fn classify(
 
 /// How long every process waits after a 429 that named no wait.
 pub const DEFAULT_429_WAIT: Duration = Duration::from_secs(5);
-
-pub(super) fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
 
 /// A 429's wait: Scrapely's `retry_after` (seconds) in the body, else
 /// `Retry-After` in seconds or as an HTTP date.

@@ -3,35 +3,8 @@
 //! said for every process and paces the calls by it; [`WindowNotes`] decides
 //! which answers are worth writing there.
 
-use reqwest::header::HeaderMap;
+pub use crate::http_client::RateHeaders;
 use std::sync::Mutex;
-
-/// `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` of an
-/// answer (seed `004`: every response carries them), each when present and valid.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RateHeaders {
-    pub limit: Option<u32>,
-    pub remaining: Option<u32>,
-    /// The reset, Unix milliseconds (the header is Unix seconds).
-    pub reset_ms: Option<i64>,
-}
-
-impl RateHeaders {
-    pub fn of(headers: &HeaderMap) -> Self {
-        let number = |name: &str| {
-            super::outbound::header(headers, name).and_then(|v| v.trim().parse::<i64>().ok())
-        };
-        Self {
-            limit: number("x-ratelimit-limit")
-                .and_then(|l| u32::try_from(l).ok())
-                .filter(|l| *l > 0),
-            remaining: number("x-ratelimit-remaining").and_then(|r| u32::try_from(r).ok()),
-            reset_ms: number("x-ratelimit-reset")
-                .filter(|r| *r > 0)
-                .map(|r| r.saturating_mul(1000)),
-        }
-    }
-}
 
 /// How an answer's window is recorded for the other processes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +75,7 @@ impl WindowNotes {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use reqwest::header::HeaderMap;
 
     fn said(limit: u32, remaining: u32) -> RateHeaders {
         RateHeaders {

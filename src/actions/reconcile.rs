@@ -11,9 +11,9 @@
 //! person, who must know it may have happened).
 
 use super::NotSent;
-use super::backoff;
 use super::executor::Executor;
-use super::kind::ActionKind;
+use crate::backoff;
+use crate::catalog::ActionKind;
 use crate::store::actions::{
     self as sql, ActionRow, AttemptOutcome, Finish, GiveBack, OpenAttempt, RecordedRequest,
 };

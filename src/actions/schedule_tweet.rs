@@ -265,14 +265,3 @@ pub fn scheduled_at(value: &str, now: OffsetDateTime) -> Result<OffsetDateTime, 
         ))
     })
 }
-
-/// Relative times are fixed when the action is created, so a retry an hour later
-/// still schedules the tweet for the time the rule meant.
-pub fn fix_relative_time(params: &mut Value, now: OffsetDateTime) {
-    if let Some(Value::String(s)) = params.get("scheduled_at")
-        && s.trim().starts_with("in ")
-        && let Ok(at) = scheduled_at(s, now)
-    {
-        params["scheduled_at"] = crate::clock::format_utc(at).into();
-    }
-}

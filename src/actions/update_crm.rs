@@ -17,13 +17,7 @@ use super::{Context, NotSent};
 use crate::actions::outbound::{Body, Outbound};
 use serde_json::{Map, Value};
 
-/// Whether the update reads the conversation's CRM data first: to keep a
-/// protected tag (a `tag` is given) or to append to the notes (the default mode).
-pub fn reads_current(params: &Value) -> bool {
-    let notes = params.get("notes").is_some_and(|n| !n.is_null());
-    let appends = params.get("notes_mode").and_then(Value::as_str) != Some("replace");
-    params.get("tag").is_some() || (notes && appends)
-}
+pub use crate::catalog::reads_current;
 
 pub async fn prepare(ctx: &Context<'_>, params: &Value) -> Result<Outbound, NotSent> {
     let scrapely = ctx.scrapely()?;

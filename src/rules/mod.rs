@@ -21,7 +21,7 @@ pub mod select;
 pub mod template;
 pub mod testing;
 
-use crate::actions::ParamKind;
+use crate::catalog::ParamKind;
 use error::Pos;
 use minijinja::Environment;
 use serde_json::{Value, json};
@@ -91,7 +91,7 @@ pub enum Param {
 
 #[derive(Debug, Clone)]
 pub struct ActionTemplate {
-    pub action: crate::actions::ActionKind,
+    pub action: crate::catalog::ActionKind,
     pub params: Vec<(String, Param)>,
     pub delay: Option<Duration>,
     /// Overrides `actions.retry.max_attempts` for this action.
@@ -144,7 +144,7 @@ pub struct Rule {
 /// An action with its parameters rendered for one event.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RenderedAction {
-    pub action: crate::actions::ActionKind,
+    pub action: crate::catalog::ActionKind,
     pub params: Value,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_secs: Option<u64>,
@@ -389,7 +389,7 @@ impl RuleSet {
             }
             // The defaults name Scrapely's fields (a tweet's `conversation_id` is its
             // thread, not a DM conversation); a parameter's stand-in (`to`) wins.
-            let defaults = crate::actions::spec(action.action.as_str())
+            let defaults = crate::catalog::spec(action.action.as_str())
                 .filter(|_| ctx.kind.starts_with("scrapely."));
             if let Some(spec) = defaults {
                 for p in spec.params {

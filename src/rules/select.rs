@@ -68,7 +68,7 @@ pub fn unless_hits<'r>(rule: &'r Rule, ctx: &EventContext) -> Option<&'r str> {
 fn tags_set(rule: &Rule) -> Vec<Option<&Value>> {
     rule.actions
         .iter()
-        .filter(|a| a.action == crate::actions::ActionKind::UpdateCrm)
+        .filter(|a| a.action == crate::catalog::ActionKind::UpdateCrm)
         .filter_map(|a| a.params.iter().find(|(name, _)| name == "tag"))
         .map(|(_, param)| match param {
             super::Param::Literal(v) => Some(v),

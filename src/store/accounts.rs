@@ -4,8 +4,8 @@
 //! pause that names only the account id finds the handle whose DMs it holds.
 
 use super::Store;
-use super::actions::{delay_until, in_tx, now_ms, on_pool};
-use crate::queue::PushJobs;
+use super::action_rows::{delay_until, in_tx, now_ms, on_pool};
+use crate::store::jobs::PushJobs;
 use sqlx::Row;
 use std::time::Duration;
 

@@ -2,10 +2,10 @@
 //! action's next state in the same transaction (a retry's job too).
 
 use super::Store;
-use super::actions::{ActionRow, in_tx, now_ms, on_pool};
+use super::action_rows::{ActionRow, in_tx, now_ms, on_pool};
 use super::contacts::{Claim, ContactConn, Refusal};
 use super::status::AttemptOutcome;
-use crate::queue::PushJobs;
+use crate::store::jobs::PushJobs;
 use std::time::Duration;
 
 /// An attempt whose outcome nobody recorded: its worker died during the call.
@@ -25,11 +25,10 @@ impl OpenAttempt {
         use AttemptOutcome as O;
         match self.outcome {
             None => true,
-            Some(O::Retry | O::Dead | O::OutcomeUnknown) => {
-                self.error_class.as_deref().is_some_and(
-                    crate::actions::outbound::ErrorClass::recorded_may_have_reached_vendor,
-                )
-            }
+            Some(O::Retry | O::Dead | O::OutcomeUnknown) => self
+                .error_class
+                .as_deref()
+                .is_some_and(super::status::ErrorClass::recorded_may_have_reached_vendor),
             Some(_) => false,
         }
     }

@@ -17,7 +17,7 @@
 //! transition (`store::lifecycle`), the one status change the ledger makes.
 
 use super::Store;
-use super::actions::{in_tx, on_pool};
+use super::action_rows::{in_tx, on_pool};
 use super::status::ActionStatus;
 use crate::contacts::Receiver;
 pub use crate::contacts::{Block, Holder, Refusal};

@@ -6,7 +6,7 @@
 //! prove at most one action, and per action, so an action is proved once.
 
 use super::Store;
-use super::actions::{now_ms, on_pool};
+use super::action_rows::{now_ms, on_pool};
 use sha2::{Digest, Sha256};
 
 /// What proved that a DM was delivered.

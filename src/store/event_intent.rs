@@ -5,7 +5,7 @@
 //! the whole history.
 
 use super::Store;
-use super::actions::{in_tx, on_pool};
+use super::action_rows::{in_tx, on_pool};
 use crate::intent::intent;
 
 /// Replies classified per transaction.

@@ -6,9 +6,9 @@
 //! The README's lifecycle diagram is this table.
 
 use super::Store;
-use super::actions::{ActionRow, COLUMNS, in_tx, now_ms, on_pool};
+use super::action_rows::{ActionRow, COLUMNS, in_tx, now_ms, on_pool};
 use super::status::{ActionStatus as S, AttemptOutcome, sql_set};
-use crate::queue::PushJobs;
+use crate::store::jobs::PushJobs;
 use sqlx::Row;
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -343,7 +343,7 @@ pub async fn claim(
     if let Some(row) = claimed {
         return Ok(Claim::Claimed(row));
     }
-    Ok(match super::actions::get(store, id).await? {
+    Ok(match super::action_rows::get(store, id).await? {
         None => Claim::Nothing(None),
         Some(a) if from(E::Claim).contains(&a.status) => Claim::NotYet(a.run_at),
         Some(a) if a.status == S::Running => Claim::Busy(a.lease_until.unwrap_or(now)),

@@ -11,6 +11,7 @@
 //!   lets the PostgreSQL reader role read every table.
 
 pub mod accounts;
+pub mod action_rows;
 pub mod actions;
 pub mod attempts;
 pub mod audit;
@@ -19,6 +20,7 @@ pub mod contacts;
 pub mod deliveries;
 pub mod event_intent;
 pub mod events;
+pub mod jobs;
 pub mod lifecycle;
 pub mod matches;
 pub mod outbox;

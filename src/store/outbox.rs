@@ -6,9 +6,9 @@
 //! and budget slot included), its job then only a fallback. An `account_paused`
 //! event records the pause and holds the account's queued DMs and tweets.
 
-use super::actions::{ActionRow, ActionStatus, delay_until};
-use crate::actions::ActionKind;
-use crate::queue::PushJobs;
+use super::action_rows::{ActionRow, ActionStatus, delay_until};
+use crate::catalog::ActionKind;
+use crate::store::jobs::PushJobs;
 use std::time::Duration;
 
 /// An action the outbox creates, in the event's transaction.
@@ -54,14 +54,6 @@ pub struct FastClaim {
     /// update that appends notes or may meet a protected tag reads the
     /// conversation): that read then waits on no budget transaction of its own.
     pub read_paid: bool,
-}
-
-/// The id of the fallback job of a fast-path action (deleted once it is done).
-/// apalis decodes job ids as ULIDs, so it is one: a fixed tag ("STARLING" in the
-/// top bits, timestamp zero) and the action id.
-pub fn fallback_job_id(action_id: i64) -> String {
-    const TAG: u128 = 0x5354_4152_4c49_4e47 << 64;
-    ulid::Ulid::from(TAG | action_id as u64 as u128).to_string()
 }
 
 /// Inserts actions (a second insert of the same key does nothing) and pushes one
@@ -125,7 +117,7 @@ where
         budget.is_some() && row.kind.calls_scrapely() && row.kind != ActionKind::SendDm
     };
     let reads = |row: &ActionRow| {
-        row.kind == ActionKind::UpdateCrm && crate::actions::update_crm::reads_current(&row.params)
+        row.kind == ActionKind::UpdateCrm && crate::catalog::reads_current(&row.params)
     };
     let calls = rows.iter().filter(|r| pays(r)).count() as u32;
     let wanted = calls + rows.iter().filter(|r| pays(r) && reads(r)).count() as u32;
@@ -317,12 +309,12 @@ pub(super) fn new_actions(row: &super::matches::MatchRow<'_>, now: i64) -> Vec<N
         .cloned()
         .enumerate()
         .map(|(i, mut a)| {
-            crate::actions::normalize(a.action, &mut a.params, time::OffsetDateTime::now_utc());
+            crate::catalog::normalize(a.action, &mut a.params, time::OffsetDateTime::now_utc());
             NewAction {
                 event_id: row.event_id,
                 rule: row.decision.rule.clone(),
                 index: i as i32,
-                account: crate::actions::account_of(a.action, &a.params),
+                account: crate::catalog::account_of(a.action, &a.params),
                 params: a.params.to_string(),
                 run_at: now + a.delay_secs.unwrap_or(0) as i64 * 1000,
                 max_attempts: a.max_attempts.map(|m| m as i32),
@@ -361,7 +353,10 @@ pub(super) fn pause_of(event: &crate::event::NewEvent, event_id: i64, now: i64) 
 mod tests {
     #[test]
     fn fallback_job_ids_are_distinct_ulids() {
-        let (a, b) = (super::fallback_job_id(1), super::fallback_job_id(2));
+        let (a, b) = (
+            super::super::jobs::fallback_job_id(1),
+            super::super::jobs::fallback_job_id(2),
+        );
         assert_ne!(a, b);
         for id in [a, b] {
             assert!(id.parse::<ulid::Ulid>().is_ok(), "{id}");

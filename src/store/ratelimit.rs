@@ -16,7 +16,7 @@
 //! answered once, calls go one at a time (its limit may be lower than ours).
 
 use super::Store;
-use super::actions::in_tx;
+use super::action_rows::in_tx;
 use std::time::Duration;
 
 /// A bucket's limit: `limit` calls per `window`, plus a margin so calls that
@@ -307,7 +307,7 @@ pub fn pace(v: &Vendor, limit: u32, calls: Calls, now: i64) -> Option<Duration> 
 pub async fn note(
     store: &Store,
     bucket: &str,
-    rate: crate::actions::rate_headers::RateHeaders,
+    rate: crate::http_client::RateHeaders,
     now: i64,
 ) -> Result<Option<u32>, sqlx::Error> {
     let heard = "INSERT INTO rate_limit_vendor (bucket, heard_at) VALUES ($1, $2) \

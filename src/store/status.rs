@@ -1,6 +1,7 @@
 //! The closed sets of the action lifecycle: an action's [`ActionStatus`] and an
 //! attempt's [`AttemptOutcome`], stored as text (checked by the database: a CHECK
 //! on PostgreSQL, triggers on SQLite, migration `…000040_lifecycle_checks`).
+//! An attempt that failed also records its [`ErrorClass`].
 //! Which status follows which is [`super::lifecycle`]'s table.
 
 use std::fmt;
@@ -176,6 +177,61 @@ impl serde::Serialize for ActionStatus {
 pub(crate) fn sql_set(statuses: &[ActionStatus]) -> String {
     let quoted: Vec<String> = statuses.iter().map(|s| format!("'{s}'")).collect();
     format!("({})", quoted.join(", "))
+}
+
+/// Why a call did not succeed, as recorded in `action_attempts.error_class`.
+///
+/// The split that matters is [`ErrorClass::may_have_reached_vendor`]: a call
+/// that may have been acted on must be reconciled before it is sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// 429: the vendor refused the call before acting on it.
+    RateLimited,
+    /// 408: the request did not arrive whole.
+    RequestTimeout,
+    /// 5xx: a proxy's 502/504 often comes *after* the vendor acted.
+    ServerError,
+    /// No answer within the timeout, the request written.
+    Timeout,
+    /// Reset or closed after the request was written, before an answer.
+    ConnectionLost,
+    /// Refused, DNS, TLS handshake: nothing was written.
+    Connect,
+    /// Any other 4xx: the vendor refused the request.
+    ClientError,
+}
+
+impl ErrorClass {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::RateLimited => "rate_limited",
+            ErrorClass::RequestTimeout => "request_timeout",
+            ErrorClass::ServerError => "server_error",
+            ErrorClass::Timeout => "timeout",
+            ErrorClass::ConnectionLost => "connection_lost",
+            ErrorClass::Connect => "connect",
+            ErrorClass::ClientError => "client_error",
+        }
+    }
+
+    /// Whether the vendor may have acted although we saw no success.
+    pub const fn may_have_reached_vendor(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::ServerError | ErrorClass::Timeout | ErrorClass::ConnectionLost
+        )
+    }
+
+    /// The recorded text of a class that may have reached the vendor.
+    pub fn recorded_may_have_reached_vendor(class: &str) -> bool {
+        [
+            ErrorClass::ServerError,
+            ErrorClass::Timeout,
+            ErrorClass::ConnectionLost,
+        ]
+        .iter()
+        .any(|c| c.as_str() == class)
+    }
 }
 
 #[cfg(test)]

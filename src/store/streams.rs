@@ -3,7 +3,7 @@
 //! Same statements on both backends (`$n` parameters, integer milliseconds).
 
 use super::Store;
-use super::actions::{now_ms, on_pool};
+use super::action_rows::{now_ms, on_pool};
 
 /// A stream's state as the holder last wrote it.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]

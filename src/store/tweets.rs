@@ -10,7 +10,7 @@
 //! recording the same one change it once.
 
 use super::Store;
-use super::actions::{in_tx, now_ms, on_pool};
+use super::action_rows::{in_tx, now_ms, on_pool};
 
 /// What proved that a tweet was scheduled.
 pub use super::deliveries::ProvedBy;

@@ -58,7 +58,7 @@ impl Ended {
             cap_secs: settings.backoff_cap_secs,
             max_attempts: u32::MAX,
         };
-        let backoff = crate::actions::backoff::delay(&retry, failures + 1, None);
+        let backoff = crate::backoff::delay(&retry, failures + 1, None);
         match self {
             Ended::Stopped => Duration::ZERO,
             Ended::Unauthorized(_) => Duration::from_secs(settings.unauthorized_retry_secs),
@@ -229,7 +229,7 @@ pub async fn run(
     }
     let lease = Duration::from_secs(settings.streaming.lease_secs.max(3));
     let connect_timeout = Duration::from_secs(settings.streaming.connect_timeout_secs.max(1));
-    let http = match crate::actions::outbound::client(connect_timeout) {
+    let http = match crate::http_client::client(connect_timeout) {
         Ok(http) => http,
         Err(error) => {
             tracing::error!(%error, "Cannot build the HTTP client; streams do not start");

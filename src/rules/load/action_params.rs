@@ -1,7 +1,7 @@
 //! `do:` — actions and their parameters, checked against each action's declaration.
 
 use super::{Loader, Src, pos_of, scalar_json, scalar_pos};
-use crate::actions::{self, ParamKind};
+use crate::catalog::{self, ParamKind};
 use crate::rules::error::{Pos, did_you_mean};
 use crate::rules::{ActionTemplate, Param};
 use marked_yaml::Node;
@@ -46,14 +46,14 @@ impl Loader {
                         pos_of(item),
                         format!(
                             "missing `action`; expected one of: {}",
-                            actions::names().join(", ")
+                            catalog::names().join(", ")
                         ),
                     );
                 }
                 continue;
             };
-            let Some(spec) = actions::spec(name.as_str()) else {
-                let names = actions::names();
+            let Some(spec) = catalog::spec(name.as_str()) else {
+                let names = catalog::names();
                 let hint = did_you_mean(name.as_str(), &names)
                     .map(|s| format!("did you mean `{s}`? "))
                     .unwrap_or_default();
@@ -112,7 +112,7 @@ impl Loader {
         &mut self,
         src: Src,
         with: Option<&Node>,
-        spec: &actions::ActionSpec,
+        spec: &catalog::ActionSpec,
         at: Pos,
         prefix: &str,
         scrapely_only: bool,
@@ -198,7 +198,7 @@ impl Loader {
         let given = |name: &str| {
             out.iter().any(|(n, _)| n == name) || map.is_some_and(|m| m.get_node(name).is_some())
         };
-        let missing: Vec<&actions::ParamSpec> = spec
+        let missing: Vec<&catalog::ParamSpec> = spec
             .params
             .iter()
             .filter(|p| p.required && (p.default_from_event.is_none() || !scrapely_only))

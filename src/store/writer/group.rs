@@ -8,8 +8,8 @@ use super::super::outbox::{self, FastClaim, NewAction, OutboxConn, OutboxMode};
 use super::super::{events, matches, quarantine};
 use super::now_ms;
 use crate::event::{Committed, NewEvent};
-use crate::queue::PushJobs;
 use crate::rules::{Decision, RuleSet};
+use crate::store::jobs::PushJobs;
 use matches::MatchRow;
 use quarantine::QuarantinedPayload;
 

@@ -14,13 +14,13 @@
 //! If a group fails as a whole, its items are retried one by one so that one bad
 //! item cannot fail its neighbours. [`group`] holds what one group commit writes.
 
-use super::actions::now_ms;
+use super::action_rows::now_ms;
 use super::attempts::Finished;
 use super::availability::{self, Availability};
 use super::outbox::{FastClaim, OutboxMode};
 use super::{Store, StoreError, quarantine};
 use crate::event::{Committed, NewEvent};
-use crate::queue::Wake;
+use crate::store::jobs::Wake;
 
 /// Where the writer hands what its commits queued: `wake` for jobs, and `fast`
 /// for actions claimed in the commit, run by this process at once.
