@@ -49,7 +49,7 @@ pub struct Application {
 
 struct StreamsToRun {
     settings: Settings,
-    streams: crate::streams::Streams,
+    streams: crate::sources::Streams,
     writer: Writer,
     owner: String,
 }
@@ -150,7 +150,7 @@ impl Application {
         };
         let webhook_state = WebhookState::new(&settings, writer.clone(), clock, addr)?;
         let database = writer.availability().clone();
-        let streams = crate::streams::Streams::new(&settings);
+        let streams = crate::sources::Streams::new(&settings);
         let streams_to_run = StreamsToRun {
             streams: streams.clone(),
             writer,
@@ -251,7 +251,7 @@ impl Application {
             stop.clone(),
         ));
         let streams = self.streams.map(|s| {
-            tokio::spawn(crate::streams::run(
+            tokio::spawn(crate::sources::run(
                 s.settings,
                 s.streams,
                 self.store.clone(),

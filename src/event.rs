@@ -29,16 +29,33 @@ pub const KNOWN_KINDS: &[&str] = &[
 ];
 
 /// What rules see as `data`. For Scrapely, the envelope's `data` (a reply's
-/// missing `receiver` or `message` as null, see
-/// [`crate::webhooks::scrapely::rule_data`]); for a
+/// missing `receiver` or `message` as null, see [`scrapely_rule_data`]); for a
 /// Scrapest Telegram or Discord message, the SourceEvent's payload, stored under
 /// `data`; for a tweet, the stored tweet itself (see [`crate::tweet`]).
 pub fn rule_data(source: &str, payload: &Value) -> Value {
     match (source, payload.get("data")) {
-        ("scrapely", Some(data)) => crate::webhooks::scrapely::rule_data(payload, data),
+        ("scrapely", Some(data)) => scrapely_rule_data(payload, data),
         ("scrapest", Some(data)) => data.clone(),
         _ => payload.clone(),
     }
+}
+
+/// What rules see as `data` of a Scrapely event: the envelope's `data`, where a
+/// `new_reply`'s `receiver` or `message` that did not come is null, so that
+/// `data.receiver.name | default('there')` works on a reply without a receiver
+/// (a missing field of an object that came is undefined, as always: `default`
+/// applies). The stored payload stays as received.
+fn scrapely_rule_data(payload: &serde_json::Value, data: &serde_json::Value) -> serde_json::Value {
+    use serde_json::Value;
+    let mut data = data.clone();
+    if payload.get("event").and_then(Value::as_str) == Some("new_reply")
+        && let Some(fields) = data.as_object_mut()
+    {
+        for key in ["receiver", "message"] {
+            fields.entry(key).or_insert(Value::Null);
+        }
+    }
+    data
 }
 
 /// One arrival of an event over a stream or webhook, kept as received

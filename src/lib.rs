@@ -4,11 +4,15 @@
 //!
 //! ```text
 //!  sources ──► store ──► rules ──► queue ──► actions
-//!  webhooks/   store/    rules/    queue/    actions/
+//!  sources/    store/    rules/    queue/    actions/
+//!  webhooks/
 //! ```
 //!
-//! - [`webhooks`] receives vendor webhooks over HTTP (axum), authenticates them
-//!   (URL token, Standard Webhooks signatures) and turns them into [`event::NewEvent`]s.
+//! - [`sources`] holds one folder per vendor, each with its payload normalizer and
+//!   its transports (WebSocket, SSE, subscription WebSocket), and the supervision
+//!   the streams share; every payload becomes an [`event::NewEvent`].
+//! - [`webhooks`] is the thin HTTP adapter (axum): it authenticates vendor webhooks
+//!   (URL token, Standard Webhooks signatures) and calls each vendor's normalizer.
 //! - [`store`] owns the database (SQLite or PostgreSQL): migrations, the group-commit
 //!   [`store::writer::Writer`] that makes every event durable before it is acknowledged,
 //!   the quarantine of authentic-but-malformed payloads, and read-only audit queries.
@@ -17,12 +21,20 @@
 //!   both created with the event (an outbox).
 //! - [`actions`] executes actions exactly once where it matters: attempts recorded before
 //!   and after each call, retries as scheduled jobs, a rate-limit budget in SQL.
+//!
+//! Shared words live in leaves that import nothing above them: [`catalog`] (the
+//! action kinds and their parameters), [`backoff`], [`http_client`] (the outbound
+//! client and the `X-RateLimit-*` window), [`clock`], [`event`], [`tweet`],
+//! [`secret`], and in the store, `store::jobs` (job pushing) and `store::status`.
+//! `tests/architecture.rs` fails on any import cycle between the files of `src/`.
+//!
 //! - [`contacts`] names a DM's receiver for the contact ledger (at most one DM per
 //!   person per `outreach.contact_window`, never one to a person marked do-not-contact);
 //!   its SQL is [`store::contacts`].
 //! - [`intent`] classifies a reply's intent (interested, question, not now, …) locally:
 //!   a cue grammar with negation, contrast and conditional scope plus a linear model
 //!   compiled in; [`intent::eval`] scores it against a labelled corpus.
+//! - [`telemetry`] sets up logging.
 //! - [`http`] holds the operational endpoints (`/healthz`, `/readyz`) and the JSON error type.
 //! - [`app`] wires everything into one server with one shutdown token.
 //! - [`config`] loads layered settings (defaults → TOML file → `STARLING__…` environment).
@@ -46,8 +58,8 @@ pub mod intent;
 pub mod queue;
 pub mod rules;
 pub mod secret;
+pub mod sources;
 pub mod store;
-pub mod streams;
 pub mod telemetry;
 pub mod tweet;
 pub mod webhooks;

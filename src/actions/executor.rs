@@ -4,7 +4,6 @@
 //! more than a second in memory.
 
 use super::outbound::{self, Answer, Outbound, Verdict};
-use super::reconcile::unknown_outcome;
 use super::scrapely::{MAX_IN_MEMORY_WAIT, Scrapely};
 use super::{Context, NotSent, send_dm};
 use crate::backoff;
@@ -236,7 +235,7 @@ impl Executor {
                     return self.reconcile(kind, action, &params, last).await;
                 }
                 AfterUnknown::Park => {
-                    let finish = unknown_outcome(
+                    let finish = Finish::unknown_outcome(
                         "at_most_once",
                         "an earlier attempt may have reached the receiver and the action says `at_most_once`",
                     );
@@ -386,7 +385,7 @@ impl Executor {
             .maybe_sent()
             .then(|| action.kind.after_unknown(&action.params));
         if after == Some(AfterUnknown::Park) {
-            let mut finish = unknown_outcome(
+            let mut finish = Finish::unknown_outcome(
                 answer.error_class.map_or("unknown", |c| c.as_str()),
                 &format!(
                     "{} and the action says `at_most_once`",

@@ -64,7 +64,7 @@ impl Executor {
                     action = action.id,
                     "A DM attempt's outcome is unknown; parked for a person"
                 );
-                let finish = unknown_outcome(
+                let finish = Finish::unknown_outcome(
                     "worker_stopped",
                     "the worker stopped during the call and the message is not in the conversation",
                 );
@@ -121,7 +121,7 @@ impl Executor {
                     | NotSent::Nothing(m) => m.clone(),
                     NotSent::Wait(_) | NotSent::Later(..) => String::new(),
                 };
-                let finish = unknown_outcome(
+                let finish = Finish::unknown_outcome(
                     "reconcile_failed",
                     &format!(
                         "an earlier attempt may have reached Scrapely and it could not be checked ({why})"
@@ -175,16 +175,5 @@ fn lookup(path: String) -> RecordedRequest {
         method: "GET".into(),
         url: path,
         body: None,
-    }
-}
-
-/// An action parked for a person: it may or may not have happened.
-pub fn unknown_outcome(class: &str, why: &str) -> Finish {
-    Finish {
-        error_class: Some(class.into()),
-        error: Some(format!(
-            "{why}; `starling jobs retry` runs it again, `starling jobs cancel` gives up"
-        )),
-        ..Finish::new(AttemptOutcome::OutcomeUnknown)
     }
 }

@@ -5,6 +5,7 @@ pub mod backtest;
 pub mod contacts;
 pub mod intent;
 pub mod jobs;
+pub mod report;
 pub mod rules;
 pub mod rules_batch;
 pub mod streams;

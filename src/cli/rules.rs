@@ -10,11 +10,7 @@ use crate::store::audit::Table;
 use serde_json::{Value, json};
 use std::path::Path;
 
-/// The report and whether everything was fine.
-pub struct Report {
-    pub text: String,
-    pub ok: bool,
-}
+pub use super::report::Report;
 
 /// Checks every rule file of `dir` (secret names against `known`); warnings
 /// (literal credentials) are printed but do not fail the check. `table` (the

@@ -3,7 +3,7 @@
 //! exclusive groups applied as the server applies them. Nothing is stored or sent.
 
 use super::audit::Format;
-use super::rules::Report;
+use super::report::Report;
 use crate::rules::RuleSet;
 use crate::rules::testing::{self, Verdict};
 use serde_json::{Value, json};

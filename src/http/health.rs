@@ -22,7 +22,7 @@ pub struct Ready {
     /// Whether the writer can commit (it stops trying while the database is down).
     pub database: crate::store::availability::Availability,
     pub rules: RulesHandle,
-    pub streams: crate::streams::Streams,
+    pub streams: crate::sources::Streams,
 }
 
 /// 503 when the database does not answer. Rules are reported (loaded set, and the

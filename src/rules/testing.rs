@@ -24,7 +24,7 @@ pub fn sample_context(event: &Value) -> Result<EventContext, String> {
     if event.get("event").is_some() && event.get("timestamp").is_some() {
         let body = serde_json::to_vec(event).expect("JSON serializes");
         let normalized =
-            crate::webhooks::scrapely::normalize(&body, time::OffsetDateTime::now_utc())
+            crate::sources::scrapely::normalize(&body, time::OffsetDateTime::now_utc())
                 .map_err(|r| format!("not a valid Scrapely webhook: {r:?}"))?;
         return Ok(EventContext::of(&normalized, None));
     }

@@ -177,6 +177,17 @@ pub struct Finish {
 }
 
 impl Finish {
+    /// An action parked for a person: it may or may not have happened.
+    pub fn unknown_outcome(class: &str, why: &str) -> Self {
+        Finish {
+            error_class: Some(class.into()),
+            error: Some(format!(
+                "{why}; `starling jobs retry` runs it again, `starling jobs cancel` gives up"
+            )),
+            ..Finish::new(AttemptOutcome::OutcomeUnknown)
+        }
+    }
+
     /// An attempt that ended with `outcome`, nothing else known yet.
     pub fn new(outcome: AttemptOutcome) -> Self {
         Finish {

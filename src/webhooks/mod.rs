@@ -14,7 +14,6 @@
 //! | `POST /webhooks/scrapebadger[/{token}]` | ScrapeBadger's `tweet.detected` |
 
 mod refusals;
-pub mod scrapely;
 pub mod signature;
 
 use crate::clock::Clock;
@@ -22,6 +21,7 @@ use crate::config::{Settings, WebhookAuthSettings};
 use crate::event::{CHANNEL_WEBHOOK, NewEvent};
 use crate::http::ApiError;
 use crate::secret::Secret;
+use crate::sources;
 use crate::store::quarantine::QuarantinedPayload;
 use crate::store::writer::Writer;
 use axum::Json;
@@ -37,22 +37,7 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use time::OffsetDateTime;
 
-/// Why a body was refused after authentication; both kinds are quarantined.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Rejection {
-    /// Not JSON at all (400).
-    NotJson(String),
-    /// JSON, but not the documented shape (422); names the field path.
-    Malformed(String),
-}
-
-impl Rejection {
-    /// A body as text, or why not: `expected` says what the vendor's body should be.
-    pub fn utf8<'a>(body: &'a [u8], expected: &str) -> Result<&'a str, Rejection> {
-        std::str::from_utf8(body)
-            .map_err(|_| Rejection::NotJson(format!("the body is not UTF-8 text; {expected}")))
-    }
-}
+pub use crate::sources::Rejection;
 
 /// The 2xx answer: whether this delivery created the event or was another sighting.
 #[derive(Debug, Serialize)]
@@ -154,7 +139,7 @@ enum Vendor {
 impl Vendor {
     fn source(self) -> &'static str {
         match self {
-            Vendor::Scrapely => scrapely::SOURCE,
+            Vendor::Scrapely => sources::scrapely::SOURCE,
             Vendor::Scrapest => "scrapest",
             Vendor::Scrapebadger => "scrapebadger",
         }
@@ -162,9 +147,9 @@ impl Vendor {
 
     fn normalize(self) -> Normalize {
         match self {
-            Vendor::Scrapely => scrapely::normalize,
-            Vendor::Scrapest => crate::streams::scrapest::normalize_webhook,
-            Vendor::Scrapebadger => crate::streams::scrapebadger::normalize_webhook,
+            Vendor::Scrapely => sources::scrapely::normalize,
+            Vendor::Scrapest => sources::scrapest::normalize_webhook,
+            Vendor::Scrapebadger => sources::scrapebadger::normalize_webhook,
         }
     }
 

@@ -1,9 +1,6 @@
-//! Scrapest's WebSocket `wss://scrape.st/ws` (seeds `000` and `002`) and the
-//! messages every Scrapest channel shares.
-//!
-//! Connect with the key in the `x-api-key` header and the query options
-//! `useFastX` / `ignoreFullPayload`; the server pings every 30 s and drops a
-//! client silent for 60 s, and answers a text `ping` with `pong`.
+//! Scrapest (seeds `000`–`002`): the messages every Scrapest channel shares, and
+//! its transports — the WebSocket `wss://scrape.st/ws` ([`ws`]), the SSE stream
+//! ([`sse`]) and the filter-rules WebSocket ([`filter`]).
 //!
 //! A message is a plain `ResolvedTweet` (seed `000`) or a SourceEvent
 //! `{mid, sid, source, timestamp, payload}` (seed `002`): sources `x` (enriched)
@@ -13,34 +10,22 @@
 //! `scrapest:<source>:<mid>`. The webhook `POST /webhooks/scrapest/{token}`
 //! delivers the same SourceEvent.
 
-use super::{Ended, StreamContext, ws};
+pub mod filter;
+pub mod sse;
+pub mod ws;
+
+use super::Rejection;
+use super::tweets::tweet_event;
 use crate::event::{self, NewEvent, Sighting};
 use crate::tweet::{Origin, Tweet};
-use crate::webhooks::Rejection;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-use tokio_tungstenite::tungstenite::client::ClientRequestBuilder;
 
 pub const SOURCE: &str = "scrapest";
 
 const EXPECTED: &str = "expected a ResolvedTweet {id, text, author, …} or a SourceEvent \
                         {mid, sid, source, timestamp, payload}";
-
-pub async fn run(ctx: &StreamContext) -> Ended {
-    let url = with_options(
-        ctx.settings.url(),
-        ctx.settings.use_fast_x,
-        ctx.settings.ignore_full_payload,
-    );
-    let uri = match url.parse() {
-        Ok(uri) => uri,
-        Err(e) => return Ended::Refused(format!("bad url: {e}")),
-    };
-    let key = ctx.settings.api_key.as_ref().map_or("", |k| k.expose());
-    let request = ClientRequestBuilder::new(uri).with_header("x-api-key", key);
-    ws::run(ctx, request, Vec::new(), read_ws).await
-}
 
 /// `url` with `useFastX=true` / `ignoreFullPayload=true` when asked for.
 pub fn with_options(url: &str, use_fast_x: bool, ignore_full_payload: bool) -> String {
@@ -55,20 +40,6 @@ pub fn with_options(url: &str, use_fast_x: bool, ignore_full_payload: bool) -> S
         }
     }
     url
-}
-
-fn read_ws(
-    ctx: &StreamContext,
-    text: &str,
-    at: OffsetDateTime,
-) -> Result<Option<NewEvent>, Rejection> {
-    read(
-        text,
-        at,
-        event::CHANNEL_SCRAPEST_WS,
-        Some(&ctx.settings.name),
-    )
-    .map(Some)
 }
 
 /// The webhook: the same SourceEvent (or tweet), as a body.
@@ -161,32 +132,6 @@ pub fn read(
 
 fn origin_json(stream: Option<&str>, channel: &str) -> Value {
     json!({"stream": stream, "vendor": SOURCE, "channel": channel})
-}
-
-/// A tweet as an event of kind `tweet`, keyed by its id on every channel.
-pub fn tweet_event(
-    source: &'static str,
-    tweet: Tweet,
-    received_at: OffsetDateTime,
-    channel: &'static str,
-    sighting: Option<Box<Sighting>>,
-) -> NewEvent {
-    let vendor_ts = tweet
-        .created_at
-        .as_deref()
-        .and_then(|c| OffsetDateTime::parse(c, &Rfc3339).ok());
-    NewEvent {
-        source,
-        kind: "tweet".into(),
-        dedupe_key: tweet.dedupe_key(),
-        vendor_ts,
-        received_at,
-        channel,
-        quality: tweet.quality.map_or(0, |q| q as i16),
-        payload: serde_json::to_string(&tweet).expect("a tweet serializes"),
-        sighting,
-        intent: None,
-    }
 }
 
 #[cfg(test)]

@@ -9,9 +9,9 @@
 //! the last event id is sent back as `Last-Event-ID` on reconnect, as an
 //! EventSource would.
 
-use super::{Ended, StreamContext, scrapest};
 use crate::event::{self, NewEvent};
 use crate::secret::Secret;
+use crate::sources::{Ended, StreamContext, scrapest};
 use eventsource_stream::Eventsource;
 use futures::StreamExt;
 use serde_json::Value;

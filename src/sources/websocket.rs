@@ -5,9 +5,9 @@
 //! server's text `pong` is not a message); silence past `idle_timeout_secs` —
 //! no frame of any kind — ends the connection as dead.
 
+use super::Rejection;
 use super::{Ended, StreamContext};
 use crate::event::NewEvent;
-use crate::webhooks::Rejection;
 use futures::{SinkExt, StreamExt};
 use std::time::Duration;
 use time::OffsetDateTime;

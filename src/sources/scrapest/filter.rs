@@ -8,12 +8,13 @@
 //! `config::streams::validate`), and at most 100 messages per second sent per key
 //! ([`SendLimiter`], shared by every stream of that key).
 
-use super::scrapest::tweet_event;
-use super::{Ended, StreamContext, ws};
 use crate::config::{StreamKind, StreamSettings};
 use crate::event::{self, NewEvent, Sighting};
+use crate::sources::Rejection;
+use crate::sources::tweets::tweet_event;
+use crate::sources::websocket;
+use crate::sources::{Ended, StreamContext};
 use crate::tweet::{Origin, Tweet};
-use crate::webhooks::Rejection;
 use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -42,7 +43,7 @@ pub async fn run(ctx: &StreamContext) -> Ended {
         .iter()
         .map(|filters| json!({"action": "subscribe", "filters": filters}).to_string())
         .collect();
-    ws::run(ctx, request, subscribe, read_ws).await
+    websocket::run(ctx, request, subscribe, read_ws).await
 }
 
 fn read_ws(

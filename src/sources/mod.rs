@@ -1,26 +1,34 @@
-//! Tweet streams: one client per configured `[[streams]]` entry, one module per
-//! vendor protocol —
+//! Sources: what each vendor sends, one folder per vendor with its payload
+//! normalizer (`mod.rs`) and its transports, and the supervision the streams share.
 //!
-//! | module | endpoint | auth |
-//! |---|---|---|
-//! | [`scrapest`] | `wss://scrape.st/ws` (seeds `000`, `002`) | `x-api-key` header |
-//! | [`scrapest_sse`] | `https://scrape.st/stream` (seed `002`) | none, or a token from `POST /stream/token` |
-//! | [`scrapest_filter`] | `wss://api.scrape.st/ws` (seed `001`) | `Authorization: Bearer` |
-//! | [`scrapebadger`] | `wss://scrapebadger.com/v1/twitter/stream` (seed `003`) | `api_key` query parameter |
+//! | module | what | endpoint | auth |
+//! |---|---|---|---|
+//! | [`scrapely`] | webhook normalizer (seed `004`) | `POST /webhooks/scrapely` | signature or token ([`crate::webhooks`]) |
+//! | [`scrapest`] | normalizer, and the webhook `POST /webhooks/scrapest/{token}` | | |
+//! | [`scrapest::ws`] | WebSocket (seeds `000`, `002`) | `wss://scrape.st/ws` | `x-api-key` header |
+//! | [`scrapest::sse`] | SSE (seed `002`) | `https://scrape.st/stream` | none, or a token from `POST /stream/token` |
+//! | [`scrapest::filter`] | filter-rules WebSocket (seed `001`) | `wss://api.scrape.st/ws` | `Authorization: Bearer` |
+//! | [`scrapebadger`] | normalizer, and the webhook `POST /webhooks/scrapebadger/{token}` | | |
+//! | [`scrapebadger::stream`] | subscription WebSocket (seed `003`) | `wss://scrapebadger.com/v1/twitter/stream` | `api_key` query parameter |
 //!
-//! This module owns what they share: [`supervise`] (connect, read until the
+//! [`crate::webhooks`] is the thin HTTP adapter that calls each normalizer.
+//! A tweet is the same event on every channel ([`tweets`]); a refused payload is
+//! a [`Rejection`]. This module owns what the streams share: [`supervise`] (connect, read until the
 //! connection ends, wait with backoff, again), [`Ended`] (why a connection ended
 //! and how long to wait), [`Ingest`] (every message through the group-commit
 //! writer, or into quarantine), the per-stream lease (one process holds a stream)
-//! and [`status`]. [`ws`] is the WebSocket loop the three WebSocket protocols use.
+//! and [`status`]. [`websocket`] is the loop the three WebSocket protocols use.
 
 pub mod ingest;
+mod rejection;
 pub mod scrapebadger;
+pub mod scrapely;
 pub mod scrapest;
-pub mod scrapest_filter;
-pub mod scrapest_sse;
 pub mod status;
-pub mod ws;
+pub mod tweets;
+pub mod websocket;
+
+pub use rejection::Rejection;
 
 use crate::config::{RetrySettings, Settings, StreamKind, StreamSettings, StreamingSettings};
 use crate::store::Store;
@@ -134,10 +142,10 @@ pub struct StreamContext {
     /// Cancelled on shutdown or when the lease is lost.
     pub stop: CancellationToken,
     /// Shared by the filter streams of one key: Scrapest's 100 messages/s.
-    pub send_limit: Option<Arc<scrapest_filter::SendLimiter>>,
+    pub send_limit: Option<Arc<scrapest::filter::SendLimiter>>,
     pub http: reqwest::Client,
     /// The private SSE stream's token and last event id, kept across reconnects.
-    pub sse: scrapest_sse::SseState,
+    pub sse: scrapest::sse::SseState,
 }
 
 impl StreamContext {
@@ -165,10 +173,10 @@ pub async fn supervise(ctx: StreamContext) -> StreamContext {
         ctx.status().set_state(State::Connecting);
         let started = Instant::now();
         let ended = match kind {
-            StreamKind::Scrapest => scrapest::run(&ctx).await,
-            StreamKind::ScrapestSse => scrapest_sse::run(&ctx).await,
-            StreamKind::ScrapestFilter => scrapest_filter::run(&ctx).await,
-            StreamKind::Scrapebadger => scrapebadger::run(&ctx).await,
+            StreamKind::Scrapest => scrapest::ws::run(&ctx).await,
+            StreamKind::ScrapestSse => scrapest::sse::run(&ctx).await,
+            StreamKind::ScrapestFilter => scrapest::filter::run(&ctx).await,
+            StreamKind::Scrapebadger => scrapebadger::stream::run(&ctx).await,
         };
         if ended == Ended::Stopped || ctx.stop.is_cancelled() {
             break;
@@ -236,7 +244,7 @@ pub async fn run(
             return;
         }
     };
-    let limiters = scrapest_filter::limiters(&settings.streams);
+    let limiters = scrapest::filter::limiters(&settings.streams);
     let mut tasks = JoinSet::new();
     tasks.spawn(status::flush_every_second(
         store.clone(),

@@ -4,12 +4,12 @@
 //! Commits run concurrently (so the writer can group them) up to [`IN_FLIGHT`]
 //! per stream; reading waits beyond that.
 
+use super::Rejection;
 use super::status::StreamStatus;
 use crate::event::NewEvent;
 use crate::store::StoreError;
 use crate::store::quarantine::QuarantinedPayload;
 use crate::store::writer::Writer;
-use crate::webhooks::Rejection;
 use std::sync::Arc;
 use std::time::Duration;
 use time::OffsetDateTime;

@@ -12,7 +12,7 @@
 //!
 //! Only what identifies an event is required: a `new_reply` without
 //! `message.text`, `message.id` or `receiver` is still a reply (rules see a
-//! missing `receiver` or `message` as null, see [`rule_data`]); a field that is
+//! missing `receiver` or `message` as null, see [`crate::event::rule_data`]); a field that is
 //! present must have its documented type.
 //!
 //! An event type Starling does not know is stored as `scrapely.<event>` (a new
@@ -167,24 +167,6 @@ fn body_sha256(text: &str) -> String {
     canonical_sha256(&value)
 }
 
-/// What rules see as `data` of a Scrapely event: the envelope's `data`, where a
-/// `new_reply`'s `receiver` or `message` that did not come is null, so that
-/// `data.receiver.name | default('there')` works on a reply without a receiver
-/// (a missing field of an object that came is undefined, as always: `default`
-/// applies). The stored payload stays as received.
-pub fn rule_data(payload: &serde_json::Value, data: &serde_json::Value) -> serde_json::Value {
-    use serde_json::Value;
-    let mut data = data.clone();
-    if payload.get("event").and_then(Value::as_str) == Some("new_reply")
-        && let Some(fields) = data.as_object_mut()
-    {
-        for key in ["receiver", "message"] {
-            fields.entry(key).or_insert(Value::Null);
-        }
-    }
-    data
-}
-
 fn valid_event_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
@@ -320,18 +302,21 @@ mod tests {
         }
         // Rules see a receiver or message that did not come as null; the rest as sent.
         let payload: serde_json::Value = serde_json::from_str(bodies[0]).unwrap();
-        let data = rule_data(&payload, &payload["data"]);
+        let data = crate::event::rule_data("scrapely", &payload);
         assert_eq!(
             data,
             serde_json::json!({"conversation_id": "c", "receiver": null, "message": {"id": "m1"}})
         );
         let bare = serde_json::json!({"event": "new_reply", "data": {"conversation_id": "c"}});
         assert_eq!(
-            rule_data(&bare, &bare["data"]),
+            crate::event::rule_data("scrapely", &bare),
             serde_json::json!({"conversation_id": "c", "receiver": null, "message": null})
         );
         let payload: serde_json::Value = serde_json::from_slice(&fixture("new_reply")).unwrap();
-        assert_eq!(rule_data(&payload, &payload["data"]), payload["data"]);
+        assert_eq!(
+            crate::event::rule_data("scrapely", &payload),
+            payload["data"]
+        );
     }
 
     #[test]
