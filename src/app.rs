@@ -242,10 +242,11 @@ impl Application {
             self.tweet_check,
             stop.clone(),
         ));
-        // Every 5 heartbeats; stalled after 10 (the lease covers running calls).
+        // Every second (an expired lease is taken over within a second of its
+        // end); an overdue action counts as stalled after 10 heartbeats.
         let sweep = tokio::spawn(crate::actions::sweep::run(
             self.store.clone(),
-            self.workers.heartbeat * 5,
+            Duration::from_secs(1).min(self.workers.heartbeat),
             self.workers.heartbeat * 10,
             self.wake.clone(),
             stop.clone(),

@@ -170,8 +170,8 @@ impl Executor {
         let Some(attempt) = attempt else {
             return self.execute(action).await;
         };
-        // Its lease began at the commit: past it (a long queue here), the
-        // fallback job may have taken the action over. Fresh from the commit (the
+        // Its lease began at the commit: past it (a long queue here), the sweep
+        // may have queued it for another worker. Fresh from the commit (the
         // usual case) the lease still covers its calls, and no write stands
         // between the commit and the vendor.
         let fresh = action.lease_until.is_some_and(|until| {
@@ -566,8 +566,8 @@ fn dry_run_request(action: &ActionRow, params: &Value) -> RecordedRequest {
 
 /// The fast path: runs the actions the writer claimed in its commits, at once and
 /// in this process, at most `concurrency` at a time. Ends when the writer is gone,
-/// letting running actions finish within `grace` (the rest are left to their
-/// fallback jobs, which take over when the lease expires).
+/// letting running actions finish within `grace` (the rest are queued by the
+/// sweep when their lease expires).
 pub async fn run_fast_path(
     executor: std::sync::Arc<Executor>,
     mut claimed: tokio::sync::mpsc::UnboundedReceiver<FastClaim>,
@@ -586,7 +586,7 @@ pub async fn run_fast_path(
         running.spawn(async move {
             let id = action.action.id;
             if let Err(error) = executor.run_claimed(action).await {
-                tracing::error!(action = id, error = %format!("{error:#}"), "Action run failed; its fallback job will retry it");
+                tracing::error!(action = id, error = %format!("{error:#}"), "Action run failed; the sweep queues it again when its lease expires");
             }
             drop(permit);
         });

@@ -1,7 +1,8 @@
-//! The safety net under the queue: an action's job is spent even when its run
-//! could not record anything (the database was unreachable), which would leave
-//! the action waiting forever. Every few heartbeats, actions that are overdue and
-//! untouched for a while get a new job.
+//! Crash recovery: every second, an action whose lease expired unfinished, or
+//! that is overdue and untouched for a while, gets a job (the rule is
+//! `store::action_rows::requeue_stalled`). A process that dies mid-call, or
+//! before it ran what its commit claimed for the fast path, leaves exactly that;
+//! so does a run that could not reach the database to record its outcome.
 
 use crate::queue::Wake;
 use crate::store::Store;
@@ -26,7 +27,10 @@ pub async fn run(
         match requeue_stalled(&store, now, now - stalled_after.as_millis() as i64).await {
             Ok(0) => {}
             Ok(n) => {
-                tracing::warn!(actions = n, "Re-queued actions whose job was lost");
+                tracing::warn!(
+                    actions = n,
+                    "Re-queued actions left unfinished (an expired lease or a lost job)"
+                );
                 wake.notify();
             }
             Err(error) => tracing::warn!(%error, "Cannot sweep for stalled actions"),

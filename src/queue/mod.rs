@@ -8,6 +8,20 @@
 //! it does anything, so a job delivered twice (apalis is at-least-once) does
 //! nothing the second time.
 //!
+//! One mechanism carries every action:
+//!
+//! ```text
+//!  created in the event's transaction
+//!   ├─ due now, with a budget slot ─► claimed there (running, leased) ─► this process runs it after the commit
+//!   └─ due later, no slot, held ────► apalis job at run_at ─────────────► a worker claims it and runs it
+//!  a retry or a backoff ─────────────► apalis job after the delay ───────► a worker claims it and runs it
+//!  the sweep, every second, in every process (crash recovery, one rule):
+//!     lease expired unfinished, or run_at long passed unclaimed ─► apalis job now ─► claimed again
+//! ```
+//!
+//! No job is ever deleted: a job whose action is done, or claimed by someone
+//! else, finds nothing to claim.
+//!
 //! Traps avoided (see `../shared/APALIS.md`): never `setup()` (it turns SQLite's
 //! `synchronous` off); `max_attempts(1)` on every job, because retries are new
 //! jobs scheduled by us, never apalis's immediate re-fetches; workers woken by

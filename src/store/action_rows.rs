@@ -115,18 +115,23 @@ pub async fn push_job(store: &Store, id: i64, delay: Duration) -> Result<(), sql
     Ok(())
 }
 
-/// Re-queues actions whose job was lost: pending or failed and overdue, or
-/// running past their lease, and untouched since `stalled_before` (ms). That
-/// happens only when a run failed to reach the database (its job was spent
-/// without an outcome); the claim makes a duplicate job harmless.
+/// Crash recovery, one rule: an action is claimed again when its lease expired
+/// unfinished (a process stopped mid-run, or before running what it claimed in
+/// its commit: fast-path actions have no job) or its `run_at` passed unclaimed
+/// (a job spent without an outcome, when a run could not reach the database).
+/// An expired lease is queued once, at once (`updated_at` moves past it); an
+/// action untouched since `stalled_before` (ms) again. The claim makes a
+/// duplicate job harmless.
 pub async fn requeue_stalled(
     store: &Store,
     now: i64,
     stalled_before: i64,
 ) -> Result<usize, sqlx::Error> {
     let sql = "UPDATE actions SET updated_at = $1 \
-               WHERE ((status IN ('pending', 'failed') AND run_at < $2) OR (status = 'running' AND lease_until < $2)) \
-                 AND updated_at < $2 RETURNING id";
+               WHERE (status = 'running' AND lease_until < $1 AND updated_at < lease_until) \
+                  OR (((status IN ('pending', 'failed') AND run_at < $2) OR (status = 'running' AND lease_until < $2)) \
+                      AND updated_at < $2) \
+               RETURNING id";
     Ok(in_tx!(store, tx => {
         let ids: Vec<i64> = sqlx::query_scalar(sql).bind(now).bind(stalled_before).fetch_all(&mut *tx).await?;
         let jobs: Vec<(i64, Duration)> = ids.iter().map(|id| (*id, Duration::ZERO)).collect();

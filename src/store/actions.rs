@@ -13,6 +13,5 @@ pub use super::attempts::{
     Finish, Finished, NotStarted, OpenAttempt, RecordedRequest, close_stale_attempt, finish,
     last_attempt, start_attempt, start_call,
 };
-pub use super::jobs::fallback_job_id;
 pub use super::lifecycle::{Claim, GiveBack, claim, give_back, renew};
 pub use super::outbox::{FastClaim, NewAction, OutboxMode, Pause};

@@ -328,7 +328,6 @@ macro_rules! finish_conn {
                 {
                     self.push_jobs(&[(action_id, delay)]).await?;
                 }
-                self.drop_fallback(action_id).await?;
                 if let Some((bucket, at)) = &f.budget_slot {
                     sqlx::query(RESTAMP_SLOT)
                         .bind(bucket)

@@ -28,23 +28,9 @@ fn task_bytes(action_id: i64, delay: Duration) -> apalis_core::task::Task<Vec<u8
     builder(action_id, delay).build()
 }
 
-fn fallback_task(action_id: i64, delay: Duration) -> apalis_core::task::Task<Vec<u8>> {
-    let id: ulid::Ulid = fallback_job_id(action_id)
-        .parse()
-        .expect("a fallback job id is a ULID");
-    builder(action_id, delay)
-        .task_id(apalis_core::task::task_id::TaskId::from_ulid(id))
-        .build()
-}
-
 /// Pushing jobs on an open connection (inside the caller's transaction).
 pub(crate) trait PushJobs {
     async fn push_jobs(&mut self, jobs: &[(i64, Duration)]) -> Result<(), sqlx::Error>;
-    /// The fallback job of a fast-path action, with a known id so that it can be
-    /// dropped once the action is done.
-    async fn push_fallback(&mut self, action_id: i64, delay: Duration) -> Result<(), sqlx::Error>;
-    /// Drops the fallback job of a finished fast-path action, if it is still waiting.
-    async fn drop_fallback(&mut self, action_id: i64) -> Result<(), sqlx::Error>;
 }
 
 impl PushJobs for sqlx::SqliteConnection {
@@ -57,20 +43,6 @@ impl PushJobs for sqlx::SqliteConnection {
             .await
             .map_err(|e| sqlx::Error::Protocol(format!("cannot push a job: {e}")))
     }
-
-    async fn push_fallback(&mut self, action_id: i64, delay: Duration) -> Result<(), sqlx::Error> {
-        apalis_sqlite::queries::push_tasks(self, QUEUE, &[fallback_task(action_id, delay)])
-            .await
-            .map_err(|e| sqlx::Error::Protocol(format!("cannot push a job: {e}")))
-    }
-
-    async fn drop_fallback(&mut self, action_id: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM Jobs WHERE id = $1 AND status = 'Pending'")
-            .bind(fallback_job_id(action_id))
-            .execute(self)
-            .await?;
-        Ok(())
-    }
 }
 
 impl PushJobs for sqlx::PgConnection {
@@ -82,20 +54,6 @@ impl PushJobs for sqlx::PgConnection {
         apalis_postgres::queries::push_tasks(self, QUEUE, tasks)
             .await
             .map_err(|e| sqlx::Error::Protocol(format!("cannot push a job: {e}")))
-    }
-
-    async fn push_fallback(&mut self, action_id: i64, delay: Duration) -> Result<(), sqlx::Error> {
-        apalis_postgres::queries::push_tasks(self, QUEUE, vec![fallback_task(action_id, delay)])
-            .await
-            .map_err(|e| sqlx::Error::Protocol(format!("cannot push a job: {e}")))
-    }
-
-    async fn drop_fallback(&mut self, action_id: i64) -> Result<(), sqlx::Error> {
-        sqlx::query("DELETE FROM apalis.jobs WHERE id = $1 AND status = 'Pending'")
-            .bind(fallback_job_id(action_id))
-            .execute(self)
-            .await?;
-        Ok(())
     }
 }
 
@@ -121,12 +79,4 @@ impl Wake {
         self.subscribers.lock().expect("wake lock").push(tx);
         rx
     }
-}
-
-/// The id of the fallback job of a fast-path action (deleted once it is done).
-/// apalis decodes job ids as ULIDs, so it is one: a fixed tag ("STARLING" in the
-/// top bits, timestamp zero) and the action id.
-pub fn fallback_job_id(action_id: i64) -> String {
-    const TAG: u128 = 0x5354_4152_4c49_4e47 << 64;
-    ulid::Ulid::from(TAG | action_id as u64 as u128).to_string()
 }

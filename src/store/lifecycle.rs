@@ -378,7 +378,6 @@ pub async fn give_back(
         if moved == 1 && let Some(delay) = wait {
             tx.push_jobs(&[(action.id, delay)]).await?;
         }
-        tx.drop_fallback(action.id).await?;
     });
     Ok(())
 }

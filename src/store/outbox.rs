@@ -3,7 +3,7 @@
 //! One row per (event, rule, action index) — a second insert of the same key does
 //! nothing — with its apalis job pushed in the same transaction. An action due at
 //! once may be claimed right there for this process's fast path (its first attempt
-//! and budget slot included), its job then only a fallback. An `account_paused`
+//! and budget slot included) instead, with no job. An `account_paused`
 //! event records the pause and holds the account's queued DMs and tweets.
 
 use super::action_rows::{ActionRow, ActionStatus, delay_until};
@@ -29,7 +29,7 @@ pub struct NewAction {
 pub struct OutboxMode {
     /// When set, an action due at once is claimed in the event's transaction
     /// (`running`, leased this long) for this process to run right after the
-    /// commit; its job is then only the fallback, due when the lease expires.
+    /// commit, with no job (a lease that expires unfinished is the sweep's).
     pub fast_lease: Option<Duration>,
     /// Written on attempts started in the event's transaction.
     pub worker: String,
@@ -89,12 +89,9 @@ where
             Err(id) => jobs.push((id, Duration::ZERO)),
         }
     }
+    // A claimed action has no job: if this process dies before finishing it, its
+    // lease expires and the sweep gives it one (`crate::actions::sweep`).
     conn.push_jobs(&jobs).await?;
-    // The fallbacks: each runs only if this process dies before finishing its action.
-    let fallback = mode.fast_lease.unwrap_or_default() + Duration::from_secs(1);
-    for fast in &claimed {
-        conn.push_fallback(fast.action.id, fallback).await?;
-    }
     Ok((jobs.len(), claimed))
 }
 
@@ -347,19 +344,4 @@ pub(super) fn pause_of(event: &crate::event::NewEvent, event_id: i64, now: i64) 
         event_id,
         at: now,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn fallback_job_ids_are_distinct_ulids() {
-        let (a, b) = (
-            super::super::jobs::fallback_job_id(1),
-            super::super::jobs::fallback_job_id(2),
-        );
-        assert_ne!(a, b);
-        for id in [a, b] {
-            assert!(id.parse::<ulid::Ulid>().is_ok(), "{id}");
-        }
-    }
 }

@@ -38,7 +38,7 @@ impl Outbox {
         }
         if let Some(fast) = &self.fast {
             for action in claimed {
-                // A closed channel means shutdown: the fallback job runs it later.
+                // A closed channel means shutdown: once its lease expires, the sweep queues it.
                 let _ = fast.send(action);
             }
         }
