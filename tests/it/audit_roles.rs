@@ -5,7 +5,7 @@
 
 use crate::helpers::db::{admin, unique_name};
 use crate::helpers::roles::{PgRole, audit_as_reader};
-use crate::helpers::{Backend, TestDb, settings, spawn_app};
+use crate::helpers::{Backend, TestApp, TestDb, settings};
 use sqlx::{Connection, Executor, PgConnection};
 use starling::app::Application;
 use starling::cli::audit::{Format, run_to_string};
@@ -14,7 +14,7 @@ use starling::store::audit::{AuditError, OUTSIDE_ROLES, ROLES_SNIPPET};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_refuses_a_superuser_or_a_role_reaching_outside_and_prints_the_snippet() {
-    let app = spawn_app(Backend::Postgres).await;
+    let app = TestApp::builder(Backend::Postgres).start().await;
     let database = app.db.pg_name().unwrap().to_string();
 
     // The tests' main role is a superuser, as in the compose file of old.
@@ -56,7 +56,7 @@ async fn audit_refuses_a_superuser_or_a_role_reaching_outside_and_prints_the_sni
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reader_role_itself_cannot_run_programs_touch_files_or_signal_sessions() {
-    let app = spawn_app(Backend::Postgres).await;
+    let app = TestApp::builder(Backend::Postgres).start().await;
     let (settings, reader) = audit_as_reader(&app, &[]).await;
     let reader = reader.unwrap();
     let starlings_pid: i32 = match &app.store {

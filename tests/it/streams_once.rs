@@ -65,7 +65,7 @@ async fn a_tweet_on_the_websocket_and_by_webhook_fires_once(backend: Backend) {
         [("launch tweets".to_string(), "fired".to_string())]
     );
     assert_eq!(app.count("event_sightings").await, 4);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.settle().await;
     assert_eq!(slack_posts(&vendor, 1).await.len(), 1);
     // A wrong token is refused and nothing is stored.
     assert_eq!(
@@ -242,7 +242,7 @@ async fn the_keyword_dm_example_sends_one_dm_per_author(backend: Backend) {
         ]
     );
     assert_eq!(status("800").await.unwrap().0, "succeeded");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.settle().await;
     assert_eq!(vendor.requests("POST", "/api/v1/dm/send").len(), 1);
     app.stop().await;
 }
