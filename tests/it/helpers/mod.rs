@@ -94,6 +94,7 @@ pub struct TestAppBuilder {
     env: Vec<(String, String)>,
     clock: Clock,
     running_grace: Duration,
+    listen: String,
 }
 
 impl TestAppBuilder {
@@ -140,6 +141,13 @@ impl TestAppBuilder {
     /// [`QUICK_ACTIONS`]: retries from 200 ms, 100 ms polls, 1 s heartbeats, 5 s timeouts.
     pub fn quick_actions(self) -> Self {
         self.env(&QUICK_ACTIONS)
+    }
+
+    /// The listener's address (default `127.0.0.1:0`; `0.0.0.0:0` is public,
+    /// which changes what the server asks of tokens).
+    pub fn listen(mut self, addr: &str) -> Self {
+        self.listen = addr.to_string();
+        self
     }
 
     /// How long the end-of-test check waits for a `running` action to finish
@@ -193,7 +201,7 @@ impl TestAppBuilder {
         );
         let settings =
             Settings::load_with_env(config.as_deref(), Some(env)).expect("test settings are valid");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(&self.listen).await.unwrap();
         let app = Application::build_with(settings, self.clock, Some(listener))
             .await
             .expect("app builds");
@@ -245,6 +253,7 @@ impl TestApp {
             env: Vec::new(),
             clock: Clock::System,
             running_grace: settle::RUNNING_GRACE,
+            listen: "127.0.0.1:0".to_string(),
         }
     }
 
