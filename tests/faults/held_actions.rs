@@ -8,7 +8,7 @@ use crate::db::{Backend, TestDb};
 use crate::fake_vendor::{CONVERSATION, FakeVendor, Reply, SLACK_PATH};
 use crate::load::reply;
 use crate::report::Table;
-use crate::{Run, poll_until, poll_until_async, start_process};
+use crate::{Run, poll_until, start_process};
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -116,7 +116,7 @@ pub async fn run(run: &mut Run, backend: Backend, table: &mut Table) {
     for r in 0..n {
         post(&client, &process, reply(&format!("p{r}"), "prepare")).await;
     }
-    let prepared = poll_until(Duration::from_secs(30), || {
+    let prepared = poll_until(Duration::from_secs(30), async || {
         vendor.scheduled_tweets().len() >= n
     })
     .await;
@@ -144,7 +144,7 @@ pub async fn run(run: &mut Run, backend: Backend, table: &mut Table) {
         .await;
         let text = format!("Round {id}");
         let cancelled = tweet_of[&format!("Prepared p{round}")].clone();
-        let all_held = poll_until(Duration::from_secs(30), || {
+        let all_held = poll_until(Duration::from_secs(30), async || {
             let calls = vendor.all_requests();
             let has =
                 |method: &str, path: &str, n: usize, f: &dyn Fn(&serde_json::Value) -> bool| {
@@ -178,7 +178,7 @@ pub async fn run(run: &mut Run, backend: Backend, table: &mut Table) {
     let store = starling::store::Store::connect(&db.url, 2).await.unwrap();
     let expected = 8 * n;
     let mut rows = Vec::new();
-    let settled = poll_until_async(Duration::from_secs(120), async || {
+    let settled = poll_until(Duration::from_secs(120), async || {
         rows = actions(&store).await;
         rows.len() == expected
             && rows

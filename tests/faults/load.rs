@@ -139,7 +139,7 @@ impl Load {
     /// Waits until `more` webhooks beyond those acknowledged now are acknowledged.
     pub async fn wait_for_more(&self, more: usize, limit: Duration) -> bool {
         let target = self.acked() + more;
-        crate::poll_until(limit, || self.acked() >= target).await
+        crate::poll_until(limit, async || self.acked() >= target).await
     }
 
     /// Stops the senders (each finishes the request it is making) and merges what they saw.

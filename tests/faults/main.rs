@@ -22,6 +22,9 @@ mod db;
 #[path = "../it/helpers/fake_vendor.rs"]
 mod fake_vendor;
 #[allow(dead_code)]
+#[path = "../it/helpers/poll.rs"]
+mod poll;
+#[allow(dead_code)]
 #[path = "../it/helpers/process.rs"]
 mod process;
 
@@ -34,6 +37,7 @@ mod sigkill_load;
 mod store_check;
 
 use db::Backend;
+pub use poll::poll_until;
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::time::{Duration, Instant};
@@ -186,30 +190,4 @@ where
         }
         starling::store::Store::Sqlite(_) => Vec::new(),
     }
-}
-
-/// Polls `check` every 25 ms until it holds (true) or `limit` passes (false).
-/// (The suite includes only the helpers that compile on their own; the `it`
-/// binary's `poll_until` lives in its `helpers/mod.rs`, which pulls in the rest.)
-pub async fn poll_until(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if check() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    check()
-}
-
-/// [`poll_until`] for a check that queries something.
-pub async fn poll_until_async<F: AsyncFnMut() -> bool>(limit: Duration, mut check: F) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    check().await
 }

@@ -10,7 +10,7 @@ use crate::fake_vendor::{CONVERSATION, FakeVendor};
 use crate::load::{Load, LoadConfig, Targets, auth_env};
 use crate::report::Table;
 use crate::store_check::check_store;
-use crate::{Run, poll_until_async, start_process};
+use crate::{Run, poll_until, start_process};
 use rand::Rng;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -105,7 +105,7 @@ pub async fn run(run: &mut Run) -> Table {
     // The DMs of killed runs are taken over once their leases end.
     let store = starling::store::Store::connect(&db.url, 2).await.unwrap();
     let mut dms = Vec::new();
-    let settled = poll_until_async(Duration::from_secs(90), async || {
+    let settled = poll_until(Duration::from_secs(90), async || {
         dms = dm_actions(&store).await;
         dms.iter()
             .all(|a| !matches!(a.1.as_str(), "pending" | "running" | "failed"))

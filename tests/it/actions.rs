@@ -2,13 +2,12 @@
 //! Scrapely / Slack over real HTTP, and every attempt is in the database.
 
 use crate::helpers::fake_vendor::{FakeVendor, Reply, SLACK_PATH};
-use crate::helpers::{Backend, TestApp, TestDb, fixture, new_reply, start};
+use crate::helpers::{Backend, TestApp, fixture, new_reply, poll_for, poll_until};
 use crate::on_both_backends;
 use serde_json::json;
 use sqlx::Row;
-use starling::clock::Clock;
 use starling::store::Store;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Long enough for a crashed run's lease to expire and its job to be taken over.
 pub const TERMINAL_WAIT: Duration = Duration::from_secs(40);
@@ -20,40 +19,6 @@ const DM: &str = "/api/v1/dm/send";
 /// the contact window is off, or the ledger would skip all but the first DM
 /// (`tests/it/contacts.rs` tests the ledger).
 pub const NO_CONTACT_WINDOW: (&str, &str) = ("STARLING__OUTREACH__CONTACT_WINDOW", "0");
-
-/// Starling with the repository's example rules (or `rules`), pointed at `vendor`,
-/// with quick retries for tests.
-pub async fn spawn(
-    backend: Backend,
-    vendor: &FakeVendor,
-    rules: Option<&[(&str, &str)]>,
-    extra: &[(&str, &str)],
-) -> (TestApp, Option<tempfile::TempDir>) {
-    let (dir, tmp) = match rules {
-        None => (
-            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/rules")),
-            None,
-        ),
-        Some(files) => {
-            let tmp = tempfile::tempdir().unwrap();
-            for (name, yaml) in files {
-                std::fs::write(tmp.path().join(name), yaml).unwrap();
-            }
-            (tmp.path().to_owned(), Some(tmp))
-        }
-    };
-    let env = vendor.env();
-    let mut overrides: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    overrides.extend_from_slice(&[
-        ("STARLING__ACTIONS__RETRY__BASE_MS", "200"),
-        ("STARLING__ACTIONS__POLL_INTERVAL_MS", "100"),
-        ("STARLING__ACTIONS__HEARTBEAT_SECS", "1"),
-        ("STARLING__ACTIONS__TIMEOUT_SECS", "5"),
-    ]);
-    overrides.extend_from_slice(extra);
-    let app = start(TestDb::new(backend).await, &dir, &overrides, Clock::System).await;
-    (app, tmp)
-}
 
 /// (status, attempts, series) of every action, by id.
 pub async fn actions(store: &Store) -> Vec<(i64, String, i32, i32)> {
@@ -81,35 +46,35 @@ pub async fn wait_status(
     status: &str,
     timeout: Duration,
 ) -> (i64, String, i32, i32) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let all = scrapely_actions(store).await;
-        if let Some(a) = all.iter().find(|a| a.1 == status) {
-            return a.clone();
-        }
-        if Instant::now() >= deadline
-            && let Store::Sqlite(p) = store
-        {
-            // What the queue holds, to diagnose a job that never ran.
-            let jobs: Vec<String> = sqlx::query_scalar(
-                "SELECT id || ' ' || status || ' run_at=' || run_at || ' lock_by=' || COALESCE(lock_by, '-') FROM Jobs",
-            )
-            .fetch_all(p)
-            .await
-            .unwrap();
-            eprintln!("apalis jobs: {jobs:?}");
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no action became {status} within {timeout:?}: {all:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
+    let mut all = Vec::new();
+    let found = poll_for(timeout, async || {
+        all = scrapely_actions(store).await;
+        all.iter().find(|a| a.1 == status).cloned()
+    })
+    .await;
+    if found.is_none()
+        && let Store::Sqlite(p) = store
+    {
+        // What the queue holds, to diagnose a job that never ran.
+        let jobs: Vec<String> = sqlx::query_scalar(
+            "SELECT id || ' ' || status || ' run_at=' || run_at || ' lock_by=' || COALESCE(lock_by, '-') FROM Jobs",
+        )
+        .fetch_all(p)
+        .await
+        .unwrap();
+        eprintln!("apalis jobs: {jobs:?}");
     }
+    found.unwrap_or_else(|| panic!("no action became {status} within {timeout:?}: {all:?}"))
 }
 
 async fn an_interested_reply_delivered_three_times_tags_the_conversation_once(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(backend, &vendor, None, &[]).await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .shipped_rules()
+        .start()
+        .await;
     for _ in 0..3 {
         assert_eq!(
             app.post("/webhooks/scrapely", fixture("new_reply"))
@@ -150,7 +115,7 @@ async fn an_interested_reply_delivered_three_times_tags_the_conversation_once(ba
     assert_eq!((outcome.as_str(), status), ("succeeded", 200));
     assert!(request_id.starts_with("req_"), "{request_id}");
     // Settle, then make sure nothing else was sent.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.settle().await;
     assert_eq!(vendor.requests("PATCH", CRM).len(), 1);
     assert_eq!(scrapely_actions(&app.store).await.len(), 1);
     // The fast path ran it; its fallback job is gone, so nothing is left queued.
@@ -174,7 +139,12 @@ async fn an_interested_reply_delivered_three_times_tags_the_conversation_once(ba
 
 async fn a_paused_account_and_exhausted_leads_post_to_slack_once_each(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(backend, &vendor, None, &[]).await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .shipped_rules()
+        .start()
+        .await;
     assert_eq!(
         app.post("/webhooks/scrapely", fixture("account_paused"))
             .await
@@ -202,7 +172,7 @@ async fn a_paused_account_and_exhausted_leads_post_to_slack_once_each(backend: B
             "Campaign SaaS Founders Outreach ran out of leads after 500 DMs.",
         ]
     );
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.settle().await;
     assert_eq!(vendor.requests("POST", SLACK_PATH).len(), 2);
     // The Slack URL is a credential: the audit keeps only its host.
     let urls: Vec<String> = crate::on_store!(&app.store, p => sqlx::query_scalar("SELECT url FROM action_attempts").fetch_all(p).await.unwrap());
@@ -213,13 +183,13 @@ async fn a_paused_account_and_exhausted_leads_post_to_slack_once_each(backend: B
 async fn a_429_with_retry_after_means_no_call_until_then(backend: Backend) {
     let vendor = FakeVendor::start().await;
     vendor.script(CRM, vec![Reply::Status(429, json!({"error": "Rate limited", "message": "Too many requests. Please try again later.", "retry_after": 2}))]);
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        None,
-        &[("STARLING__ACTIONS__WORKERS", "3")],
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .shipped_rules()
+        .env(&[("STARLING__ACTIONS__WORKERS", "3")])
+        .start()
+        .await;
     assert_eq!(
         app.post("/webhooks/scrapely", fixture("new_reply"))
             .await
@@ -245,7 +215,12 @@ async fn two_server_errors_then_success_back_off_within_the_jitter_bounds(backen
     let vendor = FakeVendor::start().await;
     let error = Reply::Status(500, json!({"error": "Internal Server Error"}));
     vendor.script(CRM, vec![error.clone(), error]);
-    let (app, _rules) = spawn(backend, &vendor, None, &[]).await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .shipped_rules()
+        .start()
+        .await;
     assert_eq!(
         app.post("/webhooks/scrapely", fixture("new_reply"))
             .await
@@ -292,7 +267,12 @@ async fn a_400_is_dead_at_once_and_jobs_retry_makes_one_new_attempt(backend: Bac
             json!({"error": "Bad Request", "message": "Invalid parameters"}),
         )],
     );
-    let (app, _rules) = spawn(backend, &vendor, None, &[]).await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .shipped_rules()
+        .start()
+        .await;
     assert_eq!(
         app.post("/webhooks/scrapely", fixture("new_reply"))
             .await
@@ -301,7 +281,7 @@ async fn a_400_is_dead_at_once_and_jobs_retry_makes_one_new_attempt(backend: Bac
     );
     let (id, _, spent, _) = wait_status(&app.store, "dead", Duration::from_secs(10)).await;
     assert_eq!(spent, 1);
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.settle().await;
     assert_eq!(
         vendor.requests("PATCH", CRM).len(),
         1,
@@ -332,7 +312,7 @@ async fn a_400_is_dead_at_once_and_jobs_retry_makes_one_new_attempt(backend: Bac
         .unwrap_err()
         .to_string();
     assert!(refused.contains("already succeeded"), "{refused}");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.settle().await;
     assert_eq!(vendor.requests("PATCH", CRM).len(), 2);
     app.stop().await;
 }
@@ -350,16 +330,16 @@ const DM_RULE: &str = r#"
 async fn a_paused_accounts_dms_are_held_and_released(backend: Backend) {
     let vendor = FakeVendor::start().await;
     vendor.set_paused(true);
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        Some(&[("dm.yaml", DM_RULE)]),
-        &[
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("dm.yaml", DM_RULE)])
+        .env(&[
             ("STARLING__SCRAPELY__ACCOUNT_CHECK_SECS", "1"),
             NO_CONTACT_WINDOW,
-        ],
-    )
-    .await;
+        ])
+        .start()
+        .await;
     assert_eq!(
         app.post("/webhooks/scrapely", fixture("account_paused"))
             .await
@@ -374,8 +354,18 @@ async fn a_paused_accounts_dms_are_held_and_released(backend: Backend) {
     );
     let (id, _, spent, _) = wait_status(&app.store, "held", Duration::from_secs(10)).await;
     assert_eq!(spent, 0, "holding spends no attempt");
-    // Still paused at the vendor: the periodic check keeps it held.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Still paused at the vendor: the periodic check (every second) runs again
+    // and keeps it held.
+    let checks = vendor.requests("GET", "/api/v1/accounts").len();
+    vendor
+        .wait_for(
+            "GET",
+            "/api/v1/accounts",
+            checks + 2,
+            Duration::from_secs(10),
+        )
+        .await;
+    app.settle().await;
     assert!(vendor.requests("POST", DM).is_empty());
     // A person resumes it.
     starling::cli::jobs::resume(&app.store, "@YourHandle")
@@ -420,7 +410,7 @@ async fn a_paused_accounts_dms_are_held_and_released(backend: Backend) {
     vendor
         .wait_for("POST", DM, 2, Duration::from_secs(10))
         .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.settle().await;
     assert_eq!(vendor.requests("POST", DM).len(), 2);
     app.stop().await;
 }
@@ -443,7 +433,12 @@ async fn a_spent_window_stops_every_call_until_its_reset(backend: Backend) {
             ],
         )],
     );
-    let (app, _rules) = spawn(backend, &vendor, None, &[]).await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .shipped_rules()
+        .start()
+        .await;
     assert_eq!(
         app.post("/webhooks/scrapely", new_reply("w-1"))
             .await
@@ -508,13 +503,12 @@ async fn each_kind_sends_its_documented_request_and_invalid_ones_are_dead(backen
     let vendor = FakeVendor::start().await;
     let hook = format!("http://{}/hook?token=abc", vendor.addr);
     let rule = KINDS_RULE.replace("{{ env_url }}", &hook);
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        Some(&[("kinds.yaml", rule.as_str())]),
-        &[],
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("kinds.yaml", rule.as_str())])
+        .start()
+        .await;
     let before = time::OffsetDateTime::now_utc();
     assert_eq!(
         app.post("/webhooks/scrapely", fixture("new_reply"))
@@ -522,15 +516,13 @@ async fn each_kind_sends_its_documented_request_and_invalid_ones_are_dead(backen
             .status(),
         200
     );
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let all = loop {
-        let all = actions(&app.store).await;
-        if all.len() == 5 && all.iter().all(|a| a.1 == "succeeded" || a.1 == "dead") {
-            break all;
-        }
-        assert!(Instant::now() < deadline, "actions did not finish: {all:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let mut all = Vec::new();
+    let finished = poll_until(Duration::from_secs(15), async || {
+        all = actions(&app.store).await;
+        all.len() == 5 && all.iter().all(|a| a.1 == "succeeded" || a.1 == "dead")
+    })
+    .await;
+    assert!(finished, "actions did not finish: {all:?}");
     let statuses: Vec<&str> = all.iter().map(|a| a.1.as_str()).collect();
     assert_eq!(
         statuses,
@@ -584,13 +576,13 @@ async fn each_kind_sends_its_documented_request_and_invalid_ones_are_dead(backen
 /// Without an API key Scrapely actions are skipped with the reason; a dry run sends nothing.
 async fn no_api_key_skips_and_a_dry_run_sends_nothing(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        None,
-        &[("STARLING__SCRAPELY__API_KEY", "")],
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .shipped_rules()
+        .env(&[("STARLING__SCRAPELY__API_KEY", "")])
+        .start()
+        .await;
     assert_eq!(
         app.post("/webhooks/scrapely", fixture("new_reply"))
             .await
@@ -610,13 +602,13 @@ async fn no_api_key_skips_and_a_dry_run_sends_nothing(backend: Backend) {
     app.stop().await;
     let sent_before = vendor.all_requests().len();
 
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        None,
-        &[("STARLING__ACTIONS__DRY_RUN", "true")],
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .shipped_rules()
+        .env(&[("STARLING__ACTIONS__DRY_RUN", "true")])
+        .start()
+        .await;
     assert_eq!(
         app.post("/webhooks/scrapely", fixture("new_reply"))
             .await
@@ -634,12 +626,9 @@ async fn no_api_key_skips_and_a_dry_run_sends_nothing(backend: Backend) {
         let sql = "SELECT COUNT(*) FROM actions WHERE status = 'dry_run'";
         crate::on_store!(&app.store, p => sqlx::query_scalar(sql).fetch_one(p).await.unwrap())
     };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while dry_runs().await < 3 {
-        assert!(Instant::now() < deadline, "{:?}", actions(&app.store).await);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let recorded = poll_until(Duration::from_secs(10), async || dry_runs().await >= 3).await;
+    assert!(recorded, "{:?}", actions(&app.store).await);
+    app.settle().await;
     assert_eq!(
         vendor.all_requests().len(),
         sent_before,
@@ -657,7 +646,12 @@ on_both_backends!(
 /// The README's audit_log queries run as written on both backends.
 async fn the_readme_audit_queries_run(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(backend, &vendor, None, &[]).await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .shipped_rules()
+        .start()
+        .await;
     assert_eq!(
         app.post("/webhooks/scrapely", fixture("new_reply"))
             .await
@@ -718,7 +712,12 @@ const DM_BY_HANDLE: &str = r#"
 /// A DM addressed by handle finds its conversation; with none it is skipped, not retried.
 async fn a_dm_to_a_handle_finds_its_conversation_or_is_skipped(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(backend, &vendor, Some(&[("dm.yaml", DM_BY_HANDLE)]), &[]).await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("dm.yaml", DM_BY_HANDLE)])
+        .start()
+        .await;
     assert_eq!(
         app.post("/webhooks/scrapely", fixture("leads_exhausted"))
             .await
@@ -739,7 +738,7 @@ async fn a_dm_to_a_handle_finds_its_conversation_or_is_skipped(backend: Backend)
         reason.contains("no Scrapely conversation of @yourhandle with @nobody"),
         "{reason}"
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.settle().await;
     assert_eq!(vendor.requests("POST", DM).len(), 1);
     app.stop().await;
 }
@@ -750,7 +749,12 @@ on_both_backends!(a_dm_to_a_handle_finds_its_conversation_or_is_skipped);
 /// database) is queued again by the sweep.
 async fn a_stalled_action_is_queued_again(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(backend, &vendor, None, &[]).await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .shipped_rules()
+        .start()
+        .await;
     assert_eq!(
         app.post("/webhooks/scrapely", fixture("new_reply"))
             .await

@@ -5,6 +5,7 @@
 use crate::actions::{TERMINAL_WAIT, wait_status};
 use crate::helpers::fake_vendor::{FakeVendor, Reply, SLACK_PATH};
 use crate::helpers::process::StarlingProcess;
+use crate::helpers::settle::settle;
 use crate::helpers::{Backend, TestDb, fixture, new_reply};
 use starling::store::Store;
 use std::time::{Duration, Instant};
@@ -102,7 +103,7 @@ async fn a_delayed_action_survives_sigkill_and_runs_once_not_early() {
         after <= Duration::from_secs(5),
         "ran late: {after:?} after the event"
     );
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    settle(&setup.store().await, Duration::from_secs(20)).await;
     assert_eq!(vendor.requests("POST", SLACK_PATH).len(), 1);
     second.terminate();
 }
@@ -184,7 +185,7 @@ async fn a_dm_whose_fate_is_unknown_is_parked_until_a_person_decides() {
     let second = setup.start();
     let store = setup.store().await;
     let (id, ..) = wait_status(&store, "outcome_unknown", TERMINAL_WAIT).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    settle(&store, Duration::from_secs(20)).await;
     assert_eq!(
         vendor.requests("POST", "/api/v1/dm/send").len(),
         1,

@@ -3,11 +3,11 @@
 //! resend, a DM goes only through the rule's own account, and each kind keeps
 //! its written crash semantics.
 
-use crate::actions::{NO_CONTACT_WINDOW, actions, spawn};
+use crate::actions::{NO_CONTACT_WINDOW, actions};
 use crate::helpers::fake_vendor::{
     ACCOUNT_ID, CONVERSATION, FakeVendor, OTHER_ACCOUNT_ID, OTHER_CONVERSATION, Reply,
 };
-use crate::helpers::{Backend, new_reply, poll_until};
+use crate::helpers::{Backend, TestApp, new_reply, poll_until};
 use crate::on_both_backends;
 use starling::store::Store;
 use std::time::Duration;
@@ -47,17 +47,17 @@ async fn outcomes(store: &Store, action: i64) -> Vec<(Option<String>, Option<Str
 /// 503 without acting. The DM is in the conversation exactly once every time.
 async fn a_dm_that_may_have_gone_out_is_reconciled_before_any_resend(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        Some(&[("dm.yaml", DM_EVERY_REPLY)]),
-        &[
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("dm.yaml", DM_EVERY_REPLY)])
+        .env(&[
             ("STARLING__ACTIONS__WORKERS", "1"),
             ("STARLING__ACTIONS__CONCURRENCY", "1"),
             NO_CONTACT_WINDOW,
-        ],
-    )
-    .await;
+        ])
+        .start()
+        .await;
     // One reply at a time, each meeting its own fault.
     let faults = ["acted-502", "acted-drop", "unsent-drop", "unsent-503"];
     let replies = [
@@ -134,13 +134,13 @@ const DM_BY_HANDLE: &str = r#"
 /// conversation, and with none it is skipped, never sent through another's.
 async fn a_dm_by_handle_goes_only_through_its_own_accounts_conversation(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        Some(&[("dm.yaml", DM_BY_HANDLE)]),
-        &[NO_CONTACT_WINDOW],
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("dm.yaml", DM_BY_HANDLE)])
+        .env(&[NO_CONTACT_WINDOW])
+        .start()
+        .await;
     let body = crate::helpers::fixture("leads_exhausted");
     assert_eq!(app.post("/webhooks/scrapely", body).await.status(), 200);
     let all = settled(&app.store, 3).await;
@@ -224,13 +224,12 @@ async fn each_kind_keeps_its_crash_semantics_after_a_502_that_came_after_acting(
     ] {
         vendor.script(path, vec![Reply::ActThenStatus(502)]);
     }
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        Some(&[("kinds.yaml", rule.as_str())]),
-        &[],
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("kinds.yaml", rule.as_str())])
+        .start()
+        .await;
     assert_eq!(
         app.post("/webhooks/scrapely", new_reply("k1"))
             .await
@@ -294,7 +293,12 @@ const CRM_RULES: &str = r#"
 /// null removes a tag.
 async fn crm_updates_never_overwrite_a_persons_work(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(backend, &vendor, Some(&[("crm.yaml", CRM_RULES)]), &[]).await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("crm.yaml", CRM_RULES)])
+        .start()
+        .await;
     vendor.set_crm(
         CONVERSATION,
         serde_json::json!({"tag": null, "notes": "Met at SaaStr"}),
@@ -397,17 +401,17 @@ async fn one_delivered_twin_proves_the_older_action(backend: Backend) {
         ],
     );
     vendor.script("/api/v1/conversations", vec![Reply::HoldUnsent]);
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        Some(&[("twins.yaml", TWIN_DMS)]),
-        &[
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("twins.yaml", TWIN_DMS)])
+        .env(&[
             ("STARLING__ACTIONS__CONCURRENCY", "2"),
             ("STARLING__ACTIONS__TIMEOUT_SECS", "1"),
             NO_CONTACT_WINDOW,
-        ],
-    )
-    .await;
+        ])
+        .start()
+        .await;
     assert_eq!(
         app.post("/webhooks/scrapely", new_reply("twin"))
             .await

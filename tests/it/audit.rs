@@ -3,7 +3,7 @@
 //! (reader, superuser refusal, what the reader itself cannot do) are in `audit_roles`.
 
 use crate::helpers::roles::audit_as_reader;
-use crate::helpers::{Backend, fixture, spawn_app};
+use crate::helpers::{Backend, TestApp, fixture};
 use crate::on_both_backends;
 use starling::cli::audit::{Format, run, run_to_string};
 use starling::store::audit::AuditError;
@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 on_both_backends!(audit_reads_and_refuses_every_write);
 
 async fn audit_reads_and_refuses_every_write(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).start().await;
     assert_eq!(
         app.post("/webhooks/scrapely", fixture("new_reply"))
             .await
@@ -65,7 +65,7 @@ on_both_backends!(only_one_read_query_gets_past_the_parser);
 /// COPY, DO, CALL, SET, transaction control, two statements and EXPLAIN ANALYZE
 /// never reach the database, and each refusal says what was refused and what is admitted.
 async fn only_one_read_query_gets_past_the_parser(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let (settings, _reader) = audit_as_reader(&app, &[]).await;
     let marker = std::env::temp_dir().join(format!(
         "starling-copy-{}-{}",
@@ -117,7 +117,7 @@ async fn only_one_read_query_gets_past_the_parser(backend: Backend) {
 on_both_backends!(a_query_past_the_statement_timeout_is_cancelled);
 
 async fn a_query_past_the_statement_timeout_is_cancelled(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let (settings, _reader) =
         audit_as_reader(&app, &[("STARLING__AUDIT__STATEMENT_TIMEOUT_SECS", "1")]).await;
     let endless = match backend {
@@ -151,7 +151,7 @@ on_both_backends!(a_long_result_streams_to_the_output_as_it_is_read);
 /// 50,000 rows come out whole; and a query that fails at row 40,000 has already
 /// written the 39,999 before it — the rows went out as they were read, not after.
 async fn a_long_result_streams_to_the_output_as_it_is_read(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let (settings, _reader) = audit_as_reader(&app, &[]).await;
     let (long, failing_late) = match backend {
         Backend::Sqlite => (
@@ -191,7 +191,7 @@ async fn a_long_result_streams_to_the_output_as_it_is_read(backend: Backend) {
 /// SQLite: the pragmas the message promises read; pragmas that set are refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_read_pragmas_work_and_setting_pragmas_are_refused() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).start().await;
     let (settings, _) = audit_as_reader(&app, &[]).await;
     let columns = run_to_string(&settings, Some("PRAGMA table_info(actions)"), Format::Csv)
         .await

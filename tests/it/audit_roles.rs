@@ -5,16 +5,14 @@
 
 use crate::helpers::db::{admin, unique_name};
 use crate::helpers::roles::{PgRole, audit_as_reader};
-use crate::helpers::{Backend, TestDb, settings, spawn_app};
+use crate::helpers::{Backend, TestApp, TestDb, settings};
 use sqlx::{Connection, Executor, PgConnection};
-use starling::app::Application;
 use starling::cli::audit::{Format, run_to_string};
-use starling::clock::Clock;
 use starling::store::audit::{AuditError, OUTSIDE_ROLES, ROLES_SNIPPET};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_refuses_a_superuser_or_a_role_reaching_outside_and_prints_the_snippet() {
-    let app = spawn_app(Backend::Postgres).await;
+    let app = TestApp::builder(Backend::Postgres).start().await;
     let database = app.db.pg_name().unwrap().to_string();
 
     // The tests' main role is a superuser, as in the compose file of old.
@@ -56,7 +54,7 @@ async fn audit_refuses_a_superuser_or_a_role_reaching_outside_and_prints_the_sni
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reader_role_itself_cannot_run_programs_touch_files_or_signal_sessions() {
-    let app = spawn_app(Backend::Postgres).await;
+    let app = TestApp::builder(Backend::Postgres).start().await;
     let (settings, reader) = audit_as_reader(&app, &[]).await;
     let reader = reader.unwrap();
     let starlings_pid: i32 = match &app.store {
@@ -150,25 +148,21 @@ async fn starling_runs_as_a_non_superuser_owner_and_audit_as_its_reader() {
         .await
         .unwrap();
     let _database = OwnedDatabase(name.clone());
-    let rules = tempfile::tempdir().unwrap();
-    let dir = rules.path().display().to_string();
-    let db = TestDb::external(&owner.url);
-    let settings = settings(
-        &db,
-        &[
-            ("STARLING__RULES__DIR", &dir),
-            ("STARLING__AUDIT__DATABASE_URL", &reader.url),
-            ("STARLING__AUDIT__READER_ROLE", &reader.name),
-        ],
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app = Application::build_with(settings.clone(), Clock::System, Some(listener))
-        .await
-        .expect("Starling starts as a non-superuser owner");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
+    let audit = [
+        ("STARLING__AUDIT__DATABASE_URL", reader.url.as_str()),
+        ("STARLING__AUDIT__READER_ROLE", reader.name.as_str()),
+    ];
+    // Starling starts as a non-superuser owner.
+    let app = TestApp::builder(Backend::Postgres)
+        .db(TestDb::external(&owner.url))
+        .env(&audit)
+        .start()
+        .await;
+    let dir = app.rules_dir.display().to_string();
+    let db = &app.db;
+    let mut all = vec![("STARLING__RULES__DIR", dir.as_str())];
+    all.extend_from_slice(&audit);
+    let settings = settings(db, &all);
 
     let out = run_to_string(
         &settings,
@@ -203,7 +197,7 @@ async fn starling_runs_as_a_non_superuser_owner_and_audit_as_its_reader() {
 
     // The owner is no superuser: without a reader URL audit runs as it (with a
     // warning), and Starling's own listings use it too.
-    let as_owner_settings = crate::helpers::settings(&db, &[("STARLING__RULES__DIR", &dir)]);
+    let as_owner_settings = crate::helpers::settings(db, &[("STARLING__RULES__DIR", &dir)]);
     run_to_string(&as_owner_settings, Some("SELECT 1 AS one"), Format::Csv)
         .await
         .unwrap();
@@ -211,6 +205,5 @@ async fn starling_runs_as_a_non_superuser_owner_and_audit_as_its_reader() {
         .await
         .unwrap();
     drop((as_owner, as_reader));
-    stop.send(()).unwrap();
-    serving.await.unwrap().unwrap();
+    app.stop().await;
 }

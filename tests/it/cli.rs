@@ -1,7 +1,7 @@
 //! The command line as a user runs it: `--help` everywhere, `migrate`, `audit`,
 //! and the refusal to expose unauthenticated webhooks.
 
-use crate::helpers::{Backend, TestDb, settings};
+use crate::helpers::{Backend, TestApp, TestDb, settings};
 use starling::app::Application;
 use starling::clock::Clock;
 use std::process::Command;
@@ -205,16 +205,14 @@ async fn ops_endpoints_need_a_token_on_a_public_listener() {
     for (overrides, listen, bearer, expected) in cases {
         let mut all = vec![("STARLING__WEBHOOKS__SCRAPELY__TOKEN", STRONG)];
         all.extend_from_slice(overrides);
-        let listener = tokio::net::TcpListener::bind(listen).await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let app = Application::build_with(settings(&db, &all), Clock::System, Some(listener))
-            .await
-            .unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(app.run_until_stopped(async {
-            let _ = stopped.await;
-        }));
-        let client = crate::helpers::http();
+        let app = TestApp::builder(Backend::Sqlite)
+            .db(db.shared())
+            .env(&all)
+            .listen(listen)
+            .start()
+            .await;
+        let port = app.addr.port();
+        let client = &app.client;
         let mut got = [0u16; 3];
         for (i, path) in ["/healthz", "/readyz", "/metrics"].iter().enumerate() {
             let mut request = client.get(format!("http://127.0.0.1:{port}{path}"));
@@ -224,27 +222,18 @@ async fn ops_endpoints_need_a_token_on_a_public_listener() {
             got[i] = request.send().await.unwrap().status().as_u16();
         }
         assert_eq!(got, expected, "{overrides:?} bearer={bearer:?}");
-        let _ = stop.send(());
-        server.await.unwrap().unwrap();
+        app.stop().await;
     }
     // Loopback: open without a token.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app = Application::build_with(settings(&db, &[]), Clock::System, Some(listener))
-        .await
-        .unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
+    let app = TestApp::builder(Backend::Sqlite).db(db).start().await;
+    let port = app.addr.port();
     let metrics = crate::helpers::http()
         .get(format!("http://127.0.0.1:{port}/metrics"))
         .send()
         .await
         .unwrap();
     assert_eq!(metrics.status(), 200);
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    app.stop().await;
 }
 
 /// A mistyped database URL (no `//`, an unencoded `/` in the password) is

@@ -4,11 +4,9 @@
 //! rule's `starling.do_not_contact`) is never DM'd again, and a DM skipped by
 //! the ledger gives its rule's cooldown back.
 
-use crate::actions::spawn;
 use crate::helpers::fake_vendor::FakeVendor;
-use crate::helpers::{Backend, TestApp, new_reply, poll_until, start};
+use crate::helpers::{Backend, TestApp, new_reply, poll_until};
 use crate::on_both_backends;
-use starling::clock::Clock;
 use starling::store::Store;
 use std::time::Duration;
 
@@ -87,7 +85,12 @@ const TWO_RULES: &str = r#"
 /// rule and the action that contacted the person.
 async fn two_rules_dming_one_person_send_one_dm_and_skip_the_other(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(backend, &vendor, Some(&[("dm.yaml", TWO_RULES)]), &[]).await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("dm.yaml", TWO_RULES)])
+        .start()
+        .await;
     reply(&app, "first").await;
     let all = settled(&app.store, 2).await;
     let sent: Vec<_> = all.iter().filter(|a| a.2 == "succeeded").collect();
@@ -118,7 +121,13 @@ const EVERY_REPLY: &str = r#"
 async fn a_dm_past_the_contact_window_is_sent_again(backend: Backend) {
     let vendor = FakeVendor::start().await;
     let window = [("STARLING__OUTREACH__CONTACT_WINDOW", "2s")];
-    let (app, _rules) = spawn(backend, &vendor, Some(&[("dm.yaml", EVERY_REPLY)]), &window).await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("dm.yaml", EVERY_REPLY)])
+        .env(&window)
+        .start()
+        .await;
     reply(&app, "one").await;
     settled(&app.store, 1).await;
     reply(&app, "two").await;
@@ -146,10 +155,18 @@ async fn a_dm_past_the_contact_window_is_sent_again(backend: Backend) {
 /// exactly one DM goes out.
 async fn two_replicas_racing_on_one_person_send_exactly_one_dm(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (a, _rules) = spawn(backend, &vendor, Some(&[("dm.yaml", EVERY_REPLY)]), &[]).await;
-    let env = vendor.env();
-    let overrides: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let b = start(a.db.shared(), &a.rules_dir, &overrides, Clock::System).await;
+    let a = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("dm.yaml", EVERY_REPLY)])
+        .start()
+        .await;
+    let b = TestApp::builder(backend)
+        .db(a.db.shared())
+        .rules_dir(&a.rules_dir)
+        .vendor(&vendor)
+        .start()
+        .await;
     let posts = (0..8).map(|i| {
         let server = if i % 2 == 0 { &a } else { &b };
         server.post("/webhooks/scrapely", new_reply(&format!("race-{i}")))
@@ -200,7 +217,12 @@ const LATER_AND_NOW: &str = r#"
 async fn contacts_block_cancels_pending_dms_and_unblock_lets_them_through(backend: Backend) {
     let vendor = FakeVendor::start().await;
     let rules = [("dm.yaml", LATER_AND_NOW)];
-    let (app, _rules) = spawn(backend, &vendor, Some(&rules), &[]).await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&rules)
+        .start()
+        .await;
     reply(&app, "later").await;
     let pending = settled_pending(&app.store).await;
 
@@ -314,7 +336,12 @@ const STOP_RULE: &str = r#"
 /// never DM'd again.
 async fn a_stop_rule_marks_the_person_do_not_contact(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(backend, &vendor, Some(&[("stop.yaml", STOP_RULE)]), &[]).await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("stop.yaml", STOP_RULE)])
+        .start()
+        .await;
     reply(&app, "hello").await;
     let pending = settled_pending(&app.store).await;
     let mut stop: serde_json::Value = serde_json::from_slice(&new_reply("stop")).unwrap();
@@ -376,7 +403,12 @@ const COOLDOWN_RULES: &str = r#"
 /// rule's cooldown: the next event for the same key fires the rule again.
 async fn a_skipped_dm_gives_its_rule_cooldown_back(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(backend, &vendor, Some(&[("dm.yaml", COOLDOWN_RULES)]), &[]).await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("dm.yaml", COOLDOWN_RULES)])
+        .start()
+        .await;
     reply(&app, "first").await;
     let all = settled(&app.store, 3).await;
     let status = |rule: &str, all: &[(i64, String, String, Option<String>)]| {

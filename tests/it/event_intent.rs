@@ -2,7 +2,7 @@
 //! `GROUP BY`, `audit_log.event_intent`, a backfill for replies stored before,
 //! and `rules backtest` counting replies by intent.
 
-use crate::helpers::{Backend, TestApp, new_reply, poll_until, spawn_app_with_rules};
+use crate::helpers::{Backend, TestApp, new_reply, poll_until};
 use crate::on_both_backends;
 use serde_json::Value;
 use starling::store::audit;
@@ -52,7 +52,10 @@ async fn by_intent(app: &TestApp) -> Vec<(Value, Value)> {
 on_both_backends!(a_reply_is_stored_with_its_intent_and_audit_groups_by_it);
 
 async fn a_reply_is_stored_with_its_intent_and_audit_groups_by_it(backend: Backend) {
-    let app = spawn_app_with_rules(backend, &[("crm.yaml", TAGGING)]).await;
+    let app = TestApp::builder(backend)
+        .rules(&[("crm.yaml", TAGGING)])
+        .start()
+        .await;
     post_replies(&app).await;
     let expected = [("interested", 2), ("not_interested", 1), ("unsubscribe", 1)];
     let grouped: Vec<(String, i64)> = by_intent(&app)
@@ -90,7 +93,7 @@ async fn a_reply_is_stored_with_its_intent_and_audit_groups_by_it(backend: Backe
 on_both_backends!(replies_stored_before_classification_are_filled_in_and_backtested);
 
 async fn replies_stored_before_classification_are_filled_in_and_backtested(backend: Backend) {
-    let app = spawn_app_with_rules(backend, &[]).await;
+    let app = TestApp::builder(backend).start().await;
     post_replies(&app).await;
     let before = by_intent(&app).await;
     // As a database migrated from a version that did not classify replies.

@@ -3,9 +3,9 @@
 //! took it over: it must not call. Found by the fault suite (three replicas under
 //! load, DMs sent twice).
 
-use crate::actions::{NO_CONTACT_WINDOW, actions, spawn};
+use crate::actions::{NO_CONTACT_WINDOW, actions};
 use crate::helpers::fake_vendor::{CONVERSATION, FakeVendor};
-use crate::helpers::{Backend, poll_until};
+use crate::helpers::{Backend, TestApp, poll_until};
 use crate::on_both_backends;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -26,18 +26,18 @@ const REPLIES: usize = 12;
 /// Still every DM is in the conversation exactly once.
 async fn a_dm_that_waited_past_its_lease_is_sent_once(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        Some(&[("dm.yaml", DM_EVERY_REPLY)]),
-        &[
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("dm.yaml", DM_EVERY_REPLY)])
+        .env(&[
             ("STARLING__ACTIONS__TIMEOUT_SECS", "0.5"),
             ("STARLING__SCRAPELY__RATE_LIMIT", "1"),
             ("STARLING__SCRAPELY__RATE_WINDOW_SECS", "0.7"),
             NO_CONTACT_WINDOW,
-        ],
-    )
-    .await;
+        ])
+        .start()
+        .await;
     let posts = (0..REPLIES).map(|i| {
         let app = &app;
         async move {

@@ -12,6 +12,7 @@ mod cli;
 mod contacts;
 mod deployment;
 mod event_intent;
+mod harness;
 mod intent;
 mod leases;
 mod lifecycle;

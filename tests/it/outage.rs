@@ -4,21 +4,16 @@
 //! second, without a restart; nothing that was acknowledged is lost.
 
 use crate::helpers::cluster::Cluster;
-use crate::helpers::{TestDb, new_reply, poll_until, start};
-use starling::clock::Clock;
+use crate::helpers::{Backend, TestApp, TestDb, new_reply, poll_until};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_get_a_prompt_503_while_postgres_is_down_and_resume_after() {
     let cluster = Cluster::start().expect("PostgreSQL binaries under /usr/lib/postgresql");
-    let rules = tempfile::tempdir().unwrap();
-    let app = start(
-        TestDb::external(&cluster.url()),
-        rules.path(),
-        &[],
-        Clock::System,
-    )
-    .await;
+    let app = TestApp::builder(Backend::Postgres)
+        .db(TestDb::external(&cluster.url()))
+        .start()
+        .await;
     let mut acknowledged = Vec::new();
     assert_eq!(
         app.post("/webhooks/scrapely", new_reply("before"))

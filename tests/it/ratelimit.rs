@@ -3,9 +3,9 @@
 //! lower than configured), and a low `X-RateLimit-Remaining` spaces the calls
 //! until `X-RateLimit-Reset` instead of bursting into 429s.
 
-use crate::actions::{actions, spawn};
+use crate::actions::actions;
 use crate::helpers::fake_vendor::FakeVendor;
-use crate::helpers::{Backend, new_reply, poll_until};
+use crate::helpers::{Backend, TestApp, new_reply, poll_until};
 use crate::on_both_backends;
 use starling::store::Store;
 use std::time::Duration;
@@ -42,13 +42,13 @@ async fn learned_limit(store: &Store) -> Option<i64> {
 async fn the_budget_follows_a_lower_vendor_limit_without_a_429(backend: Backend) {
     let vendor = FakeVendor::start().await;
     vendor.limit(4, Duration::from_secs(2));
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        Some(&[("one.yaml", ONE_CALL_PER_REPLY)]),
-        &[("STARLING__SCRAPELY__RATE_WINDOW_SECS", "2")],
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("one.yaml", ONE_CALL_PER_REPLY)])
+        .env(&[("STARLING__SCRAPELY__RATE_WINDOW_SECS", "2")])
+        .start()
+        .await;
     assert_eq!(
         app.post("/webhooks/scrapely", new_reply("warm"))
             .await
@@ -56,6 +56,11 @@ async fn the_budget_follows_a_lower_vendor_limit_without_a_429(backend: Backend)
         200
     );
     all_succeeded(&app.store, 1, Duration::from_secs(10)).await;
+    // The first answer's limit is recorded off the action's path (`Note::Background`).
+    poll_until(Duration::from_secs(5), async || {
+        learned_limit(&app.store).await.is_some()
+    })
+    .await;
     assert_eq!(learned_limit(&app.store).await, Some(4));
     for i in 0..12 {
         let id = format!("burst-{i}");
@@ -79,13 +84,13 @@ async fn the_budget_follows_a_lower_vendor_limit_without_a_429(backend: Backend)
 async fn a_low_remaining_spaces_calls_until_the_reset(backend: Backend) {
     let vendor = FakeVendor::start().await;
     let window = Duration::from_secs(4);
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        Some(&[("one.yaml", ONE_CALL_PER_REPLY)]),
-        &[("STARLING__SCRAPELY__RATE_WINDOW_SECS", "4")],
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("one.yaml", ONE_CALL_PER_REPLY)])
+        .env(&[("STARLING__SCRAPELY__RATE_WINDOW_SECS", "4")])
+        .start()
+        .await;
     vendor.limit(10, window);
     let reset = vendor.external_calls(7) + window;
     assert_eq!(

@@ -2,7 +2,7 @@
 //! `group:`s (one tag per reply by construction, in the server and in `rules
 //! test`), the conflicting-tags warning, and `rules test --events` batches.
 
-use crate::helpers::{Backend, TestApp, new_reply, spawn_app_with_rules};
+use crate::helpers::{Backend, TestApp, new_reply};
 use crate::on_both_backends;
 use serde_json::Value;
 use starling::rules::load::load_sources;
@@ -61,7 +61,10 @@ async fn fired(app: &TestApp) -> Vec<(String, String)> {
 }
 
 async fn a_group_fires_one_rule_per_reply_by_priority_and_unless_vetoes(backend: Backend) {
-    let app = spawn_app_with_rules(backend, &[("crm.yaml", TAGGING)]).await;
+    let app = TestApp::builder(backend)
+        .rules(&[("crm.yaml", TAGGING)])
+        .start()
+        .await;
     let replies = [
         ("1", "Interested! Can we do a demo?"),
         ("2", "No thanks, not interested."),

@@ -1,10 +1,9 @@
 //! Rules at work inside a running server: matching in the event's transaction,
 //! hot reload, broken edits, cooldowns across servers, evaluation errors.
 
-use crate::helpers::{Backend, TestApp, new_reply, spawn_app_with_rules, start};
+use crate::helpers::{Backend, TestApp, new_reply};
 use crate::on_both_backends;
 use serde_json::Value;
-use starling::clock::Clock;
 use starling::store::Store;
 use std::time::Duration;
 
@@ -51,7 +50,10 @@ async fn post(app: &TestApp, body: Vec<u8>) {
 }
 
 async fn a_rule_fires_on_a_stored_reply_and_not_on_a_near_miss(backend: Backend) {
-    let app = spawn_app_with_rules(backend, &[("crm.yaml", TAG_INTERESTED)]).await;
+    let app = TestApp::builder(backend)
+        .rules(&[("crm.yaml", TAG_INTERESTED)])
+        .start()
+        .await;
     post(
         &app,
         reply("1", "Hey, I'm interested — let's chat!", "alice"),
@@ -94,7 +96,10 @@ async fn an_evaluation_error_in_one_rule_leaves_the_others_firing(backend: Backe
     - action: slack.post
       with: { text: "reply from {{ data.receiver.screen_name }} (event {{ event.id }}, {{ event.kind }})" }
 "#;
-    let app = spawn_app_with_rules(backend, &[("r.yaml", broken)]).await;
+    let app = TestApp::builder(backend)
+        .rules(&[("r.yaml", broken)])
+        .start()
+        .await;
     post(&app, reply("1", "hello", "dave")).await;
     let found = matches(&app).await;
     assert_eq!(found.len(), 2, "{found:?}");
@@ -119,7 +124,10 @@ async fn an_evaluation_error_in_one_rule_leaves_the_others_firing(backend: Backe
 }
 
 async fn a_repeated_delivery_never_fires_again(backend: Backend) {
-    let app = spawn_app_with_rules(backend, &[("crm.yaml", TAG_INTERESTED)]).await;
+    let app = TestApp::builder(backend)
+        .rules(&[("crm.yaml", TAG_INTERESTED)])
+        .start()
+        .await;
     for _ in 0..3 {
         post(&app, reply("1", "interested", "erin")).await;
     }
@@ -142,7 +150,10 @@ async fn readyz_rules(app: &TestApp) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_edit_is_picked_up_within_two_seconds_and_a_broken_one_keeps_the_old_rules() {
-    let app = spawn_app_with_rules(Backend::Sqlite, &[("crm.yaml", TAG_INTERESTED)]).await;
+    let app = TestApp::builder(Backend::Sqlite)
+        .rules(&[("crm.yaml", TAG_INTERESTED)])
+        .start()
+        .await;
     let first = readyz_rules(&app).await;
     assert_eq!(first["rules"], 1);
 
@@ -201,8 +212,15 @@ async fn a_cooldown_lets_one_match_through_across_two_servers_on_one_postgres() 
     - action: scrapely.send_dm
       with: { message: "Thanks for the reply!" }
 "#;
-    let a = spawn_app_with_rules(Backend::Postgres, &[("dm.yaml", rules)]).await;
-    let b = start(a.db.shared(), &a.rules_dir, &[], Clock::System).await;
+    let a = TestApp::builder(Backend::Postgres)
+        .rules(&[("dm.yaml", rules)])
+        .start()
+        .await;
+    let b = TestApp::builder(Backend::Postgres)
+        .db(a.db.shared())
+        .rules_dir(&a.rules_dir)
+        .start()
+        .await;
     // 20 distinct replies to the same account, split across both servers, all at once.
     let posts = (0..20).map(|i| {
         let server = if i % 2 == 0 { &a } else { &b };
@@ -283,7 +301,7 @@ on_both_backends!(a_backtest_replays_stored_events_through_a_disabled_rule_witho
 async fn a_backtest_replays_stored_events_through_a_disabled_rule_without_writing(
     backend: Backend,
 ) {
-    let app = crate::helpers::spawn_app(backend).await;
+    let app = TestApp::builder(backend).start().await;
     for (id, handle) in [("1", "ann"), ("2", "ann"), ("3", "ben")] {
         post(&app, reply(id, "I'm interested", handle)).await;
     }

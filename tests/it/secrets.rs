@@ -3,7 +3,7 @@
 //! stored and shown copy (params, matches, attempts, `jobs show`, `audit`, the
 //! whole database file) holds only `«secret:NAME»` / `«literal:…»` markers.
 
-use crate::actions::{actions, spawn};
+use crate::actions::actions;
 use crate::helpers::fake_vendor::FakeVendor;
 use crate::helpers::{Backend, TestApp, fixture, poll_until};
 use crate::on_both_backends;
@@ -105,17 +105,17 @@ async fn a_secret_reference_is_sent_in_clear_and_stored_only_as_its_marker(backe
     let vendor = FakeVendor::start().await;
     let rule = SECRET_RULE.replace("ADDR", &vendor.addr.to_string());
     let hook = format!("http://{}{HOOK_PATH}", vendor.addr);
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        Some(&[("secrets.yaml", rule.as_str())]),
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("secrets.yaml", rule.as_str())])
         // The environment sets both; `api_token` is the same name in other case.
-        &[
+        .env(&[
             ("STARLING__SECRETS__HOOK", hook.as_str()),
             ("STARLING__SECRETS__API_TOKEN", TOKEN),
-        ],
-    )
-    .await;
+        ])
+        .start()
+        .await;
     let posted = app
         .post("/webhooks/scrapely", fixture("account_paused"))
         .await;
@@ -231,13 +231,12 @@ const LITERALS: [&str; 3] = [
 async fn credentials_written_literally_are_sent_but_never_stored(backend: Backend) {
     let vendor = FakeVendor::start().await;
     let rule = LITERAL_RULE.replace("ADDR", &vendor.addr.to_string());
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        Some(&[("literal.yaml", rule.as_str())]),
-        &[],
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("literal.yaml", rule.as_str())])
+        .start()
+        .await;
     let posted = app
         .post("/webhooks/scrapely", fixture("account_paused"))
         .await;
@@ -308,13 +307,12 @@ async fn a_literal_credential_removed_by_an_edit_fails_its_pending_action_clearl
 ) {
     let vendor = FakeVendor::start().await;
     let rule = DELAYED_LITERAL.replace("ADDR", &vendor.addr.to_string());
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        Some(&[("delayed.yaml", rule.as_str())]),
-        &[],
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("delayed.yaml", rule.as_str())])
+        .start()
+        .await;
     let file = app.rules_dir.join("delayed.yaml");
     let before = rules_version(&app).await;
     let posted = app

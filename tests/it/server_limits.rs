@@ -3,8 +3,7 @@
 //! answered 408 after `server.body_timeout_secs`, and no more than
 //! `server.max_connections` are served at once.
 
-use crate::helpers::{Backend, spawn_app_with};
-use starling::clock::Clock;
+use crate::helpers::{Backend, TestApp};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -29,15 +28,13 @@ async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<String
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_and_idle_connections_are_closed() {
-    let app = spawn_app_with(
-        Backend::Sqlite,
-        &[
+    let app = TestApp::builder(Backend::Sqlite)
+        .env(&[
             ("STARLING__SERVER__HEADER_TIMEOUT_SECS", "1"),
             ("STARLING__SERVER__BODY_TIMEOUT_SECS", "1"),
-        ],
-        Clock::System,
-    )
-    .await;
+        ])
+        .start()
+        .await;
     // Twenty clients that send half a request and stop (slowloris).
     let mut half_open = Vec::new();
     for _ in 0..20 {
@@ -79,15 +76,13 @@ async fn slow_and_idle_connections_are_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_beyond_the_cap_wait_their_turn() {
-    let app = spawn_app_with(
-        Backend::Sqlite,
-        &[
+    let app = TestApp::builder(Backend::Sqlite)
+        .env(&[
             ("STARLING__SERVER__MAX_CONNECTIONS", "2"),
             ("STARLING__SERVER__HEADER_TIMEOUT_SECS", "30"),
-        ],
-        Clock::System,
-    )
-    .await;
+        ])
+        .start()
+        .await;
     let first = TcpStream::connect(app.addr).await.unwrap();
     let _second = TcpStream::connect(app.addr).await.unwrap();
     let client = reqwest::Client::builder()

@@ -4,7 +4,7 @@
 
 use crate::helpers::fake_stream::{Auth, FakeSse, FakeWs};
 use crate::helpers::fake_vendor::FakeVendor;
-use crate::helpers::{Backend, TestApp, spawn_app_with_config};
+use crate::helpers::{Backend, TestApp};
 use serde_json::{Value, json};
 use sqlx::Row;
 use std::time::{Duration, Instant};
@@ -46,16 +46,15 @@ pub fn source_event(source: &str, payload: Value) -> String {
     json!({"mid": payload["id"], "sid": "44196397", "source": source, "timestamp": 1708473600050i64, "payload": payload}).to_string()
 }
 
+/// The builder's app with `rules`, the streaming configuration plus `toml`, and
+/// `vendor` (every streams test starts this way).
 pub async fn app(backend: Backend, rules: &str, toml: &str, vendor: &FakeVendor) -> TestApp {
-    let env = vendor.env();
-    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    spawn_app_with_config(
-        backend,
-        &[("rules.yaml", rules)],
-        &format!("{STREAMING}{toml}"),
-        &env,
-    )
-    .await
+    TestApp::builder(backend)
+        .rules(&[("rules.yaml", rules)])
+        .config_toml(&format!("{STREAMING}{toml}"))
+        .vendor(vendor)
+        .start()
+        .await
 }
 
 /// Waits for `n` Slack posts at the fake vendor; returns every post's text.
@@ -300,6 +299,7 @@ async fn an_invalid_key_is_reported_and_not_hammered() {
     );
     assert!(!error.contains(KEY), "{error}");
     // The next try waits `unauthorized_retry_secs` (300 s by default), never at once.
+    // Sleep stays: it proves no reconnect within a real-time window (no event to wait for).
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(ws.refused().len(), 1);
     assert!(ws.connections().is_empty());
@@ -478,6 +478,7 @@ async fn a_silent_connection_is_taken_for_dead_and_replaced() {
     ws.wait_connections(1).await;
     // Heartbeat pings keep it alive…
     for _ in 0..4 {
+        // Sleep stays: real time passing beyond `idle_timeout_secs` is what is tested.
         tokio::time::sleep(Duration::from_millis(400)).await;
         ws.ping();
     }

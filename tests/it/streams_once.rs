@@ -65,7 +65,7 @@ async fn a_tweet_on_the_websocket_and_by_webhook_fires_once(backend: Backend) {
         [("launch tweets".to_string(), "fired".to_string())]
     );
     assert_eq!(app.count("event_sightings").await, 4);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.settle().await;
     assert_eq!(slack_posts(&vendor, 1).await.len(), 1);
     // A wrong token is refused and nothing is stored.
     assert_eq!(
@@ -242,7 +242,7 @@ async fn the_keyword_dm_example_sends_one_dm_per_author(backend: Backend) {
         ]
     );
     assert_eq!(status("800").await.unwrap().0, "succeeded");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.settle().await;
     assert_eq!(vendor.requests("POST", "/api/v1/dm/send").len(), 1);
     app.stop().await;
 }
@@ -280,10 +280,8 @@ fn a_tweet_rule_must_name_what_scrapely_events_would_give() {
 /// public listener a vendor with no token configured is refused (403).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_backup_webhooks_refuse_what_they_cannot_trust() {
-    let db = crate::helpers::TestDb::new(Backend::Sqlite).await;
-    let settings = crate::helpers::settings(
-        &db,
-        &[
+    let app = crate::helpers::TestApp::builder(Backend::Sqlite)
+        .env(&[
             (
                 "STARLING__WEBHOOKS__SCRAPELY__TOKEN",
                 "scrapely-token-0123456789abcdef",
@@ -292,23 +290,13 @@ async fn the_backup_webhooks_refuse_what_they_cannot_trust() {
                 "STARLING__WEBHOOKS__SCRAPEST__TOKEN",
                 "scrapest-token-0123456789abcdef",
             ),
-        ],
-    );
-    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let app = starling::app::Application::build_with(
-        settings,
-        starling::clock::Clock::System,
-        Some(listener),
-    )
-    .await
-    .unwrap();
-    let store = app.store().clone();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-    let client = crate::helpers::http();
+        ])
+        .listen("0.0.0.0:0")
+        .start()
+        .await;
+    let port = app.addr.port();
+    let store = &app.store;
+    let client = &app.client;
     let post = |path: &str, body: String| {
         client
             .post(format!("http://127.0.0.1:{port}{path}"))
@@ -353,10 +341,9 @@ async fn the_backup_webhooks_refuse_what_they_cannot_trust() {
     );
     let sql = "SELECT kind FROM events ORDER BY id";
     let kinds: Vec<String> =
-        crate::on_store!(&store, p => sqlx::query_scalar(sql).fetch_all(p).await.unwrap());
+        crate::on_store!(store, p => sqlx::query_scalar(sql).fetch_all(p).await.unwrap());
     assert_eq!(kinds, ["discord.message"]);
-    let quarantined: i64 = crate::on_store!(&store, p => sqlx::query_scalar("SELECT COUNT(*) FROM quarantine").fetch_one(p).await.unwrap());
+    let quarantined: i64 = crate::on_store!(store, p => sqlx::query_scalar("SELECT COUNT(*) FROM quarantine").fetch_one(p).await.unwrap());
     assert_eq!(quarantined, 1);
-    let _ = stop.send(());
-    server.await.unwrap().unwrap();
+    app.stop().await;
 }

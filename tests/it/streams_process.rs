@@ -1,8 +1,8 @@
 //! Streams in the real binary: keys never logged at TRACE level, and one holder
 //! per stream across processes with takeover.
 
-use crate::helpers::Backend;
 use crate::helpers::fake_stream::{Auth, FakeSse, FakeWs};
+use crate::helpers::{Backend, poll_until};
 use crate::streams::{KEY, STREAMING, eventually, resolved, stream};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -71,14 +71,11 @@ async fn no_stream_key_appears_in_logs_or_state() {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
     };
     let mut shown = String::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
+    poll_until(Duration::from_secs(20), async || {
         shown = cli(&["streams", "--format", "csv"]);
-        if shown.contains("unauthorized") && shown.matches("connected").count() >= 4 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        shown.contains("unauthorized") && shown.matches("connected").count() >= 4
+    })
+    .await;
     assert!(shown.starts_with("name,kind,state"), "{shown}");
     assert!(shown.contains("d,scrapebadger,unauthorized"), "{shown}");
     let (status, logs) = server.terminate();
@@ -131,6 +128,7 @@ async fn one_process_holds_a_stream_and_another_takes_over() {
             .unwrap_or_default()
     };
     // The second process stands by: no second connection while the lease is held.
+    // Sleep stays: a subprocess proving nothing happens within a real-time window.
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(ws.connections().len(), 1);
     let holder = owner().await;

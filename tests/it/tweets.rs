@@ -4,9 +4,9 @@
 //! rule cancels a tweet another rule scheduled by naming that rule and the
 //! tweet's `ref`, never a literal id.
 
-use crate::actions::{actions, spawn};
+use crate::actions::actions;
 use crate::helpers::fake_vendor::{ACCOUNT_ID, FakeVendor, OTHER_CONVERSATION, Reply};
-use crate::helpers::{Backend, TestApp, fixture, poll_until, start};
+use crate::helpers::{Backend, TestApp, fixture, poll_until};
 use crate::on_both_backends;
 use serde_json::{Value, json};
 use starling::store::Store;
@@ -66,13 +66,13 @@ fn reply(message_id: &str, text: &str, conversation: Option<&str>) -> Vec<u8> {
 /// time has passed, for its account, and not again once nothing due is pending.
 async fn a_scheduled_tweets_fate_is_followed_up_and_audited(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        Some(&[("tweets.yaml", THREE_TWEETS)]),
-        &[QUICK_CHECKS],
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("tweets.yaml", THREE_TWEETS)])
+        .env(&[QUICK_CHECKS])
+        .start()
+        .await;
     assert_eq!(
         app.post("/webhooks/scrapely", reply("t1", "hello", None))
             .await
@@ -161,17 +161,20 @@ async fn two_replicas_follow_a_tweet_once(backend: Backend) {
       with: { account_id: 550e8400-e29b-41d4-a716-446655440000, tweet_text: "Once", scheduled_at: "in 2s" }
 "#,
     )];
-    let (first, rules_dir) = spawn(backend, &vendor, Some(&rules), &[QUICK_CHECKS]).await;
-    let env = vendor.env();
-    let mut overrides: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    overrides.push(QUICK_CHECKS);
-    let second: TestApp = start(
-        first.db.shared(),
-        rules_dir.as_ref().unwrap().path(),
-        &overrides,
-        starling::clock::Clock::System,
-    )
-    .await;
+    let first = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&rules)
+        .env(&[QUICK_CHECKS])
+        .start()
+        .await;
+    let second = TestApp::builder(backend)
+        .db(first.db.shared())
+        .rules_dir(&first.rules_dir)
+        .vendor(&vendor)
+        .env(&[QUICK_CHECKS])
+        .start()
+        .await;
     assert_eq!(
         first
             .post("/webhooks/scrapely", reply("t2", "hello", None))
@@ -222,13 +225,12 @@ const FOLLOW_UP_AND_CANCEL: &str = r#"
 /// for the conversation, the cancel is skipped and says why.
 async fn a_rule_cancels_the_tweet_another_rule_scheduled_for_the_conversation(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let (app, _rules) = spawn(
-        backend,
-        &vendor,
-        Some(&[("tweets.yaml", FOLLOW_UP_AND_CANCEL)]),
-        &[],
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .rules(&[("tweets.yaml", FOLLOW_UP_AND_CANCEL)])
+        .start()
+        .await;
     vendor.script(
         TWEETS,
         vec![Reply::Status(503, json!({"error": "Service Unavailable"}))],

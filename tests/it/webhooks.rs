@@ -1,10 +1,7 @@
 //! Scrapely webhooks over real HTTP, on both backends.
 
 use crate::helpers::fake_vendor::{ACCOUNT_ID, FakeVendor};
-use crate::helpers::{
-    Backend, TestApp, fixture, new_reply, poll_until, spawn_app, spawn_app_with,
-    spawn_app_with_config, spawn_app_with_rules,
-};
+use crate::helpers::{Backend, TestApp, fixture, new_reply, poll_until};
 use crate::on_both_backends;
 use serde_json::{Value, json};
 use starling::clock::Clock;
@@ -32,7 +29,7 @@ on_both_backends!(
 const TOKEN: &str = "tok_3f9a8b7c6d5e";
 
 async fn seed_payloads_are_stored_with_their_kind_and_key(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let cases = [
         (
             "new_reply",
@@ -68,7 +65,7 @@ async fn seed_payloads_are_stored_with_their_kind_and_key(backend: Backend) {
 }
 
 async fn a_delivery_repeated_three_times_is_one_event(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let mut statuses = Vec::new();
     for _ in 0..3 {
         let response = app.post("/webhooks/scrapely", fixture("new_reply")).await;
@@ -87,7 +84,7 @@ async fn a_delivery_repeated_three_times_is_one_event(backend: Backend) {
 }
 
 async fn ten_concurrent_deliveries_are_one_event(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let requests = (0..10).map(|_| app.post("/webhooks/scrapely", new_reply("777")));
     let responses = futures::future::join_all(requests).await;
     let mut created = 0;
@@ -104,12 +101,10 @@ async fn ten_concurrent_deliveries_are_one_event(backend: Backend) {
 }
 
 async fn a_wrong_or_missing_token_is_refused_and_nothing_is_stored(backend: Backend) {
-    let app = spawn_app_with(
-        backend,
-        &[("STARLING__WEBHOOKS__SCRAPELY__TOKEN", TOKEN)],
-        Clock::System,
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .env(&[("STARLING__WEBHOOKS__SCRAPELY__TOKEN", TOKEN)])
+        .start()
+        .await;
     for path in [
         "/webhooks/scrapely/wrong",
         "/webhooks/scrapely",
@@ -133,12 +128,10 @@ async fn a_wrong_or_missing_token_is_refused_and_nothing_is_stored(backend: Back
 }
 
 async fn oversized_bodies_are_refused_with_413(backend: Backend) {
-    let app = spawn_app_with(
-        backend,
-        &[("STARLING__SERVER__MAX_BODY_BYTES", "1024")],
-        Clock::System,
-    )
-    .await;
+    let app = TestApp::builder(backend)
+        .env(&[("STARLING__SERVER__MAX_BODY_BYTES", "1024")])
+        .start()
+        .await;
     let mut big: Value = serde_json::from_slice(&fixture("new_reply")).unwrap();
     big["data"]["message"]["text"] = "x".repeat(2000).into();
     let response = app
@@ -168,7 +161,7 @@ async fn oversized_bodies_are_refused_with_413(backend: Backend) {
 }
 
 async fn non_json_is_400_and_quarantined(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let response = app.post("/webhooks/scrapely", "event=new_reply&x=1").await;
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
@@ -185,7 +178,7 @@ async fn non_json_is_400_and_quarantined(backend: Backend) {
 }
 
 async fn a_malformed_envelope_is_422_naming_the_field_and_quarantined(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let response = app
         .post(
             "/webhooks/scrapely",
@@ -229,7 +222,7 @@ async fn a_malformed_envelope_is_422_naming_the_field_and_quarantined(backend: B
 }
 
 async fn an_unknown_event_type_is_stored(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let response = app
         .post("/webhooks/scrapely", fixture("unknown_event"))
         .await;
@@ -274,7 +267,10 @@ async fn slack_texts(app: &TestApp) -> Vec<(String, String, Option<String>)> {
 }
 
 async fn a_reply_without_text_or_receiver_reaches_the_rules(backend: Backend) {
-    let app = spawn_app_with_rules(backend, &[("replies.yaml", EVERY_REPLY)]).await;
+    let app = TestApp::builder(backend)
+        .rules(&[("replies.yaml", EVERY_REPLY)])
+        .start()
+        .await;
     let mut no_receiver: Value = serde_json::from_slice(&new_reply("m-1")).unwrap();
     no_receiver["data"]
         .as_object_mut()
@@ -322,7 +318,7 @@ async fn a_reply_without_text_or_receiver_reaches_the_rules(backend: Backend) {
 }
 
 async fn replies_without_a_message_id_are_told_apart_by_their_body(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let post = async |body: Vec<u8>| {
         let response = app.post("/webhooks/scrapely", body).await;
         assert_eq!(response.status(), 200);
@@ -368,7 +364,7 @@ async fn replies_without_a_message_id_are_told_apart_by_their_body(backend: Back
 }
 
 async fn a_body_refused_three_times_is_one_quarantine_row_with_three_sightings(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let refuse = async |body: Vec<u8>, status: u16| {
         let response = app.post("/webhooks/scrapely", body).await;
         assert_eq!(response.status(), status);
@@ -425,25 +421,14 @@ const THANK_EVERY_REPLY: &str = r#"
         message: "Thanks {{ data.receiver.name | default('there') }}!"
 "#;
 
-/// Starling with `rules`, pointed at `vendor`, with quick retries.
-async fn spawn_with_vendor(
-    backend: Backend,
-    vendor: &FakeVendor,
-    rules: &[(&str, &str)],
-    account_check_secs: &str,
-) -> TestApp {
-    let env = vendor.env();
-    let mut overrides: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    overrides.extend_from_slice(&[
-        ("STARLING__ACTIONS__RETRY__BASE_MS", "200"),
-        ("STARLING__ACTIONS__POLL_INTERVAL_MS", "100"),
-        ("STARLING__ACTIONS__HEARTBEAT_SECS", "1"),
-        ("STARLING__SCRAPELY__ACCOUNT_CHECK_SECS", account_check_secs),
-        // The same person is thanked for each reply on purpose.
-        crate::actions::NO_CONTACT_WINDOW,
-    ]);
-    spawn_app_with_config(backend, rules, "", &overrides).await
-}
+/// Quick retries, polls and heartbeats (not the quick timeout); the same
+/// person is thanked for each reply on purpose.
+const QUICK_RETRIES: [(&str, &str); 4] = [
+    ("STARLING__ACTIONS__RETRY__BASE_MS", "200"),
+    ("STARLING__ACTIONS__POLL_INTERVAL_MS", "100"),
+    ("STARLING__ACTIONS__HEARTBEAT_SECS", "1"),
+    crate::actions::NO_CONTACT_WINDOW,
+];
 
 /// `account_paused` as in seed `004`, without `account_handle`.
 fn paused_by_id_only() -> Vec<u8> {
@@ -488,7 +473,13 @@ async fn post_ok(app: &TestApp, body: Vec<u8>) {
 
 async fn an_account_paused_with_only_its_id_holds_that_accounts_dms(backend: Backend) {
     let vendor = FakeVendor::start().await;
-    let app = spawn_with_vendor(backend, &vendor, &[("dm.yaml", THANK_EVERY_REPLY)], "3600").await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .rules(&[("dm.yaml", THANK_EVERY_REPLY)])
+        .env(&QUICK_RETRIES)
+        .env(&[("STARLING__SCRAPELY__ACCOUNT_CHECK_SECS", "3600")])
+        .start()
+        .await;
     // A first reply is thanked; its DM looked @yourhandle up in GET /accounts.
     post_ok(&app, new_reply("m-1")).await;
     wait_for_statuses(&app, &[("yourhandle", "succeeded")]).await;
@@ -531,16 +522,16 @@ const THANK_FROM_ANOTHER_ACCOUNT: &str = r#"
 async fn a_pause_naming_an_unknown_id_holds_dms_until_get_accounts_names_it(backend: Backend) {
     let vendor = FakeVendor::start().await;
     vendor.set_paused(true);
-    let app = spawn_with_vendor(
-        backend,
-        &vendor,
-        &[
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .rules(&[
             ("dm.yaml", THANK_EVERY_REPLY),
             ("other.yaml", THANK_FROM_ANOTHER_ACCOUNT),
-        ],
-        "1",
-    )
-    .await;
+        ])
+        .env(&QUICK_RETRIES)
+        .env(&[("STARLING__SCRAPELY__ACCOUNT_CHECK_SECS", "1")])
+        .start()
+        .await;
     // Nothing is known about the id yet: the pause is kept under it, and every DM
     // whose account cannot be told apart from it waits.
     post_ok(&app, paused_by_id_only()).await;
@@ -607,12 +598,11 @@ async fn standard_webhooks_vectors_are_checked_with_an_injected_clock(backend: B
             signature.as_str(),
         );
         let clock = Clock::Fixed(OffsetDateTime::from_unix_timestamp(ts).unwrap());
-        let app = spawn_app_with(
-            backend,
-            &[("STARLING__WEBHOOKS__SCRAPELY__SIGNING_SECRET", secret)],
-            clock,
-        )
-        .await;
+        let app = TestApp::builder(backend)
+            .env(&[("STARLING__WEBHOOKS__SCRAPELY__SIGNING_SECRET", secret)])
+            .clock(clock)
+            .start()
+            .await;
         let send = |id: &str, ts: i64, sig: &str, body: &str| {
             app.client
                 .post(app.url("/webhooks/scrapely"))
@@ -681,7 +671,7 @@ async fn standard_webhooks_vectors_are_checked_with_an_injected_clock(backend: B
 }
 
 async fn readiness_reports_the_database(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let app = TestApp::builder(backend).start().await;
     let response = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(response.status(), 200);
     let response = app.client.get(app.url("/readyz")).send().await.unwrap();
@@ -712,7 +702,7 @@ async fn readiness_reports_the_database(backend: Backend) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_answers_and_group_commits_in_prometheus_text() {
-    let app = spawn_app(Backend::Sqlite).await;
+    let app = TestApp::builder(Backend::Sqlite).start().await;
     assert_eq!(
         app.post("/webhooks/scrapely", new_reply("m-1"))
             .await

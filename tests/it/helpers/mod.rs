@@ -1,14 +1,21 @@
-//! Test harness: `spawn_app` starts a real Starling server on 127.0.0.1:0 over a
-//! fresh database; `StarlingProcess` runs the real binary for crash and log tests.
+//! Test harness: `TestApp::builder(backend)…start()` starts a real Starling server
+//! on 127.0.0.1:0 over a fresh database (or another server's); `settle()` waits
+//! until no action is due or running; `StarlingProcess` runs the real binary for
+//! crash and log tests.
 
 pub mod cluster;
 pub mod db;
 pub mod fake_stream;
 pub mod fake_vendor;
+pub mod poll;
 pub mod process;
 pub mod roles;
+pub mod settle;
 
 pub use db::{Backend, TestDb};
+pub use poll::{poll_for, poll_until};
+
+use fake_vendor::FakeVendor;
 
 use sqlx::Row;
 use starling::app::Application;
@@ -17,6 +24,8 @@ use starling::config::Settings;
 use starling::store::Store;
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -43,8 +52,11 @@ pub struct TestApp {
     pub store: Store,
     pub db: TestDb,
     /// The server's `rules.dir` (empty unless the test writes rules).
-    pub rules_dir: std::path::PathBuf,
-    _rules_tmp: Option<tempfile::TempDir>,
+    pub rules_dir: PathBuf,
+    /// The rules and configuration directories this app owns (removed on drop).
+    _tmp: Vec<tempfile::TempDir>,
+    /// How long `stop()` and `Drop` wait for a `running` action to finish.
+    running_grace: Duration,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -60,98 +72,156 @@ pub fn settings(db: &TestDb, overrides: &[(&str, &str)]) -> Settings {
     Settings::load_with_env(None, Some(env)).expect("test settings are valid")
 }
 
-pub async fn spawn_app(backend: Backend) -> TestApp {
-    spawn_app_with(backend, &[], Clock::System).await
-}
+/// The repository's shipped rules (`rules/`).
+pub const SHIPPED_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/rules");
 
-pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)], clock: Clock) -> TestApp {
-    let rules = tempfile::tempdir().unwrap();
-    let dir = rules.path().to_owned();
-    let mut app = start(TestDb::new(backend).await, &dir, overrides, clock).await;
-    app._rules_tmp = Some(rules);
-    app
-}
+/// Quick retries, polls, heartbeats and timeouts, for tests that run actions
+/// against a fake vendor ([`TestAppBuilder::quick_actions`]).
+pub const QUICK_ACTIONS: [(&str, &str); 4] = [
+    ("STARLING__ACTIONS__RETRY__BASE_MS", "200"),
+    ("STARLING__ACTIONS__POLL_INTERVAL_MS", "100"),
+    ("STARLING__ACTIONS__HEARTBEAT_SECS", "1"),
+    ("STARLING__ACTIONS__TIMEOUT_SECS", "5"),
+];
 
-/// A server with `files` (name, YAML) in its rules directory.
-pub async fn spawn_app_with_rules(backend: Backend, files: &[(&str, &str)]) -> TestApp {
-    let rules = tempfile::tempdir().unwrap();
-    for (name, yaml) in files {
-        std::fs::write(rules.path().join(name), yaml).unwrap();
-    }
-    let dir = rules.path().to_owned();
-    let mut app = start(TestDb::new(backend).await, &dir, &[], Clock::System).await;
-    app._rules_tmp = Some(rules);
-    app
-}
-
-/// A server with rule `files`, the configuration file text `toml` (e.g. its
-/// `[[streams]]`) and `overrides` as `STARLING__…` variables.
-pub async fn spawn_app_with_config(
+/// How a test starts a server: `TestApp::builder(backend)…start().await`.
+pub struct TestAppBuilder {
     backend: Backend,
-    files: &[(&str, &str)],
-    toml: &str,
-    overrides: &[(&str, &str)],
-) -> TestApp {
-    let rules = tempfile::tempdir().unwrap();
-    for (name, yaml) in files {
-        std::fs::write(rules.path().join(name), yaml).unwrap();
+    db: Option<TestDb>,
+    rules: Vec<(String, String)>,
+    rules_dir: Option<PathBuf>,
+    config_toml: Option<String>,
+    env: Vec<(String, String)>,
+    clock: Clock,
+    running_grace: Duration,
+    listen: String,
+}
+
+impl TestAppBuilder {
+    /// Rule files (name, YAML), written to the app's own rules directory (or to
+    /// [`Self::rules_dir`] if one is given).
+    pub fn rules(mut self, files: &[(&str, &str)]) -> Self {
+        self.rules
+            .extend(files.iter().map(|(n, y)| (n.to_string(), y.to_string())));
+        self
     }
-    let config = rules.path().join("starling.toml.conf");
-    std::fs::write(&config, toml).unwrap();
-    let db = TestDb::new(backend).await;
-    let dir = rules.path().display().to_string();
-    let mut env: HashMap<String, String> = overrides
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    env.insert("STARLING__DATABASE__URL".into(), db.url.clone());
-    env.insert("STARLING__RULES__DIR".into(), dir);
-    let settings =
-        Settings::load_with_env(Some(&config), Some(env)).expect("test settings are valid");
-    let mut app = start_with_settings(db, rules.path(), settings, Clock::System).await;
-    app._rules_tmp = Some(rules);
-    app
-}
 
-/// Starts a server on `db` with `rules_dir` (another server may share both).
-pub async fn start(
-    db: TestDb,
-    rules_dir: &std::path::Path,
-    overrides: &[(&str, &str)],
-    clock: Clock,
-) -> TestApp {
-    let dir = rules_dir.display().to_string();
-    let mut all: Vec<(&str, &str)> = vec![("STARLING__RULES__DIR", &dir)];
-    all.extend_from_slice(overrides);
-    let settings = settings(&db, &all);
-    start_with_settings(db, rules_dir, settings, clock).await
-}
+    /// The repository's shipped rules instead of an empty rules directory.
+    pub fn shipped_rules(self) -> Self {
+        self.rules_dir(SHIPPED_RULES)
+    }
 
-async fn start_with_settings(
-    db: TestDb,
-    rules_dir: &std::path::Path,
-    settings: Settings,
-    clock: Clock,
-) -> TestApp {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app = Application::build_with(settings, clock, Some(listener))
-        .await
-        .expect("app builds");
-    let addr = app.addr();
-    let store = app.store().clone();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(app.run_until_stopped(async {
-        let _ = stopped.await;
-    }));
-    TestApp {
-        addr,
-        client: http(),
-        store,
-        db,
-        rules_dir: rules_dir.to_owned(),
-        _rules_tmp: None,
-        stop: Some(stop),
-        task: Some(task),
+    /// A rules directory the app does not own, e.g. another server's (a second
+    /// replica sharing its rules).
+    pub fn rules_dir(mut self, dir: impl AsRef<Path>) -> Self {
+        self.rules_dir = Some(dir.as_ref().to_owned());
+        self
+    }
+
+    /// The configuration file's text (e.g. its `[[streams]]`).
+    pub fn config_toml(mut self, toml: &str) -> Self {
+        self.config_toml = Some(toml.to_string());
+        self
+    }
+
+    /// `STARLING__…` variables; later ones win.
+    pub fn env(mut self, vars: &[(&str, &str)]) -> Self {
+        self.env
+            .extend(vars.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        self
+    }
+
+    /// Points the Scrapely and Slack settings at `vendor`.
+    pub fn vendor(self, vendor: &FakeVendor) -> Self {
+        let vars = vendor.env();
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.env(&vars)
+    }
+
+    /// [`QUICK_ACTIONS`]: retries from 200 ms, 100 ms polls, 1 s heartbeats, 5 s timeouts.
+    pub fn quick_actions(self) -> Self {
+        self.env(&QUICK_ACTIONS)
+    }
+
+    /// The listener's address (default `127.0.0.1:0`; `0.0.0.0:0` is public,
+    /// which changes what the server asks of tokens).
+    pub fn listen(mut self, addr: &str) -> Self {
+        self.listen = addr.to_string();
+        self
+    }
+
+    /// How long the end-of-test check waits for a `running` action to finish
+    /// before failing the test (default [`settle::RUNNING_GRACE`]).
+    pub fn running_grace(mut self, grace: Duration) -> Self {
+        self.running_grace = grace;
+        self
+    }
+
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Another server's database (`other.db.shared()`): a second replica.
+    pub fn db(mut self, db: TestDb) -> Self {
+        self.db = Some(db);
+        self
+    }
+
+    pub async fn start(self) -> TestApp {
+        let mut tmp = Vec::new();
+        let rules_dir = match self.rules_dir {
+            Some(dir) => dir,
+            None => {
+                let dir = tempfile::tempdir().unwrap();
+                let path = dir.path().to_owned();
+                tmp.push(dir);
+                path
+            }
+        };
+        for (name, yaml) in &self.rules {
+            std::fs::write(rules_dir.join(name), yaml).unwrap();
+        }
+        let config = self.config_toml.map(|toml| {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("starling.toml");
+            std::fs::write(&path, toml).unwrap();
+            tmp.push(dir);
+            path
+        });
+        let db = match self.db {
+            Some(db) => db,
+            None => TestDb::new(self.backend).await,
+        };
+        let mut env: HashMap<String, String> = self.env.into_iter().collect();
+        env.insert("STARLING__DATABASE__URL".into(), db.url.clone());
+        env.insert(
+            "STARLING__RULES__DIR".into(),
+            rules_dir.display().to_string(),
+        );
+        let settings =
+            Settings::load_with_env(config.as_deref(), Some(env)).expect("test settings are valid");
+        let listener = tokio::net::TcpListener::bind(&self.listen).await.unwrap();
+        let app = Application::build_with(settings, self.clock, Some(listener))
+            .await
+            .expect("app builds");
+        let addr = app.addr();
+        let store = app.store().clone();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(app.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        TestApp {
+            addr,
+            client: http(),
+            store,
+            db,
+            rules_dir,
+            _tmp: tmp,
+            running_grace: self.running_grace,
+            stop: Some(stop),
+            task: Some(task),
+        }
     }
 }
 
@@ -172,6 +242,21 @@ pub fn new_reply(message_id: &str) -> Vec<u8> {
 }
 
 impl TestApp {
+    /// A server on `backend`: see [`TestAppBuilder`].
+    pub fn builder(backend: Backend) -> TestAppBuilder {
+        TestAppBuilder {
+            backend,
+            db: None,
+            rules: Vec::new(),
+            rules_dir: None,
+            config_toml: None,
+            env: Vec::new(),
+            clock: Clock::System,
+            running_grace: settle::RUNNING_GRACE,
+            listen: "127.0.0.1:0".to_string(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
@@ -229,22 +314,56 @@ impl TestApp {
         }
     }
 
-    /// Stops the server the way SIGTERM does and waits for it to finish.
+    /// Waits until the app has nothing left to do now ([`settle`]): no action
+    /// `running`, none `pending`/`failed` with `run_at <= now`, no apalis job due
+    /// and not done. Fails the test with what is still due after 20 s.
+    pub async fn settle(&self) {
+        self.settle_within(Duration::from_secs(20)).await
+    }
+
+    pub async fn settle_within(&self, limit: Duration) {
+        settle::settle(&self.store, limit).await
+    }
+
+    /// Stops the server the way SIGTERM does and waits for it to finish. Fails
+    /// the test if an action is still `running` (after [`settle::RUNNING_GRACE`]).
     pub async fn stop(mut self) {
+        let left = if std::thread::panicking() {
+            Vec::new()
+        } else {
+            settle::left_running(&self.store, self.running_grace).await
+        };
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
             task.await.unwrap().unwrap();
         }
+        assert!(left.is_empty(), "the test left actions running: {left:?}");
     }
 }
 
 impl Drop for TestApp {
+    /// A test that ends (without failing already) leaving an action `running`
+    /// fails here. The check waits [`settle::RUNNING_GRACE`] for a call the test
+    /// saw to be recorded, and needs a multi-thread runtime (`on_both_backends!`)
+    /// to block on; a database the test dropped or stopped is not checked.
     fn drop(&mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
+        let Some(stop) = self.stop.take() else {
+            return; // stopped (and checked) by `stop()`
+        };
+        let mut left = Vec::new();
+        if !std::thread::panicking()
+            && let Ok(handle) = tokio::runtime::Handle::try_current()
+            && handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+        {
+            let (store, grace) = (self.store.clone(), self.running_grace);
+            left = tokio::task::block_in_place(|| {
+                handle.block_on(settle::left_running(&store, grace))
+            });
         }
+        let _ = stop.send(());
+        assert!(left.is_empty(), "the test left actions running: {left:?}");
     }
 }
 
@@ -265,16 +384,4 @@ macro_rules! on_store {
             starling::store::Store::Postgres($pool) => $body,
         }
     };
-}
-
-/// Polls `check` every 25 ms until it holds (true) or `limit` passes (false).
-pub async fn poll_until<F: AsyncFnMut() -> bool>(limit: std::time::Duration, mut check: F) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if check().await {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    check().await
 }
