@@ -225,7 +225,7 @@ impl Application {
             self.workers.clone(),
             stop.clone().cancelled_owned(),
         ));
-        let fast_path = tokio::spawn(crate::actions::executor::run_fast_path(
+        let fast_path = tokio::spawn(crate::actions::fast_path::run_fast_path(
             self.executor.clone(),
             self.claimed,
             self.workers.workers * self.workers.concurrency,

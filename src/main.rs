@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use starling::app::Application;
+use starling::cli::accounts as cli_accounts;
 use starling::cli::audit;
 use starling::cli::backtest;
 use starling::cli::contacts;
@@ -245,11 +246,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Accounts(command) => {
             let url = settings.database.url.expose();
             let out = match command {
-                AccountsCommand::List { format } => jobs::paused(url, format).await?,
+                AccountsCommand::List { format } => cli_accounts::paused(url, format).await?,
                 AccountsCommand::Resume { handle } => {
                     let store = Store::connect(url, 2).await?;
                     store.migrate().await?;
-                    jobs::resume(&store, &handle).await?
+                    cli_accounts::resume(&store, &handle).await?
                 }
             };
             print!("{out}");

@@ -12,8 +12,8 @@ use crate::config::{RetrySettings, Settings};
 use crate::secret::Secret;
 use crate::store::Store;
 use crate::store::actions::{
-    self as sql, ActionRow, AttemptOutcome, Claim, FastClaim, Finish, GiveBack, NotStarted,
-    RecordedRequest, now_ms,
+    self as sql, ActionRow, AttemptOutcome, Claim, Finish, GiveBack, NotStarted, RecordedRequest,
+    now_ms,
 };
 use crate::store::ratelimit::{self, Budget, SEND_LATE};
 use serde_json::Value;
@@ -28,7 +28,7 @@ pub struct Executor {
     vault: crate::secret::marker::Vault,
     pub(super) retry: RetrySettings,
     timeout: Duration,
-    dry_run: bool,
+    pub(super) dry_run: bool,
     /// Written on every attempt: which process ran it.
     pub(super) worker: String,
     /// `outreach.contact_window` in ms (`None`: off).
@@ -158,61 +158,7 @@ impl Executor {
         self.scrapely.as_ref().map(|s| (s.bucket.clone(), s.budget))
     }
 
-    /// Runs an action this process claimed in the transaction that stored its
-    /// event (the fast path), its first attempt possibly already written.
-    pub async fn run_claimed(&self, claimed: FastClaim) -> anyhow::Result<()> {
-        let FastClaim {
-            action,
-            attempt,
-            slot,
-            read_paid,
-        } = claimed;
-        let Some(attempt) = attempt else {
-            return self.execute(action).await;
-        };
-        // Its lease began at the commit: past it (a long queue here), the sweep
-        // may have queued it for another worker. Fresh from the commit (the
-        // usual case) the lease still covers its calls, and no write stands
-        // between the commit and the vendor.
-        let fresh = action.lease_until.is_some_and(|until| {
-            until - now_ms() >= (self.lease().saturating_sub(FRESH_CLAIM)).as_millis() as i64
-        });
-        if !fresh && !sql::renew(&self.store, &action, self.lease()).await? {
-            lost_claim(&action);
-            return Ok(());
-        }
-        let params = action.params.clone();
-        let budget_slot =
-            slot.and_then(|at| self.scrapely.as_ref().map(|s| (s.bucket.clone(), at)));
-        if self.dry_run {
-            let finish = Finish {
-                request: Some(dry_run_request(&action, &params)),
-                budget_slot,
-                ..Finish::new(AttemptOutcome::DryRun)
-            };
-            return self.finish(&action, Some(attempt), finish).await;
-        }
-        if action.kind == ActionKind::DoNotContact {
-            return self.do_not_contact(&action, Some(attempt), &params).await;
-        }
-        let ctx = Context {
-            read_paid,
-            ..self.context()
-        };
-        match super::prepare(&ctx, action.id, action.kind, &params).await {
-            Ok(request) => {
-                self.complete_call(&action, attempt, budget_slot, &request)
-                    .await
-            }
-            Err(not_sent) => {
-                let mut finish = self.not_sent_finish(&action, not_sent);
-                finish.budget_slot = budget_slot;
-                self.finish(&action, Some(attempt), finish).await
-            }
-        }
-    }
-
-    async fn execute(&self, action: ActionRow) -> anyhow::Result<()> {
+    pub(super) async fn execute(&self, action: ActionRow) -> anyhow::Result<()> {
         let params = action.params.clone();
         if action.kind.held_when_paused()
             && let Some(account) = &action.account
@@ -319,7 +265,7 @@ impl Executor {
     }
 
     /// Calls (the attempt is written) and records the answer.
-    async fn complete_call(
+    pub(super) async fn complete_call(
         &self,
         action: &ActionRow,
         attempt: i64,
@@ -465,7 +411,7 @@ impl Executor {
     }
 
     /// How an attempt that never reached the call ends.
-    fn not_sent_finish(&self, action: &ActionRow, not_sent: NotSent) -> Finish {
+    pub(super) fn not_sent_finish(&self, action: &ActionRow, not_sent: NotSent) -> Finish {
         let (outcome, class, message) = match not_sent {
             NotSent::LookupFailed(answer) => {
                 let mut finish = self.conclude(action, &answer);
@@ -541,13 +487,9 @@ fn recorded(request: &Outbound) -> RecordedRequest {
     }
 }
 
-/// How long after its commit a fast-path claim is used without renewing its
-/// lease (which is two call timeouts and 5 s long).
-const FRESH_CLAIM: Duration = Duration::from_secs(1);
-
 /// A run that got to its call after its lease ran out: another run has the
 /// action (or has finished it), and this one sends nothing.
-fn lost_claim(action: &ActionRow) {
+pub(super) fn lost_claim(action: &ActionRow) {
     tracing::warn!(
         action = action.id,
         kind = %action.kind,
@@ -556,46 +498,10 @@ fn lost_claim(action: &ActionRow) {
 }
 
 /// What a dry run records: the action and its rendered parameters.
-fn dry_run_request(action: &ActionRow, params: &Value) -> RecordedRequest {
+pub(super) fn dry_run_request(action: &ActionRow, params: &Value) -> RecordedRequest {
     RecordedRequest {
         method: "DRY-RUN".into(),
         url: action.kind.to_string(),
         body: Some(params.to_string()),
-    }
-}
-
-/// The fast path: runs the actions the writer claimed in its commits, at once and
-/// in this process, at most `concurrency` at a time. Ends when the writer is gone,
-/// letting running actions finish within `grace` (the rest are queued by the
-/// sweep when their lease expires).
-pub async fn run_fast_path(
-    executor: std::sync::Arc<Executor>,
-    mut claimed: tokio::sync::mpsc::UnboundedReceiver<FastClaim>,
-    concurrency: usize,
-    grace: Duration,
-) {
-    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
-    let mut running = tokio::task::JoinSet::new();
-    while let Some(action) = claimed.recv().await {
-        let permit = permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore open");
-        let executor = executor.clone();
-        running.spawn(async move {
-            let id = action.action.id;
-            if let Err(error) = executor.run_claimed(action).await {
-                tracing::error!(action = id, error = %format!("{error:#}"), "Action run failed; the sweep queues it again when its lease expires");
-            }
-            drop(permit);
-        });
-        while running.try_join_next().is_some() {}
-    }
-    let finish = async { while running.join_next().await.is_some() {} };
-    if tokio::time::timeout(grace, finish).await.is_err() {
-        tracing::warn!(
-            "Some actions did not finish within the grace period; their jobs will take them over"
-        );
     }
 }

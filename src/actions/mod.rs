@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod do_not_contact;
 pub mod executor;
+pub mod fast_path;
 pub mod http_request;
 mod ledger;
 pub mod outbound;

@@ -1,5 +1,5 @@
-//! `starling jobs …` and `starling accounts …`: look at actions and their
-//! attempts, re-run dead ones, cancel waiting ones, resume paused accounts.
+//! `starling jobs …`: look at actions and their attempts, re-run dead ones,
+//! cancel waiting ones.
 //!
 //! Listing goes through the read-only audit connection (`store::audit::query`),
 //! as the main role: the SQL is Starling's and the values a user passes are
@@ -156,26 +156,4 @@ fn listed(statuses: &[Status]) -> String {
         Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
         None => String::new(),
     }
-}
-
-/// `starling accounts resume HANDLE`.
-pub async fn resume(store: &Store, handle: &str) -> anyhow::Result<String> {
-    let handle = handle.trim_start_matches('@');
-    match sql::resume_account(store, handle).await? {
-        Some(n) => Ok(format!("@{handle} resumed; {n} held action(s) released.\n")),
-        None => {
-            anyhow::bail!("@{handle} is not paused; `starling accounts list` shows paused accounts")
-        }
-    }
-}
-
-/// `starling accounts list`: paused accounts.
-pub async fn paused(url: &str, format: Format) -> anyhow::Result<String> {
-    let query = format!(
-        "SELECT account AS handle, account_id, {at} AS paused_at, reason, \
-         (SELECT count(*) FROM actions a WHERE a.status = 'held' AND (lower(a.account) = p.account OR a.account = p.account_id)) AS held \
-         FROM paused_accounts p ORDER BY account",
-        at = ts(url, "paused_at")
-    );
-    Ok(render(&audit::query(url, &query).await?, format))
 }

@@ -1,5 +1,6 @@
 //! Subcommands of the `starling` binary other than `serve`.
 
+pub mod accounts;
 pub mod audit;
 pub mod backtest;
 pub mod contacts;

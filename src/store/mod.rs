@@ -9,6 +9,24 @@
 //! - [`writer`] commits events in groups; [`events`] and [`quarantine`] hold the SQL ([`event_intent`] classifies replies stored before intent was);
 //!   [`audit`] runs users' read-only queries, and [`Store::grant_audit_reader`]
 //!   lets the PostgreSQL reader role read every table.
+//!
+//! **The store idiom** (SQL that may differ per backend), one rule for every file:
+//! a statement that reads the same on both backends is written once, with `$n`
+//! parameters, integer milliseconds and JSON as text, and runs through
+//! [`action_rows::on_pool!`] (a pool) or [`action_rows::in_tx!`] (its own
+//! transaction); a step that runs inside a caller's transaction is a method of a
+//! small trait over the connection (`PushJobs`, `OutboxConn`, `RateConn`,
+//! `ContactConn`, `FinishConn`, the writer's `GroupSql`), implemented for both
+//! connection types by one macro when the SQL is the same, and by one impl per
+//! backend only where it is not (the writer's multi-row `VALUES` on SQLite against
+//! `UNNEST` arrays on PostgreSQL, whose bodies are the `*_sqlite` / `*_postgres`
+//! functions of [`events`] and [`matches`]). Nothing else branches on the backend.
+//!
+//! **Errors.** Where a caller branches, the error is typed: [`StoreError`]
+//! (`Unavailable` answers 503, `WriterClosed` means shutdown),
+//! `attempts::NotStarted` (a claim lost, a contact refused). Everything else is a
+//! `sqlx::Error` passed up unchanged and given context (`anyhow`) only where it is
+//! reported, at the edges: the HTTP handlers, the CLI, the executor's log line.
 
 pub mod accounts;
 pub mod action_rows;

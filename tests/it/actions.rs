@@ -368,7 +368,7 @@ async fn a_paused_accounts_dms_are_held_and_released(backend: Backend) {
     app.settle().await;
     assert!(vendor.requests("POST", DM).is_empty());
     // A person resumes it.
-    starling::cli::jobs::resume(&app.store, "@YourHandle")
+    starling::cli::accounts::resume(&app.store, "@YourHandle")
         .await
         .unwrap();
     let sent = vendor

@@ -496,7 +496,7 @@ async fn an_account_paused_with_only_its_id_holds_that_accounts_dms(backend: Bac
     assert_eq!(vendor.requests("POST", DM).len(), 1, "held: nothing sent");
 
     // Resumed by its handle: the held DM goes out, once.
-    starling::cli::jobs::resume(&app.store, "@yourhandle")
+    starling::cli::accounts::resume(&app.store, "@yourhandle")
         .await
         .unwrap();
     wait_for_statuses(
