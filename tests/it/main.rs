@@ -26,6 +26,7 @@ mod rules_formats;
 mod secrets;
 mod secrets_cli;
 mod server_limits;
+mod statements;
 mod store;
 mod streams;
 mod streams_once;

@@ -9,12 +9,19 @@ pub struct Cluster {
     dir: tempfile::TempDir,
     bin: PathBuf,
     pub port: u16,
+    /// More `-c name=value` server settings (e.g. a preloaded extension).
+    settings: Vec<String>,
 }
 
 impl Cluster {
     /// Creates and starts a cluster on a free port; `None` when this machine has
     /// no PostgreSQL binaries.
     pub fn start() -> Option<Self> {
+        Self::start_with(&[])
+    }
+
+    /// [`Cluster::start`] with more server settings, `name=value` each.
+    pub fn start_with(settings: &[&str]) -> Option<Self> {
         let bin = std::fs::read_dir("/usr/lib/postgresql")
             .ok()?
             .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
@@ -29,7 +36,13 @@ impl Cluster {
             .local_addr()
             .unwrap()
             .port();
-        let cluster = Cluster { dir, bin, port };
+        let settings = settings.iter().map(|s| s.to_string()).collect();
+        let cluster = Cluster {
+            dir,
+            bin,
+            port,
+            settings,
+        };
         if is_root() {
             let chown = Command::new("chown")
                 .arg("postgres")
@@ -86,11 +99,14 @@ impl Cluster {
     }
 
     pub fn start_again(&self) {
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
             self.port,
             self.dir.path().display()
         );
+        for setting in &self.settings {
+            options.push_str(&format!(" -c {setting}"));
+        }
         let log = self.dir.path().join("log").display().to_string();
         self.run(
             "pg_ctl",
