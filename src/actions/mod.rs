@@ -8,6 +8,7 @@
 //! rate limits, holds and reconciliation.
 
 pub mod accounts;
+mod conclude;
 pub mod do_not_contact;
 pub mod executor;
 pub mod fast_path;

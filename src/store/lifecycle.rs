@@ -4,6 +4,9 @@
 //! the other store modules run these statements inside their own transactions.
 //!
 //! The README's lifecycle diagram is this table.
+//!
+//! Longer than most files on purpose: every status change of an action lives
+//! here and nowhere else, so the table and all its statements are read together.
 
 use super::Store;
 use super::action_rows::{ActionRow, COLUMNS, in_tx, now_ms, on_pool};
