@@ -117,8 +117,10 @@ async fn statements_per_executed_action_are_counted_and_within_budget() {
             shown.replace('|', "\\|")
         );
     }
+    // `BEGIN`/`COMMIT` are counted together with the sweep's own (once a second,
+    // a few hundredths per action here); one more statement on the path is +1.0.
     assert!(
-        per_action <= BUDGET,
+        per_action <= BUDGET + 0.1,
         "{per_action:.2} statements per action, over the budget of {BUDGET}"
     );
     app.stop().await;
