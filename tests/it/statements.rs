@@ -104,6 +104,13 @@ async fn statements_per_executed_action_are_counted_and_within_budget() {
         .map(|(_, calls)| *calls)
         .filter(|calls| *calls as usize >= ACTIONS / 2)
         .sum();
+    // The sweep's transactions share the `BEGIN`/`COMMIT` counts: take them out.
+    let sweeps: i64 = rows
+        .iter()
+        .filter(|(query, _)| query.starts_with("UPDATE actions SET updated_at = $1 WHERE"))
+        .map(|(_, calls)| *calls)
+        .sum();
+    let total = total - 2 * sweeps;
     let per_action = total as f64 / ACTIONS as f64;
     println!(
         "{total} statements on the path for {ACTIONS} webhooks and their actions: {per_action:.2} per action"
@@ -117,10 +124,10 @@ async fn statements_per_executed_action_are_counted_and_within_budget() {
             shown.replace('|', "\\|")
         );
     }
-    // `BEGIN`/`COMMIT` are counted together with the sweep's own (once a second,
-    // a few hundredths per action here); one more statement on the path is +1.0.
+    // One more statement on the path is +1.0; a stray background transaction is
+    // a hundredth.
     assert!(
-        per_action <= BUDGET + 0.1,
+        per_action <= BUDGET + 0.05,
         "{per_action:.2} statements per action, over the budget of {BUDGET}"
     );
     app.stop().await;
