@@ -9,7 +9,7 @@
 use starling::webhooks::signature::SigningKey;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
@@ -31,21 +31,21 @@ pub fn auth_env() -> Vec<(&'static str, String)> {
 /// sender whose request failed moves to the next slot that is up and is not the
 /// address that failed, as a load balancer would.
 #[derive(Clone)]
-pub struct Targets(Arc<Mutex<Vec<Option<String>>>>);
+/// The processes' addresses; a sender waiting for one is woken when it changes.
+pub struct Targets(Arc<tokio::sync::watch::Sender<Vec<Option<String>>>>);
 
 impl Targets {
     pub fn new(slots: usize) -> Self {
-        Self(Arc::new(Mutex::new(vec![None; slots])))
+        Self(Arc::new(tokio::sync::watch::Sender::new(vec![None; slots])))
     }
 
     /// `addr` is the process's `host:port`, or `None` while it is down.
     pub fn set(&self, slot: usize, addr: Option<String>) {
-        self.0.lock().unwrap()[slot] = addr;
+        self.0.send_modify(|slots| slots[slot] = addr);
     }
 
     /// The first slot from `from` that is up and is not `avoid`.
-    fn pick(&self, from: usize, avoid: Option<&str>) -> Option<String> {
-        let slots = self.0.lock().unwrap();
+    fn pick(slots: &[Option<String>], from: usize, avoid: Option<&str>) -> Option<String> {
         (0..slots.len())
             .filter_map(|i| slots[(from + i) % slots.len()].clone())
             .find(|addr| Some(addr.as_str()) != avoid)
@@ -229,8 +229,9 @@ impl Sender {
                 Answer::Status(503, text, retry_after) => {
                     self.unavailable(id, &text, retry_after);
                     failed = None;
-                    // Not a wait for an event: the pause a sender makes before
-                    // retrying a 503, as Scrapely's retries do (the load must not spin).
+                    // Sleep stays: not a wait for an event but the pause a sender
+                    // makes before retrying a 503, as Scrapely's retries do (the
+                    // load must not spin).
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
                 Answer::Status(status, text, _) => {
@@ -278,18 +279,19 @@ impl Sender {
         }
     }
 
-    /// An address to post to, waiting (polling) while every process is down.
+    /// An address to post to, waiting while every process is down: woken when
+    /// a process comes up, and looking at the stop flag at least every 100 ms.
     async fn target(&self, avoid: Option<&str>) -> Option<String> {
+        let mut changes = self.targets.0.subscribe();
         loop {
-            if let Some(addr) = self.targets.pick(self.n, avoid) {
-                return Some(addr);
+            let picked = Targets::pick(&changes.borrow_and_update(), self.n, avoid);
+            if picked.is_some() {
+                return picked;
             }
             if self.stop.load(Ordering::Relaxed) {
                 return None;
             }
-            // The poll interval of this wait (it ends when a process is up or
-            // the load stops), not a fixed wait.
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            let _ = tokio::time::timeout(Duration::from_millis(100), changes.changed()).await;
         }
     }
 

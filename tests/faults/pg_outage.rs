@@ -53,12 +53,12 @@ pub async fn run(run: &mut Run) -> Table {
             load.wait_for_more(20, Duration::from_secs(60)).await,
             "round {round}: no webhook acknowledged within 60 s"
         );
-        // The fault schedule, not a wait for an event: the database stops at a
-        // random instant of the load (from the printed seed) ...
+        // Sleep stays: the fault schedule, not a wait for an event: the database
+        // stops at a random instant of the load (from the printed seed) ...
         tokio::time::sleep(Duration::from_millis(run.rng.random_range(0..1000))).await;
         let down = Instant::now();
         tokio::task::block_in_place(|| cluster.stop());
-        // ... and stays down a random 0.5–2.5 s.
+        // Sleep stays: ... and it stays down a random 0.5–2.5 s (the outage itself).
         tokio::time::sleep(Duration::from_millis(run.rng.random_range(500..2500))).await;
         tokio::task::block_in_place(|| cluster.start_again());
         outages.push((down, Instant::now()));

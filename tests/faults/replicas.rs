@@ -87,8 +87,8 @@ pub async fn run(run: &mut Run) -> Table {
             load.wait_for_more(20, Duration::from_secs(60)).await,
             "kill {kill}: no webhook acknowledged within 60 s"
         );
-        // The fault schedule, not a wait for an event: a kill every 1–3 s
-        // (random, from the printed seed), under load.
+        // Sleep stays: the fault schedule, not a wait for an event: a kill every
+        // 1–3 s (random, from the printed seed), under load.
         tokio::time::sleep(Duration::from_millis(run.rng.random_range(1000..3000))).await;
         let slot = run.rng.random_range(0..PROCESSES);
         processes[slot].kill9();

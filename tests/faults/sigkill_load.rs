@@ -53,8 +53,8 @@ pub async fn run(run: &mut Run, backend: Backend, table: &mut Table) {
             load.wait_for_more(20, Duration::from_secs(60)).await,
             "round {round}: no webhook acknowledged within 60 s"
         );
-        // The fault schedule, not a wait for an event: SIGKILL at a random
-        // instant of the load (from the printed seed).
+        // Sleep stays: the fault schedule, not a wait for an event: SIGKILL at a
+        // random instant of the load (from the printed seed).
         let instant = Duration::from_millis(run.rng.random_range(0..1500));
         tokio::time::sleep(instant).await;
         process.kill9();

@@ -14,6 +14,8 @@ pub async fn poll_for<T, F: AsyncFnMut() -> Option<T>>(limit: Duration, mut prob
         if let Some(value) = probe().await {
             return Some(value);
         }
+        // Sleep stays: the interval of the one polling loop, which ends on the
+        // probe's value or the limit.
         tokio::time::sleep(POLL_EVERY).await;
     }
     probe().await
