@@ -13,7 +13,8 @@
 //! the fake vendor at 200/s (the floor of any "webhook in, call out" path), so the
 //! published figure is also a ratio on this noisy shared machine.
 //! Options (environment): `BENCH_SECS` (default 10), `BENCH_BACKENDS` (default
-//! `sqlite,postgres`), `BENCH_NOTES_MODE` (`append`, the default, or `replace`), `STARLING_TEST_DATABASE_URL` (PostgreSQL admin URL).
+//! `sqlite,postgres`), `BENCH_NOTES_MODE` (`append`, the default, or `replace`), `STARLING_TEST_DATABASE_URL` (PostgreSQL admin URL);
+//! any `STARLING__*` setting (e.g. `STARLING__ACTIONS__CONCURRENCY=32`) is passed on.
 
 use axum::extract::State;
 use axum::routing::{patch, post};
@@ -94,6 +95,11 @@ async fn run() {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
+        // Any other STARLING__* setting of the bench's own environment, to try one.
+        .chain(
+            std::env::vars()
+                .filter(|(k, _)| k.starts_with("STARLING__") && !k.contains("DATABASE")),
+        )
         .collect();
         let settings = Settings::load_with_env(None, Some(env)).unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -137,6 +137,7 @@ impl Executor {
         attempt: Option<i64>,
         finish: Finish,
     ) -> anyhow::Result<()> {
+        super::fast_path::release_call_slot();
         if let Some(writer) = self.writer.get().and_then(|w| w.upgrade()) {
             let finished = sql::Finished {
                 action_id: action.id,

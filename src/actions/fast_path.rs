@@ -70,8 +70,22 @@ impl Executor {
     }
 }
 
+tokio::task_local! {
+    /// A fast-path run's slot of `concurrency`: given back by
+    /// [`release_call_slot`] as soon as the attempt's outcome is known, so the
+    /// wait for that outcome to be durable (a group commit) is not an action in
+    /// flight and does not hold the next one back.
+    static CALL_SLOT: std::cell::Cell<Option<tokio::sync::OwnedSemaphorePermit>>;
+}
+
+/// Gives back the running fast-path action's slot (a no-op on other paths).
+pub(super) fn release_call_slot() {
+    let _ = CALL_SLOT.try_with(|slot| slot.take());
+}
+
 /// The fast path: runs the actions the writer claimed in its commits, at once and
-/// in this process, at most `concurrency` at a time. Ends when the writer is gone,
+/// in this process, at most `concurrency` calls at a time (an action whose
+/// outcome is being recorded no longer counts). Ends when the writer is gone,
 /// letting running actions finish within `grace` (the rest are queued by the
 /// sweep when their lease expires).
 pub async fn run_fast_path(
@@ -89,13 +103,13 @@ pub async fn run_fast_path(
             .await
             .expect("semaphore open");
         let executor = executor.clone();
-        running.spawn(async move {
+        let run = async move {
             let id = action.action.id;
             if let Err(error) = executor.run_claimed(action).await {
                 tracing::error!(action = id, error = %format!("{error:#}"), "Action run failed; the sweep queues it again when its lease expires");
             }
-            drop(permit);
-        });
+        };
+        running.spawn(CALL_SLOT.scope(std::cell::Cell::new(Some(permit)), run));
         while running.try_join_next().is_some() {}
     }
     let finish = async { while running.join_next().await.is_some() {} };

@@ -261,6 +261,20 @@ pub(super) static FINISH: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// [`FINISH`] for a group's plain finishes at once: this head, then a list of
+/// `(id, status, at, last_error)` rows (`VALUES` on SQLite, `UNNEST` on
+/// PostgreSQL) as `v`, then [`FINISH_MANY_TAIL`].
+pub(super) const FINISH_MANY_HEAD: &str = "UPDATE actions SET status = v.status, run_at = v.at, \
+     lease_until = NULL, updated_at = v.at, last_error = v.last_error FROM ";
+
+/// Ends [`FINISH_MANY_HEAD`]: only actions still running move.
+pub(super) static FINISH_MANY_TAIL: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        " WHERE actions.id = v.id AND actions.status = {running}",
+        running = lit(S::Running)
+    )
+});
+
 /// Holds the queued DMs and tweets of a paused account ($1 handle, $2 id, $3 now).
 pub(super) static HOLD_PAUSED: LazyLock<String> = LazyLock::new(|| {
     format!(

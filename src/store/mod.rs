@@ -38,6 +38,7 @@ pub mod contacts;
 pub mod deliveries;
 pub mod event_intent;
 pub mod events;
+pub mod finishes;
 pub mod jobs;
 pub mod lifecycle;
 pub mod matches;

@@ -128,6 +128,8 @@ where
     // Calls first: a read's slot is only worth having with its call's.
     let mut read_slots = slots.saturating_sub(calls);
     let mut started = Vec::with_capacity(rows.len());
+    // (action, slot, read paid) for the claims whose first attempt is written here.
+    let mut attempting = Vec::with_capacity(rows.len());
     for row in rows {
         if row.kind == ActionKind::SendDm {
             // A DM's attempt is written right before its call (see `actions::send_dm`).
@@ -155,13 +157,24 @@ where
                 read_paid = true;
             }
         }
-        let attempt = conn.first_attempt(row.id, &mode.worker, now).await?;
-        started.push(Ok(FastClaim {
-            action: row,
-            attempt: Some(attempt),
-            slot,
-            read_paid,
-        }));
+        attempting.push((row, slot, read_paid));
+    }
+    if !attempting.is_empty() {
+        let ids: Vec<i64> = attempting.iter().map(|(row, ..)| row.id).collect();
+        let attempts = conn.first_attempts(&ids, &mode.worker, now).await?;
+        for (row, slot, read_paid) in attempting {
+            let attempt = attempts
+                .iter()
+                .find(|(action, _)| *action == row.id)
+                .map(|(_, attempt)| *attempt)
+                .ok_or_else(|| sqlx::Error::RowNotFound)?;
+            started.push(Ok(FastClaim {
+                action: row,
+                attempt: Some(attempt),
+                slot,
+                read_paid,
+            }));
+        }
     }
     Ok(started)
 }
@@ -177,20 +190,30 @@ pub(crate) trait OutboxConn {
     ) -> Result<Option<ActionRow>, sqlx::Error>;
     /// Records a paused account and holds its queued DMs and tweets.
     async fn pause_account(&mut self, pause: &Pause) -> Result<(), sqlx::Error>;
-    /// Writes the first attempt of an action claimed in this transaction.
-    async fn first_attempt(
+    /// Writes the first attempts of actions claimed in this transaction (and
+    /// counts them on the actions); returns (action id, attempt id) pairs.
+    async fn first_attempts(
         &mut self,
-        action_id: i64,
+        action_ids: &[i64],
         worker: &str,
         now: i64,
-    ) -> Result<i64, sqlx::Error>;
+    ) -> Result<Vec<(i64, i64)>, sqlx::Error>;
     /// Gives back a claim taken in this transaction.
     async fn unclaim(&mut self, action_id: i64) -> Result<(), sqlx::Error>;
 }
 
-const FIRST_ATTEMPT: &str = "INSERT INTO action_attempts (action_id, series, attempt, worker, started_at) \
-    VALUES ($1, 1, 1, $2, $3) RETURNING id";
-const COUNT_FIRST: &str = "UPDATE actions SET attempts = 1 WHERE id = $1";
+/// The first attempts of a group's claims, from a JSON array of action ids ($1,
+/// one statement whatever the group's size), and their count on the actions:
+/// the same statements but for how each backend reads a JSON array.
+const FIRST_ATTEMPTS_SQLITE: &str = "INSERT INTO action_attempts (action_id, series, attempt, worker, started_at) \
+    SELECT value, 1, 1, $2, $3 FROM json_each($1) RETURNING action_id, id";
+const COUNT_FIRST_SQLITE: &str =
+    "UPDATE actions SET attempts = 1 WHERE id IN (SELECT value FROM json_each($1))";
+const FIRST_ATTEMPTS_POSTGRES: &str = "INSERT INTO action_attempts (action_id, series, attempt, worker, started_at) \
+    SELECT CAST(value AS BIGINT), 1, 1, $2, $3 FROM jsonb_array_elements_text($1::jsonb) \
+    RETURNING action_id, id";
+const COUNT_FIRST_POSTGRES: &str = "UPDATE actions SET attempts = 1 \
+    WHERE id IN (SELECT CAST(value AS BIGINT) FROM jsonb_array_elements_text($1::jsonb))";
 
 /// An `account_paused` event's facts.
 #[derive(Debug, Clone)]
@@ -215,7 +238,7 @@ const PAUSE: &str = "INSERT INTO paused_accounts (account, account_id, paused_at
       paused_at = excluded.paused_at, reason = excluded.reason, event_id = excluded.event_id \
     RETURNING account";
 macro_rules! outbox_conn {
-    ($conn:ty) => {
+    ($conn:ty, $first_attempts:expr, $count_first:expr) => {
         impl OutboxConn for $conn {
             async fn insert_action(
                 &mut self,
@@ -266,23 +289,24 @@ macro_rules! outbox_conn {
                 Ok(())
             }
 
-            async fn first_attempt(
+            async fn first_attempts(
                 &mut self,
-                action_id: i64,
+                action_ids: &[i64],
                 worker: &str,
                 now: i64,
-            ) -> Result<i64, sqlx::Error> {
-                let id = sqlx::query_scalar(FIRST_ATTEMPT)
-                    .bind(action_id)
+            ) -> Result<Vec<(i64, i64)>, sqlx::Error> {
+                let ids = serde_json::to_string(action_ids).expect("ids serialize");
+                let attempts = sqlx::query_as($first_attempts)
+                    .bind(&ids)
                     .bind(worker)
                     .bind(now)
-                    .fetch_one(&mut *self)
+                    .fetch_all(&mut *self)
                     .await?;
-                sqlx::query(COUNT_FIRST)
-                    .bind(action_id)
+                sqlx::query($count_first)
+                    .bind(&ids)
                     .execute(&mut *self)
                     .await?;
-                Ok(id)
+                Ok(attempts)
             }
 
             async fn unclaim(&mut self, action_id: i64) -> Result<(), sqlx::Error> {
@@ -295,8 +319,16 @@ macro_rules! outbox_conn {
         }
     };
 }
-outbox_conn!(sqlx::SqliteConnection);
-outbox_conn!(sqlx::PgConnection);
+outbox_conn!(
+    sqlx::SqliteConnection,
+    FIRST_ATTEMPTS_SQLITE,
+    COUNT_FIRST_SQLITE
+);
+outbox_conn!(
+    sqlx::PgConnection,
+    FIRST_ATTEMPTS_POSTGRES,
+    COUNT_FIRST_POSTGRES
+);
 
 /// The actions of a fired rule, as outbox rows keyed by (event, rule, index).
 pub(super) fn new_actions(row: &super::matches::MatchRow<'_>, now: i64) -> Vec<NewAction> {

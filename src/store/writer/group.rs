@@ -101,7 +101,14 @@ impl GroupSql for sqlx::PgConnection {
 /// rules' decisions, after claiming their cooldowns, and the fired actions with
 /// their jobs; then the quarantined payloads. Returns the jobs pushed too.
 pub(super) async fn write_group(
-    conn: &mut (impl GroupSql + OutboxConn + PushJobs + super::super::ratelimit::RateConn + FinishConn),
+    conn: &mut (
+             impl GroupSql
+             + OutboxConn
+             + PushJobs
+             + super::super::ratelimit::RateConn
+             + FinishConn
+             + super::super::finishes::FinishMany
+         ),
     events: &[&NewEvent],
     quarantined: &[&QuarantinedPayload],
     finished: &[&Finished],
@@ -164,9 +171,8 @@ pub(super) async fn write_group(
     for q in quarantined {
         ids.push(conn.quarantine(q).await?);
     }
-    for f in finished {
-        conn.finish_on(f.action_id, f.attempt_id, &f.finish, now)
-            .await?;
+    if !finished.is_empty() {
+        super::super::finishes::finish_all(conn, finished, now).await?;
     }
     Ok((committed, ids, jobs, claimed))
 }

@@ -183,6 +183,7 @@ async fn run(
     availability: Availability,
 ) {
     let mut group = Vec::with_capacity(max_group);
+    let mut held = Held::default();
     while rx.recv_many(&mut group, max_group).await > 0 {
         if availability.is_down() {
             for request in group.drain(..) {
@@ -194,7 +195,7 @@ async fn run(
         let started = std::time::Instant::now();
         // One rule set for the whole group: a reload never splits it.
         let rules = rules.current();
-        match commit_group(&store, &items, &rules, &outbox.mode).await {
+        match commit_group(&store, &mut held, &items, &rules, &outbox.mode).await {
             Ok((outcomes, jobs, claimed)) => {
                 outbox.committed(jobs, claimed);
                 metrics::counter!("starling_group_commits_total").increment(1);
@@ -228,13 +229,14 @@ async fn run(
                         let _ = request.reply.send(Err(StoreError::Unavailable));
                         continue;
                     }
-                    let result = commit_group(&store, &[&request.item], &rules, &outbox.mode)
-                        .await
-                        .map(|(mut o, jobs, claimed)| {
-                            outbox.committed(jobs, claimed);
-                            o.remove(0)
-                        })
-                        .map_err(StoreError::from);
+                    let result =
+                        commit_group(&store, &mut held, &[&request.item], &rules, &outbox.mode)
+                            .await
+                            .map(|(mut o, jobs, claimed)| {
+                                outbox.committed(jobs, claimed);
+                                o.remove(0)
+                            })
+                            .map_err(StoreError::from);
                     if let Err(StoreError::Database(error)) = &result {
                         if availability::is_unreachable(error) {
                             availability.mark_down(&error.to_string());
@@ -254,8 +256,28 @@ mod group;
 use group::write_group;
 
 /// Commits `items` in one transaction, returning one outcome per item, in order.
+/// The writer's own SQLite connection, kept across groups: SQLite drops a
+/// connection's page cache whenever another connection wrote, so commits that
+/// took turns over the pool's connections re-read their B-tree pages from disk
+/// on every group. PostgreSQL takes a pooled connection per group.
+#[derive(Default)]
+struct Held(Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>);
+
+impl Held {
+    async fn sqlite(
+        &mut self,
+        pool: &sqlx::SqlitePool,
+    ) -> Result<&mut sqlx::pool::PoolConnection<sqlx::Sqlite>, sqlx::Error> {
+        if self.0.is_none() {
+            self.0 = Some(pool.acquire().await?);
+        }
+        Ok(self.0.as_mut().expect("just acquired"))
+    }
+}
+
 async fn commit_group(
     store: &Store,
+    held: &mut Held,
     items: &[&WriteItem],
     rules: &RuleSet,
     mode: &OutboxMode,
@@ -283,13 +305,20 @@ async fn commit_group(
         .collect();
     let (committed, quarantine_ids, jobs, claimed) = match store {
         Store::Sqlite(pool) => {
+            use sqlx::Connection;
+            let conn = held.sqlite(pool).await?;
             // IMMEDIATE takes the write lock up front, so the group never fails
             // half-way on a lock upgrade.
-            let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-            let written =
-                write_group(&mut *tx, &events, &quarantined, &finished, rules, mode).await?;
-            tx.commit().await?;
-            written
+            let written = async {
+                let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
+                let written =
+                    write_group(&mut *tx, &events, &quarantined, &finished, rules, mode).await?;
+                tx.commit().await?;
+                Ok::<_, sqlx::Error>(written)
+            }
+            .await;
+            // After a failure the next group starts on a fresh connection.
+            written.inspect_err(|_| held.0 = None)?
         }
         Store::Postgres(pool) => {
             // A server that is down makes the pool retry until its own timeout:
