@@ -1,35 +1,59 @@
 //! Durable webhook ingestion benchmark.
 //!
 //! `cargo bench --bench ingest` posts Scrapely `new_reply` webhooks (unique
-//! `message.id`s) at 16 and 64 concurrent connections for a fixed time against
-//! four servers, each a separate process on 127.0.0.1 measured in the same run:
+//! `message.id`s, `bench-N`) at 16 and 64 concurrent connections for a fixed time
+//! against five servers, each a separate process on 127.0.0.1 measured in the same run:
 //!
 //! - `bare`: an axum endpoint that parses the JSON and answers (no storage);
 //! - `group-commit`: an axum endpoint that group-commits one INSERT per request into
 //!   the same database with the same durability settings (the floor for durable ingest);
 //! - `starling, no rules`: the release `starling serve` binary with an empty rules directory;
 //! - `starling, example rules`: the same with `rules/`, whose CRM rule fires on every
-//!   posted reply (a rule match with rendered actions is written per event).
+//!   posted reply (a rule match with rendered actions is written per event);
+//! - `starling, peer job`: the same with one rule (written to a temporary directory)
+//!   that forwards every interested reply — every posted one — with `http.request`
+//!   to a sink in this process, which records each forwarded id's POSTs.
 //!
-//! It prints requests/s, p50/p99 latency, server CPU per request and peak RSS
-//! (VmHWM) for each, and each throughput as a ratio of both baselines, on SQLite
-//! and PostgreSQL. `--load ADDR CONNS SECS` runs only the load generator (to
-//! profile a server started by hand).
+//! It prints requests/s (acknowledged webhooks per second of the measured window),
+//! p50/p99 latency, server CPU per request (over the load) and peak RSS (VmHWM) for
+//! each, and each throughput as a ratio of both baselines, on SQLite and PostgreSQL.
+//! A second table covers the peer job: the sink's POSTs/s within the measured window;
+//! the backlog, from the load's end until every acknowledged webhook's POST has
+//! arrived (polled, up to `BENCH_BACKLOG_TIMEOUT_SECS`); the end-to-end rate,
+//! acknowledged webhooks / (window + backlog), and its ratio to group-commit; and the
+//! exactly-once check: acknowledged webhooks whose POST never came (missing) and
+//! POSTs beyond one per id (duplicates), counted once the server has exited. Missing
+//! ones make the bench panic after the tables; unacknowledged webhooks are not checked.
+//! The `starling` servers run on Starling's defaults (`actions.*` included) but for
+//! the database, rules directory, listener and log filter: no `STARLING__*` variable
+//! of the bench's own environment is passed on.
+//!
+//! `--load ADDR CONNS SECS` runs only the load generator (to profile a server
+//! started by hand).
 //! Options (environment): `BENCH_SECS` (default 5), `BENCH_BACKENDS` (default
-//! `sqlite,postgres`), `STARLING_TEST_DATABASE_URL` (PostgreSQL admin URL).
+//! `sqlite,postgres`), `BENCH_SERVERS` (default all: a comma list of names as in the
+//! table, with or without `starling, ` — `BENCH_SERVERS="starling, peer job"`, or
+//! `no rules,peer job`; bare and group-commit always run, they are the baselines),
+//! `BENCH_BACKLOG_TIMEOUT_SECS` (default 120), `STARLING_TEST_DATABASE_URL`
+//! (PostgreSQL admin URL).
 
-use axum::Router;
-use axum::routing::post;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
 
+#[path = "common/baseline.rs"]
+mod baseline;
 #[path = "common/db.rs"]
 mod db;
+#[path = "common/peer_job.rs"]
+mod peer_job;
+#[path = "common/process.rs"]
+mod process;
 use db::BenchDb;
+use peer_job::Sink;
+use process::ServerProcess;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -55,12 +79,50 @@ fn main() {
 }
 
 const STARLING_NO_RULES: &str = "starling, no rules";
-const SERVERS: [&str; 4] = [
+const STARLING_PEER_JOB: &str = "starling, peer job";
+const SERVERS: [&str; 5] = [
     "bare",
     "group-commit",
     STARLING_NO_RULES,
     "starling, example rules",
+    STARLING_PEER_JOB,
 ];
+
+/// `BENCH_SERVERS`: the servers to run, in `SERVERS` order, the baselines always.
+/// A name may be given without `starling, `; a lone `starling` (what is left of
+/// `starling, peer job` split on commas) names nothing by itself.
+fn selected_servers() -> Vec<&'static str> {
+    let short = |name: &'static str| name.strip_prefix("starling, ").unwrap_or(name);
+    let list = std::env::var("BENCH_SERVERS").unwrap_or_default();
+    let tokens: Vec<String> = list
+        .split(',')
+        .map(|t| t.trim().to_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if tokens.is_empty() {
+        return SERVERS.to_vec();
+    }
+    for token in &tokens {
+        assert!(
+            token == "starling" || SERVERS.iter().any(|s| short(s) == token),
+            "BENCH_SERVERS: unknown server `{token}`; expected some of {SERVERS:?}"
+        );
+    }
+    SERVERS
+        .into_iter()
+        .enumerate()
+        .filter(|(i, s)| *i < 2 || tokens.iter().any(|t| t == short(s)))
+        .map(|(_, s)| s)
+        .collect()
+}
+
+/// A numeric `BENCH_*` option from the environment.
+fn env_or(key: &str, default: u64) -> u64 {
+    std::env::var(key)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
 
 struct Measured {
     rps: f64,
@@ -70,47 +132,91 @@ struct Measured {
     peak_rss_mib: f64,
     /// Server CPU time per request, in microseconds.
     cpu_us: f64,
+    /// Ids of every acknowledged (2xx) webhook, warm-up included.
+    acked: Vec<u64>,
+    /// The measured window (after the warm-up), and when the last request ended.
+    window: (Instant, Instant),
+    load_end: Instant,
 }
 
 async fn orchestrate() {
-    let secs: u64 = std::env::var("BENCH_SECS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
+    let secs = env_or("BENCH_SECS", 5);
+    let backlog_timeout = Duration::from_secs(env_or("BENCH_BACKLOG_TIMEOUT_SECS", 120));
     let backends = std::env::var("BENCH_BACKENDS").unwrap_or_else(|_| "sqlite,postgres".into());
+    let servers = selected_servers();
     let mut lines = vec![
         "| backend | conns | server | req/s | p50 ms | p99 ms | errors | server CPU µs/req | peak RSS MiB | ÷ bare | ÷ group-commit |".to_string(),
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|".to_string(),
     ];
+    let mut peer_lines: Vec<String> = peer_job::HEADER.map(String::from).to_vec();
+    let mut failures = Vec::new();
     for backend in backends.split(',') {
         for conns in [16usize, 64] {
             let mut results = Vec::new();
-            for server in SERVERS {
+            for &server in &servers {
                 let db = BenchDb::new(backend).await;
-                let mut process = ServerProcess::start(server, &db.url);
+                let sink = match server {
+                    STARLING_PEER_JOB => Some(Sink::start().await),
+                    _ => None,
+                };
+                let rules = sink.as_ref().map(|s| s.rules_dir().to_path_buf());
+                let mut process = ServerProcess::spawn(command(server, &db.url, rules));
                 let cpu_before = process.cpu_secs();
                 let measured = load(&process.addr, conns, Duration::from_secs(secs)).await;
                 let cpu = process.cpu_secs() - cpu_before;
+                let backlog = match &sink {
+                    Some(sink) => Some(
+                        sink.await_backlog(&measured.acked, measured.load_end, backlog_timeout)
+                            .await,
+                    ),
+                    None => None,
+                };
+                // After the backlog, for the peer job: its peak is the whole run's.
                 let peak = process.peak_rss_mib();
+                let cpu_all = process.cpu_secs() - cpu_before;
                 process.stop();
                 db.drop_db().await;
                 eprintln!(
                     "{backend} c={conns} {server}: {:.0} req/s p50 {:.2} ms p99 {:.2} ms errors {} rss {:.1} MiB",
                     measured.rps, measured.p50_ms, measured.p99_ms, measured.errors, peak
                 );
+                let outcome = sink.zip(backlog).map(|(sink, backlog)| {
+                    let o = sink.outcome(measured.window, backlog);
+                    let backlog = o
+                        .backlog_secs
+                        .map_or("timed out".to_string(), |b| format!("{b:.2} s"));
+                    eprintln!(
+                        "  peer job: {} acknowledged, {:.0} POSTs/s in the window, backlog {backlog}, \
+                         missing {} {:?}, duplicates {} ({} with another Idempotency-Key), \
+                         {} without an id; server CPU {:.0} µs per acknowledged webhook, backlog included",
+                        measured.acked.len(),
+                        o.posts_per_sec,
+                        o.missing,
+                        o.missing_sample,
+                        o.duplicates,
+                        o.other_key_duplicates,
+                        o.unparsed,
+                        cpu_all * 1e6 / (measured.acked.len() as f64).max(1.0)
+                    );
+                    if o.missing > 0 {
+                        failures.push(format!(
+                            "{backend} c={conns}: {} acknowledged webhooks had no POST after {backlog_timeout:?} (ids {:?})",
+                            o.missing, o.missing_sample
+                        ));
+                    }
+                    o
+                });
                 // CPU per request over the whole run (warm-up included), for the server only.
                 let cpu_us = cpu * 1e6 / (measured.rps * (secs as f64 + 0.5)).max(1.0);
-                results.push((
-                    server,
-                    Measured {
-                        peak_rss_mib: peak,
-                        cpu_us,
-                        ..measured
-                    },
-                ));
+                let m = Measured {
+                    peak_rss_mib: peak,
+                    cpu_us,
+                    ..measured
+                };
+                results.push((server, m, outcome));
             }
             let (bare_rps, commit_rps) = (results[0].1.rps, results[1].1.rps);
-            for (server, m) in &results {
+            for (server, m, outcome) in &results {
                 lines.push(format!(
                     "| {backend} | {conns} | {server} | {:.0} | {:.2} | {:.2} | {} | {:.0} | {:.1} | {:.2}× | {:.2}× |",
                     m.rps,
@@ -122,10 +228,59 @@ async fn orchestrate() {
                     m.rps / bare_rps,
                     m.rps / commit_rps
                 ));
+                if let Some(o) = outcome {
+                    let window = (m.window.1 - m.window.0).as_secs_f64();
+                    peer_lines.push(peer_job::row(
+                        backend,
+                        conns,
+                        m.rps,
+                        window,
+                        commit_rps,
+                        m.peak_rss_mib,
+                        o,
+                    ));
+                }
             }
         }
     }
     println!("\n{}", lines.join("\n"));
+    if peer_lines.len() > 2 {
+        println!("\n{}", peer_lines.join("\n"));
+    }
+    assert!(
+        failures.is_empty(),
+        "peer job: acknowledged webhooks never forwarded:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// The command that starts `server` on `db_url`; `rules`: the peer job's directory.
+fn command(server: &str, db_url: &str, rules: Option<PathBuf>) -> Command {
+    if !server.starts_with("starling") {
+        let mut c = Command::new(std::env::current_exe().unwrap());
+        c.args(["--serve", server]);
+        if server == "group-commit" {
+            c.arg(db_url);
+        }
+        return c;
+    }
+    // The example rules fire on every posted reply; "no rules" is ingestion alone.
+    let rules = rules.unwrap_or_else(|| match server {
+        STARLING_NO_RULES => std::env::temp_dir().join("starling-bench-no-rules"),
+        _ => "rules".into(),
+    });
+    let _ = std::fs::create_dir_all(&rules);
+    let mut c = Command::new(env!("CARGO_BIN_EXE_starling"));
+    // Defaults but for these: no `STARLING__*` of the bench's environment is inherited.
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("STARLING__")) {
+        c.env_remove(key);
+    }
+    c.arg("serve")
+        .env("STARLING__RULES__DIR", rules)
+        .env("STARLING__DATABASE__URL", db_url)
+        .env("STARLING__SERVER__LISTEN", "127.0.0.1:0")
+        .env("STARLING__LOG__FILTER", "info");
+    c
 }
 
 /// `conns` clients, each posting sequentially on its own keep-alive connection.
@@ -146,7 +301,7 @@ async fn load(addr: &str, conns: usize, duration: Duration) -> Measured {
             .unwrap();
         let (url, counter, errors) = (url.clone(), counter.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
+            let (mut latencies, mut acked) = (Vec::new(), Vec::new());
             loop {
                 let id = counter.fetch_add(1, Ordering::Relaxed);
                 let body = template.replacen("1234567890123456789", &format!("bench-{id}"), 1);
@@ -164,6 +319,9 @@ async fn load(addr: &str, conns: usize, duration: Duration) -> Measured {
                     Ok(r) => r.status().is_success(),
                     Err(_) => false,
                 };
+                if ok {
+                    acked.push(id);
+                }
                 if started >= warmup {
                     if ok {
                         latencies.push(started.elapsed().as_micros() as u32);
@@ -172,13 +330,16 @@ async fn load(addr: &str, conns: usize, duration: Duration) -> Measured {
                     }
                 }
             }
-            latencies
+            (latencies, acked)
         }));
     }
-    let mut all = Vec::new();
+    let (mut all, mut acked) = (Vec::new(), Vec::new());
     for t in tasks {
-        all.extend(t.await.unwrap());
+        let (latencies, ids) = t.await.unwrap();
+        all.extend(latencies);
+        acked.extend(ids);
     }
+    let load_end = Instant::now();
     all.sort_unstable();
     let pct = |p: f64| {
         all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
@@ -193,229 +354,8 @@ async fn load(addr: &str, conns: usize, duration: Duration) -> Measured {
         errors: errors.load(Ordering::Relaxed),
         peak_rss_mib: 0.0,
         cpu_us: 0.0,
-    }
-}
-
-struct ServerProcess {
-    child: Child,
-    addr: String,
-}
-
-impl ServerProcess {
-    fn start(server: &str, db_url: &str) -> Self {
-        let mut command = if server.starts_with("starling") {
-            // The example rules fire on every posted reply; "no rules" is ingestion alone.
-            let rules = if server == STARLING_NO_RULES {
-                std::env::temp_dir().join("starling-bench-no-rules")
-            } else {
-                "rules".into()
-            };
-            let _ = std::fs::create_dir_all(&rules);
-            let mut c = Command::new(env!("CARGO_BIN_EXE_starling"));
-            c.arg("serve")
-                .env("STARLING__RULES__DIR", rules)
-                .env("STARLING__DATABASE__URL", db_url)
-                .env("STARLING__SERVER__LISTEN", "127.0.0.1:0")
-                .env("STARLING__LOG__FILTER", "info");
-            c
-        } else {
-            let mut c = Command::new(std::env::current_exe().unwrap());
-            c.args(["--serve", server]);
-            if server == "group-commit" {
-                c.arg(db_url);
-            }
-            c
-        };
-        let mut child = command
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let stderr = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        let tx2 = tx.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(addr) = line.strip_prefix("LISTENING ") {
-                    let _ = tx.send(addr.to_string());
-                }
-            }
-        });
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("Starling is listening")
-                    && let Some(addr) = line.split("addr=").nth(1)
-                {
-                    let _ = tx2.send(addr.split_whitespace().next().unwrap().to_string());
-                }
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(60))
-            .expect("server starts");
-        Self { child, addr }
-    }
-
-    /// User + system CPU time the server has used so far, in seconds.
-    fn cpu_secs(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name (which may contain spaces) end with ')'.
-        let fields: Vec<&str> = stat
-            .rsplit(')')
-            .next()
-            .unwrap_or("")
-            .split_whitespace()
-            .collect();
-        let ticks: f64 = fields
-            .get(11)
-            .and_then(|u| u.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            + fields
-                .get(12)
-                .and_then(|s| s.parse::<f64>().ok())
-                .unwrap_or(0.0);
-        ticks / 100.0
-    }
-
-    fn peak_rss_mib(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmHWM:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-            .map(|kb| kb / 1024.0)
-            .unwrap_or(f64::NAN)
-    }
-
-    fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-/// The two baseline servers, run as child processes of the bench.
-mod baseline {
-    use super::*;
-    use axum::body::Bytes;
-    use axum::extract::State;
-    use axum::http::StatusCode;
-    use starling::store::sqlite_options;
-
-    pub async fn serve(kind: &str, db_url: Option<String>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let router = match kind {
-            "bare" => Router::new().route("/webhooks/scrapely", post(bare)),
-            "group-commit" => {
-                let writer = GroupCommit::start(&db_url.expect("a database URL")).await;
-                Router::new()
-                    .route("/webhooks/scrapely", post(insert))
-                    .with_state(writer)
-            }
-            other => panic!("unknown baseline {other}"),
-        };
-        println!("LISTENING {}", listener.local_addr().unwrap());
-        let shutdown = async {
-            let mut term =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).unwrap();
-            term.recv().await;
-        };
-        axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown)
-            .await
-            .unwrap();
-    }
-
-    async fn bare(body: Bytes) -> StatusCode {
-        match serde_json::from_slice::<serde_json::Value>(&body) {
-            Ok(_) => StatusCode::OK,
-            Err(_) => StatusCode::BAD_REQUEST,
-        }
-    }
-
-    type Insert = (String, String, oneshot::Sender<()>);
-
-    #[derive(Clone)]
-    struct GroupCommit(mpsc::Sender<Insert>);
-
-    impl GroupCommit {
-        async fn start(url: &str) -> Self {
-            let (tx, mut rx) = mpsc::channel::<Insert>(2048);
-            if url.starts_with("sqlite:") {
-                let pool = sqlx::sqlite::SqlitePoolOptions::new()
-                    .max_connections(2)
-                    .connect_with(sqlite_options(url).unwrap())
-                    .await
-                    .unwrap();
-                sqlx::query("CREATE TABLE bench_events (id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, payload TEXT NOT NULL)").execute(&pool).await.unwrap();
-                tokio::spawn(async move {
-                    let mut group = Vec::new();
-                    while rx.recv_many(&mut group, 512).await > 0 {
-                        let mut tx = pool.begin().await.unwrap();
-                        for (key, payload, _) in &group {
-                            sqlx::query("INSERT INTO bench_events (key, payload) VALUES (?1, ?2)")
-                                .bind(key)
-                                .bind(payload)
-                                .execute(&mut *tx)
-                                .await
-                                .unwrap();
-                        }
-                        tx.commit().await.unwrap();
-                        for (_, _, done) in group.drain(..) {
-                            let _ = done.send(());
-                        }
-                    }
-                });
-            } else {
-                let pool = sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(2)
-                    .connect(url)
-                    .await
-                    .unwrap();
-                sqlx::query("CREATE TABLE bench_events (id BIGSERIAL PRIMARY KEY, key TEXT NOT NULL UNIQUE, payload JSONB NOT NULL)").execute(&pool).await.unwrap();
-                tokio::spawn(async move {
-                    let mut group = Vec::new();
-                    while rx.recv_many(&mut group, 512).await > 0 {
-                        let mut tx = pool.begin().await.unwrap();
-                        for (key, payload, _) in &group {
-                            sqlx::query(
-                                "INSERT INTO bench_events (key, payload) VALUES ($1, $2::jsonb)",
-                            )
-                            .bind(key)
-                            .bind(payload)
-                            .execute(&mut *tx)
-                            .await
-                            .unwrap();
-                        }
-                        tx.commit().await.unwrap();
-                        for (_, _, done) in group.drain(..) {
-                            let _ = done.send(());
-                        }
-                    }
-                });
-            }
-            Self(tx)
-        }
-    }
-
-    async fn insert(State(writer): State<GroupCommit>, body: Bytes) -> StatusCode {
-        let Ok(value) = serde_json::from_slice::<serde_json::Value>(&body) else {
-            return StatusCode::BAD_REQUEST;
-        };
-        let key = value["data"]["message"]["id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
-        let (done, committed) = oneshot::channel();
-        writer.0.send((key, value.to_string(), done)).await.unwrap();
-        match committed.await {
-            Ok(()) => StatusCode::OK,
-            Err(_) => StatusCode::SERVICE_UNAVAILABLE,
-        }
+        acked,
+        window: (warmup, deadline),
+        load_end,
     }
 }
