@@ -3,7 +3,8 @@
 //! and every field path it reads is one the rule's event kinds have
 //! (`rules::models`), with a did-you-mean.
 
-use super::{Loader, Src, scalar_pos};
+use super::yaml::scalar_pos;
+use super::{Loader, Src};
 use crate::rules::error::did_you_mean;
 use crate::rules::models;
 use crate::rules::template::ScalarPlace;
