@@ -271,6 +271,27 @@ fn unknown_filters_tests_and_fields_are_refused_with_did_you_mean() {
 }
 
 #[test]
+fn a_did_you_mean_only_offers_filters_and_tests_that_exist() {
+    // minijinja has no `containing` test: it used to be suggested for itself.
+    let when = |condition: &str| OK.replace("  do:", &format!("  when: '{condition}'\n  do:"));
+    let yaml = when(r#"data.message.text is containing("interested")"#);
+    assert_problem(&yaml, "3:31", &["unknown test `containing`", "\" in text"]);
+    // `length` is a filter, not a test: it is not offered for `is lenght`.
+    let typo = when("data.message.text is lenght");
+    assert_problem(&typo, "3:31", &["unknown test `lenght`"]);
+    for found in [problems(&yaml), problems(&typo)] {
+        assert!(
+            found.iter().all(|p| !p.contains("did you mean")),
+            "{found:#?}"
+        );
+    }
+    // What it is offered instead passes.
+    let fine =
+        when(r#""interested" in data.message.text and data.message.text is startingwith("I")"#);
+    assert!(problems(&fine).is_empty(), "{:#?}", problems(&fine));
+}
+
+#[test]
 fn documented_fields_open_payloads_and_template_variables_pass_the_static_checks() {
     let yaml = r#"- name: fine
   on: [tweet, telegram.message]

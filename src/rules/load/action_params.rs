@@ -1,6 +1,7 @@
 //! `do:` — actions and their parameters, checked against each action's declaration.
 
-use super::{Loader, Src, pos_of, scalar_json, scalar_pos};
+use super::yaml::{pos_of, scalar_json, scalar_pos};
+use super::{Loader, Src};
 use crate::catalog::{self, ParamKind};
 use crate::rules::error::{Pos, did_you_mean};
 use crate::rules::{ActionTemplate, Param};

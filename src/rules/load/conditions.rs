@@ -1,6 +1,7 @@
 //! `on:`, `keywords:`, `match:`, `cooldown:` and durations: when a rule applies.
 
-use super::{Loader, Src, pos_of, scalar_json, scalar_pos};
+use super::yaml::{pos_of, scalar_json, scalar_pos};
+use super::{Loader, Src};
 use crate::event::KNOWN_KINDS;
 use crate::rules::error::{Pos, did_you_mean};
 use crate::rules::{Cooldown, FieldMatch, FieldPath, matcher};

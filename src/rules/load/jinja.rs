@@ -1,7 +1,8 @@
 //! Jinja inside rule files: compiling templates and conditions, placing their
 //! syntax errors at the right line and column, and checking literal regexes.
 
-use super::{Loader, Src, scalar_pos};
+use super::yaml::scalar_pos;
+use super::{Loader, Src};
 use crate::rules::template::{self, ScalarPlace};
 use marked_yaml::types::MarkedScalarNode;
 

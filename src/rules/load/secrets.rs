@@ -2,7 +2,8 @@
 //! secret (an error otherwise, with a did-you-mean), and a credential written
 //! literally is a warning — kept by the set to be masked and revealed.
 
-use super::{Loader, Src, scalar_pos};
+use super::yaml::scalar_pos;
+use super::{Loader, Src};
 use crate::rules::error::{RuleError, did_you_mean};
 use crate::rules::template::ScalarPlace;
 use crate::secret::credential::{is_credential_header, literal_in_header, literals_in_url};

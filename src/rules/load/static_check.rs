@@ -3,7 +3,8 @@
 //! and every field path it reads is one the rule's event kinds have
 //! (`rules::models`), with a did-you-mean.
 
-use super::{Loader, Src, scalar_pos};
+use super::yaml::scalar_pos;
+use super::{Loader, Src};
 use crate::rules::error::did_you_mean;
 use crate::rules::models;
 use crate::rules::template::ScalarPlace;
@@ -81,6 +82,8 @@ pub(super) fn named(body: &str) -> Vec<Named<'_>> {
 }
 
 /// Filters and tests worth suggesting (minijinja's builtins and Starling's own).
+/// A name here is offered only where the environment accepts it as that kind
+/// ([`Loader::accepts`]): a filter for a filter, a test for a test.
 const SUGGESTED: &[&str] = &[
     "length",
     "lower",
@@ -123,7 +126,6 @@ const SUGGESTED: &[&str] = &[
     "divisibleby",
     "startingwith",
     "endingwith",
-    "containing",
     "in",
     "true",
     "false",
@@ -151,35 +153,42 @@ impl Loader {
         what: &str,
     ) {
         for item in named(body) {
-            let (word, name, offset, probe, kind) = match item {
-                Named::Filter(name, at) => (
-                    "filter",
-                    name,
-                    at,
-                    format!("{{{{ none | {name} }}}}"),
-                    ErrorKind::UnknownFilter,
-                ),
-                Named::Test(name, at) => (
-                    "test",
-                    name,
-                    at,
-                    format!("{{{{ none is {name} }}}}"),
-                    ErrorKind::UnknownTest,
-                ),
+            let (word, name, offset) = match item {
+                Named::Filter(name, at) => ("filter", name, at),
+                Named::Test(name, at) => ("test", name, at),
             };
-            let unknown = matches!(self.env.render_str(&probe, ()), Err(e) if e.kind() == kind);
-            if !unknown {
+            if self.accepts(&item, name) {
                 continue;
             }
-            let hint = did_you_mean(name, SUGGESTED)
-                .map(|s| format!("did you mean `{s}`? "))
-                .unwrap_or_default();
+            // Only names the environment accepts as this kind are offered.
+            let accepted: Vec<&str> = SUGGESTED
+                .iter()
+                .copied()
+                .filter(|candidate| self.accepts(&item, candidate))
+                .collect();
+            let hint = match did_you_mean(name, &accepted) {
+                Some(s) => format!("did you mean `{s}`? "),
+                None if matches!(item, Named::Test("containing" | "contains", _)) => {
+                    "to test for a substring, write `\"…\" in text`; ".to_string()
+                }
+                None => String::new(),
+            };
             let at = scalar_pos(scalar);
             let in_scalar = offset.saturating_sub(prefix_len).min(scalar.as_str().len());
             let pos =
                 ScalarPlace::new(src.text, at.line, at.column).locate(scalar.as_str(), in_scalar);
             self.error(src, pos, format!("{what}: unknown {word} `{name}`; {hint}see the README's \"What templates and conditions see\""));
         }
+    }
+
+    /// Whether the environment has `name` as the kind of `item` (a filter or a
+    /// test): minijinja is asked by rendering a probe.
+    fn accepts(&self, item: &Named, name: &str) -> bool {
+        let (probe, kind) = match item {
+            Named::Filter(..) => (format!("{{{{ none | {name} }}}}"), ErrorKind::UnknownFilter),
+            Named::Test(..) => (format!("{{{{ none is {name} }}}}"), ErrorKind::UnknownTest),
+        };
+        !matches!(self.env.render_str(&probe, ()), Err(e) if e.kind() == kind)
     }
 
     /// Refuses a field path that no event of the rule's kinds has.

@@ -1,6 +1,7 @@
 //! `tests:` — sample events and expected outcomes carried by a rule.
 
-use super::{Loader, Src, node_json, pos_of, scalar_pos};
+use super::yaml::{node_json, pos_of, scalar_pos};
+use super::{Loader, Src};
 use crate::rules::RuleTest;
 use marked_yaml::Node;
 use serde_json::Value;
