@@ -170,21 +170,25 @@ fn lit(s: S) -> String {
     format!("'{s}'")
 }
 
-/// Creates an action (the outbox's insert), choosing its first status.
-pub(super) static CREATE: LazyLock<String> = LazyLock::new(|| {
+/// Creates a group's actions (the outbox's insert), choosing each one's first
+/// status: `rows` is the backend's reading of the JSON array of rows bound as
+/// $1 (event_id, rule, action_index, kind, params, account, max_attempts,
+/// run_at); $2 now, $3 the fast path's lease (when it claims), $4 why Scrapely
+/// actions are skipped (no key). An action already stored is left as it is.
+fn create_many(rows: &str) -> String {
     format!(
         "INSERT INTO actions \
     (event_id, rule, action_index, kind, params, account, status, max_attempts, run_at, lease_until, created_at, updated_at, last_error) \
-    SELECT $1, $2, $3, $4, $5, $6, s.status, $7, $8, \
-      CASE WHEN s.status = {running} THEN $10 END, $9, $9, CASE WHEN s.status = {skipped} THEN $11 END \
-    FROM (SELECT CASE \
-        WHEN $11 IS NOT NULL AND $4 LIKE 'scrapely.%' THEN {skipped} \
-        WHEN $4 IN ('scrapely.send_dm', 'scrapely.schedule_tweet') AND EXISTS \
-          (SELECT 1 FROM paused_accounts p WHERE p.account = lower($6) OR p.account_id = $6 \
+    SELECT c.event_id, c.rule, c.action_index, c.kind, c.params, c.account, c.status, c.max_attempts, c.run_at, \
+      CASE WHEN c.status = {running} THEN $3 END, $2, $2, CASE WHEN c.status = {skipped} THEN $4 END \
+    FROM (SELECT v.*, CASE \
+        WHEN $4 IS NOT NULL AND v.kind LIKE 'scrapely.%' THEN {skipped} \
+        WHEN v.kind IN ('scrapely.send_dm', 'scrapely.schedule_tweet') AND EXISTS \
+          (SELECT 1 FROM paused_accounts p WHERE p.account = lower(v.account) OR p.account_id = v.account \
              OR (p.account = lower(p.account_id) AND NOT EXISTS \
-               (SELECT 1 FROM scrapely_accounts k WHERE k.handle = lower($6) OR k.account_id = $6))) THEN {held} \
-        WHEN $10 IS NOT NULL AND $8 <= $9 THEN {running} \
-        ELSE {pending} END AS status) s \
+               (SELECT 1 FROM scrapely_accounts k WHERE k.handle = lower(v.account) OR k.account_id = v.account))) THEN {held} \
+        WHEN $3 IS NOT NULL AND v.run_at <= $2 THEN {running} \
+        ELSE {pending} END AS status FROM {rows} AS v) AS c \
     WHERE true \
     ON CONFLICT (event_id, rule, action_index) DO NOTHING \
     RETURNING {COLUMNS}",
@@ -192,6 +196,27 @@ pub(super) static CREATE: LazyLock<String> = LazyLock::new(|| {
         skipped = lit(S::Skipped),
         held = lit(S::Held),
         pending = lit(S::Pending),
+    )
+}
+
+/// [`create_many`] on SQLite.
+pub(super) static CREATE_MANY_SQLITE: LazyLock<String> = LazyLock::new(|| {
+    create_many(
+        "(SELECT json_extract(value, '$[0]') AS event_id, json_extract(value, '$[1]') AS rule, \
+           json_extract(value, '$[2]') AS action_index, json_extract(value, '$[3]') AS kind, \
+           json_extract(value, '$[4]') AS params, json_extract(value, '$[5]') AS account, \
+           json_extract(value, '$[6]') AS max_attempts, json_extract(value, '$[7]') AS run_at \
+         FROM json_each($1))",
+    )
+});
+
+/// [`create_many`] on PostgreSQL.
+pub(super) static CREATE_MANY_POSTGRES: LazyLock<String> = LazyLock::new(|| {
+    create_many(
+        "(SELECT CAST(e->>0 AS BIGINT) AS event_id, e->>1 AS rule, CAST(e->>2 AS INTEGER) AS action_index, \
+           e->>3 AS kind, e->>4 AS params, e->>5 AS account, CAST(e->>6 AS INTEGER) AS max_attempts, \
+           CAST(e->>7 AS BIGINT) AS run_at \
+         FROM jsonb_array_elements($1::jsonb) AS e)",
     )
 });
 

@@ -24,6 +24,27 @@ pub struct NewAction {
     pub max_attempts: Option<i32>,
 }
 
+impl NewAction {
+    /// The row as [`super::lifecycle`]'s multi-row insert reads it.
+    fn as_json(&self) -> serde_json::Value {
+        serde_json::json!([
+            self.event_id,
+            self.rule,
+            self.index,
+            self.kind.as_str(),
+            self.params,
+            self.account,
+            self.max_attempts,
+            self.run_at
+        ])
+    }
+
+    /// About how many bytes the row takes in a statement.
+    fn size(&self) -> usize {
+        64 + self.rule.len() + self.params.len() + self.account.as_ref().map_or(0, String::len)
+    }
+}
+
 /// How the outbox hands out new actions.
 #[derive(Debug, Clone, Default)]
 pub struct OutboxMode {
@@ -71,11 +92,13 @@ where
     let lease_until = mode.fast_lease.map(|l| now + l.as_millis() as i64);
     let mut jobs = Vec::new();
     let mut running = Vec::new();
-    for a in actions {
-        let skip = mode.skip_scrapely.as_deref();
-        let Some(row) = conn.insert_action(a, now, lease_until, skip).await? else {
-            continue;
-        };
+    let skip = mode.skip_scrapely.as_deref();
+    let created = if actions.is_empty() {
+        Vec::new()
+    } else {
+        conn.insert_actions(actions, now, lease_until, skip).await?
+    };
+    for row in created {
         match row.status {
             ActionStatus::Pending => jobs.push((row.id, delay_until(row.run_at, now))),
             ActionStatus::Running => running.push(row),
@@ -181,13 +204,15 @@ where
 
 /// The per-backend half of [`insert_outbox`].
 pub(crate) trait OutboxConn {
-    async fn insert_action(
+    /// Inserts a group's actions (those already stored are left alone);
+    /// returns the rows created.
+    async fn insert_actions(
         &mut self,
-        a: &NewAction,
+        actions: &[NewAction],
         now: i64,
         lease_until: Option<i64>,
         skip_scrapely: Option<&str>,
-    ) -> Result<Option<ActionRow>, sqlx::Error>;
+    ) -> Result<Vec<ActionRow>, sqlx::Error>;
     /// Records a paused account and holds its queued DMs and tweets.
     async fn pause_account(&mut self, pause: &Pause) -> Result<(), sqlx::Error>;
     /// Writes the first attempts of actions claimed in this transaction (and
@@ -237,30 +262,39 @@ const PAUSE: &str = "INSERT INTO paused_accounts (account, account_id, paused_at
     ON CONFLICT (account) DO UPDATE SET account_id = COALESCE(excluded.account_id, paused_accounts.account_id), \
       paused_at = excluded.paused_at, reason = excluded.reason, event_id = excluded.event_id \
     RETURNING account";
+fn sqlite_chunks(actions: &[NewAction]) -> Vec<&[NewAction]> {
+    actions.chunks(super::SQLITE_ROWS_PER_STATEMENT).collect()
+}
+
+fn postgres_chunks(actions: &[NewAction]) -> Vec<&[NewAction]> {
+    super::chunks_by_size(actions, super::POSTGRES_STATEMENT_BYTES, NewAction::size)
+}
+
 macro_rules! outbox_conn {
-    ($conn:ty, $first_attempts:expr, $count_first:expr) => {
+    ($conn:ty, $create:expr, $chunks:expr, $first_attempts:expr, $count_first:expr) => {
         impl OutboxConn for $conn {
-            async fn insert_action(
+            async fn insert_actions(
                 &mut self,
-                a: &NewAction,
+                actions: &[NewAction],
                 now: i64,
                 lease_until: Option<i64>,
                 skip_scrapely: Option<&str>,
-            ) -> Result<Option<ActionRow>, sqlx::Error> {
-                sqlx::query_as::<_, ActionRow>(super::lifecycle::CREATE.as_str())
-                    .bind(a.event_id)
-                    .bind(&a.rule)
-                    .bind(a.index)
-                    .bind(a.kind.as_str())
-                    .bind(&a.params)
-                    .bind(&a.account)
-                    .bind(a.max_attempts)
-                    .bind(a.run_at)
-                    .bind(now)
-                    .bind(lease_until)
-                    .bind(skip_scrapely)
-                    .fetch_optional(&mut *self)
-                    .await
+            ) -> Result<Vec<ActionRow>, sqlx::Error> {
+                let mut created = Vec::with_capacity(actions.len());
+                for chunk in $chunks(actions) {
+                    let rows =
+                        serde_json::Value::Array(chunk.iter().map(NewAction::as_json).collect());
+                    created.extend(
+                        sqlx::query_as::<_, ActionRow>($create.as_str())
+                            .bind(rows.to_string())
+                            .bind(now)
+                            .bind(lease_until)
+                            .bind(skip_scrapely)
+                            .fetch_all(&mut *self)
+                            .await?,
+                    );
+                }
+                Ok(created)
             }
 
             async fn pause_account(&mut self, p: &Pause) -> Result<(), sqlx::Error> {
@@ -321,11 +355,15 @@ macro_rules! outbox_conn {
 }
 outbox_conn!(
     sqlx::SqliteConnection,
+    super::lifecycle::CREATE_MANY_SQLITE,
+    sqlite_chunks,
     FIRST_ATTEMPTS_SQLITE,
     COUNT_FIRST_SQLITE
 );
 outbox_conn!(
     sqlx::PgConnection,
+    super::lifecycle::CREATE_MANY_POSTGRES,
+    postgres_chunks,
     FIRST_ATTEMPTS_POSTGRES,
     COUNT_FIRST_POSTGRES
 );

@@ -47,6 +47,8 @@ impl Outbox {
 use crate::rules::RuleSet;
 use crate::rules::reload::RulesHandle;
 use quarantine::QuarantinedPayload;
+use sqlx::Connection;
+use sqlx::pool::PoolConnection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -255,26 +257,49 @@ async fn run(
 mod group;
 use group::write_group;
 
-/// Commits `items` in one transaction, returning one outcome per item, in order.
-/// The writer's own SQLite connection, kept across groups: SQLite drops a
-/// connection's page cache whenever another connection wrote, so commits that
-/// took turns over the pool's connections re-read their B-tree pages from disk
-/// on every group. PostgreSQL takes a pooled connection per group.
+/// The writer's own connection, kept across groups. SQLite drops a
+/// connection's page cache whenever another connection wrote, so groups that
+/// took turns over the pool's connections re-read their pages on every group;
+/// on PostgreSQL the writer never queues for a connection behind the
+/// executor's finishes. After a failure the next group starts on a fresh one.
 #[derive(Default)]
-struct Held(Option<sqlx::pool::PoolConnection<sqlx::Sqlite>>);
+struct Held {
+    sqlite: Option<PoolConnection<sqlx::Sqlite>>,
+    postgres: Option<PoolConnection<sqlx::Postgres>>,
+}
 
 impl Held {
     async fn sqlite(
         &mut self,
         pool: &sqlx::SqlitePool,
-    ) -> Result<&mut sqlx::pool::PoolConnection<sqlx::Sqlite>, sqlx::Error> {
-        if self.0.is_none() {
-            self.0 = Some(pool.acquire().await?);
+    ) -> Result<&mut PoolConnection<sqlx::Sqlite>, sqlx::Error> {
+        if self.sqlite.is_none() {
+            self.sqlite = Some(pool.acquire().await?);
         }
-        Ok(self.0.as_mut().expect("just acquired"))
+        Ok(self.sqlite.as_mut().expect("just acquired"))
+    }
+
+    /// A server that is down makes the pool retry until its own timeout: past
+    /// [`availability::BEGIN_DEADLINE`] the commit is refused, the callers told at once.
+    async fn postgres(
+        &mut self,
+        pool: &sqlx::PgPool,
+    ) -> Result<&mut PoolConnection<sqlx::Postgres>, sqlx::Error> {
+        if self.postgres.is_none() {
+            let acquired = tokio::time::timeout(availability::BEGIN_DEADLINE, pool.acquire())
+                .await
+                .map_err(|_| sqlx::Error::PoolTimedOut)??;
+            self.postgres = Some(acquired);
+        }
+        Ok(self.postgres.as_mut().expect("just acquired"))
+    }
+
+    fn drop_all(&mut self) {
+        *self = Held::default();
     }
 }
 
+/// Commits `items` in one transaction, returning one outcome per item, in order.
 async fn commit_group(
     store: &Store,
     held: &mut Held,
@@ -303,35 +328,34 @@ async fn commit_group(
             _ => None,
         })
         .collect();
-    let (committed, quarantine_ids, jobs, claimed) = match store {
+    let written = match store {
         Store::Sqlite(pool) => {
-            use sqlx::Connection;
             let conn = held.sqlite(pool).await?;
             // IMMEDIATE takes the write lock up front, so the group never fails
             // half-way on a lock upgrade.
-            let written = async {
+            async {
                 let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
                 let written =
                     write_group(&mut *tx, &events, &quarantined, &finished, rules, mode).await?;
                 tx.commit().await?;
-                Ok::<_, sqlx::Error>(written)
+                Ok(written)
             }
-            .await;
-            // After a failure the next group starts on a fresh connection.
-            written.inspect_err(|_| held.0 = None)?
+            .await
         }
         Store::Postgres(pool) => {
-            // A server that is down makes the pool retry until its own timeout:
-            // past this deadline the commit is refused, the caller told at once.
-            let mut tx = tokio::time::timeout(availability::BEGIN_DEADLINE, pool.begin())
-                .await
-                .map_err(|_| sqlx::Error::PoolTimedOut)??;
-            let written =
-                write_group(&mut *tx, &events, &quarantined, &finished, rules, mode).await?;
-            tx.commit().await?;
-            written
+            let conn = held.postgres(pool).await?;
+            async {
+                let mut tx = conn.begin().await?;
+                let written =
+                    write_group(&mut *tx, &events, &quarantined, &finished, rules, mode).await?;
+                tx.commit().await?;
+                Ok(written)
+            }
+            .await
         }
     };
+    let (committed, quarantine_ids, jobs, claimed) =
+        written.inspect_err(|_: &sqlx::Error| held.drop_all())?;
     let (mut committed, mut quarantine_ids) = (committed.into_iter(), quarantine_ids.into_iter());
     let outcomes = items
         .iter()
