@@ -35,6 +35,8 @@ pub struct Application {
     store: Store,
     rules: RulesHandle,
     writer_task: JoinHandle<()>,
+    /// PostgreSQL's writer of finishes (SQLite's are the event writer's).
+    finisher: Option<(Writer, JoinHandle<()>)>,
     grace: Duration,
     limits: crate::http::serve::Limits,
     executor: Arc<Executor>,
@@ -131,12 +133,23 @@ impl Application {
             rules.clone(),
             outbox,
         );
-        // SQLite has one writer at a time: finishes join the group commit instead
-        // of queueing for the lock. PostgreSQL commits concurrently; there a finish
-        // commits on its own connection rather than waiting for the single writer task.
-        if matches!(store, Store::Sqlite(_)) {
-            executor.use_writer(&writer);
-        }
+        // Finishes are group-committed, the plain ones in a few statements
+        // (`store::finishes`): on SQLite with ingestion (one writer at a time, one
+        // fsync for both), on PostgreSQL by a writer of their own, so outcomes and
+        // new events commit side by side and neither lengthens the other's groups.
+        let finisher = matches!(store, Store::Postgres(_)).then(|| {
+            let outbox = Outbox {
+                wake: wake.clone(),
+                ..Outbox::default()
+            };
+            Writer::spawn(
+                store.clone(),
+                settings.database.group_commit_max,
+                rules.clone(),
+                outbox,
+            )
+        });
+        executor.use_writer(finisher.as_ref().map_or(&writer, |(w, _)| w));
         if settings.actions.dry_run {
             tracing::warn!("Dry run: actions are rendered and recorded, nothing is sent");
         }
@@ -184,6 +197,7 @@ impl Application {
             store,
             rules,
             writer_task,
+            finisher,
             grace: Duration::from_secs(settings.server.shutdown_grace_secs),
             limits: crate::http::serve::Limits {
                 header_timeout: Duration::from_secs_f64(settings.server.header_timeout_secs),
@@ -322,6 +336,10 @@ impl Application {
             .context("the event writer panicked")?;
         // With the writer gone, the fast path finishes what it runs (within the grace).
         let _ = fast_path.await;
+        if let Some((finisher, task)) = self.finisher {
+            drop(finisher);
+            task.await.context("the finish writer panicked")?;
+        }
         self.store.close().await;
         tracing::info!("Starling stopped");
         Ok(())

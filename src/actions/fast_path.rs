@@ -78,6 +78,9 @@ tokio::task_local! {
     static CALL_SLOT: std::cell::Cell<Option<tokio::sync::OwnedSemaphorePermit>>;
 }
 
+/// How many runs may be recording their outcome per call slot.
+const RECORDING_PER_CALL: usize = 4;
+
 /// Gives back the running fast-path action's slot (a no-op on other paths).
 pub(super) fn release_call_slot() {
     let _ = CALL_SLOT.try_with(|slot| slot.take());
@@ -94,20 +97,23 @@ pub async fn run_fast_path(
     concurrency: usize,
     grace: Duration,
 ) {
-    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
+    use std::sync::Arc;
+    use tokio::sync::Semaphore;
+    let calls = Arc::new(Semaphore::new(concurrency.max(1)));
+    // Runs whose outcome is being recorded are bounded too, so a database
+    // slower than the calls makes the fast path wait instead of piling up runs.
+    let runs = Arc::new(Semaphore::new(concurrency.max(1) * RECORDING_PER_CALL));
     let mut running = tokio::task::JoinSet::new();
     while let Some(action) = claimed.recv().await {
-        let permit = permits
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore open");
+        let run_permit = runs.clone().acquire_owned().await.expect("semaphore open");
+        let permit = calls.clone().acquire_owned().await.expect("semaphore open");
         let executor = executor.clone();
         let run = async move {
             let id = action.action.id;
             if let Err(error) = executor.run_claimed(action).await {
                 tracing::error!(action = id, error = %format!("{error:#}"), "Action run failed; the sweep queues it again when its lease expires");
             }
+            drop(run_permit);
         };
         running.spawn(CALL_SLOT.scope(std::cell::Cell::new(Some(permit)), run));
         while running.try_join_next().is_some() {}
