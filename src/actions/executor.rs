@@ -32,7 +32,8 @@ pub struct Executor {
     pub(super) worker: String,
     /// `outreach.contact_window` in ms (`None`: off).
     pub(super) contact_window: Option<i64>,
-    /// When set, finishes are group-committed with ingestion.
+    /// When set, finishes are group-committed by this writer (SQLite's event
+    /// writer, PostgreSQL's writer of finishes).
     writer: std::sync::OnceLock<crate::store::writer::WeakWriter>,
 }
 

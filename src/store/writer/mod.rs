@@ -58,8 +58,9 @@ pub enum WriteItem {
     /// An event; the rules decide on it in the writer, if it is new.
     Event(NewEvent),
     Quarantine(QuarantinedPayload),
-    /// An action's attempt ended: grouped with ingestion, so a busy SQLite
-    /// database pays one fsync for both instead of fighting over its lock.
+    /// An action's attempt ended. On SQLite grouped with ingestion (one fsync
+    /// for both instead of a fight over its lock); on PostgreSQL sent to a
+    /// writer of finishes only (`crate::app`).
     Finish(Box<Finished>),
 }
 
