@@ -138,7 +138,7 @@ impl Executor {
         attempt: Option<i64>,
         finish: Finish,
     ) -> anyhow::Result<()> {
-        super::fast_path::release_call_slot();
+        super::call_slot::release();
         if let Some(writer) = self.writer.get().and_then(|w| w.upgrade()) {
             let finished = sql::Finished {
                 action_id: action.id,

@@ -70,21 +70,8 @@ impl Executor {
     }
 }
 
-tokio::task_local! {
-    /// A fast-path run's slot of `concurrency`: given back by
-    /// [`release_call_slot`] as soon as the attempt's outcome is known, so the
-    /// wait for that outcome to be durable (a group commit) is not an action in
-    /// flight and does not hold the next one back.
-    static CALL_SLOT: std::cell::Cell<Option<tokio::sync::OwnedSemaphorePermit>>;
-}
-
 /// How many runs may be recording their outcome per call slot.
 const RECORDING_PER_CALL: usize = 4;
-
-/// Gives back the running fast-path action's slot (a no-op on other paths).
-pub(super) fn release_call_slot() {
-    let _ = CALL_SLOT.try_with(|slot| slot.take());
-}
 
 /// The fast path: runs the actions the writer claimed in its commits, at once and
 /// in this process, at most `concurrency` calls at a time (an action whose
@@ -115,7 +102,7 @@ pub async fn run_fast_path(
             }
             drop(run_permit);
         };
-        running.spawn(CALL_SLOT.scope(std::cell::Cell::new(Some(permit)), run));
+        running.spawn(super::call_slot::holding(permit, run));
         while running.try_join_next().is_some() {}
     }
     let finish = async { while running.join_next().await.is_some() {} };
