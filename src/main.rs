@@ -266,7 +266,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let store = Store::connect(settings.database.url.expose(), 2).await?;
+            let url = settings.database.url.expose();
+            if !url.starts_with("sqlite:") {
+                let wait = std::time::Duration::from_secs(settings.database.startup_wait_secs);
+                starling::store::startup::wait_for_postgres(url, wait).await?;
+            }
+            let store = Store::connect(url, 2).await?;
             store.migrate().await?;
             store
                 .grant_audit_reader(&settings.audit.reader_role)

@@ -23,6 +23,7 @@ mod secrets;
 mod service;
 pub mod streams;
 mod validate;
+mod values;
 mod vendor_apis;
 mod webhooks;
 
@@ -38,6 +39,9 @@ pub use vendor_apis::{ScrapelySettings, SlackSettings};
 pub use webhooks::{WebhookAuthSettings, WebhooksSettings};
 
 const DEFAULTS: &str = include_str!("default.toml");
+
+/// `rules.dir`'s default (default.toml): created on a first start when missing.
+pub const DEFAULT_RULES_DIR: &str = "rules";
 
 /// Why the settings could not be loaded. The message names the key and what was expected.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +86,7 @@ impl Settings {
 
     /// Like [`Settings::load`], reading `STARLING__…` variables from `env` instead of
     /// the process environment (tests, and checking a compose file's variables).
+    /// An empty value, in the file or the environment, means unset.
     pub fn load_with_env(
         file: Option<&Path>,
         env: Option<HashMap<String, String>>,
@@ -95,15 +100,18 @@ impl Settings {
                     message: "no such file".into(),
                 });
             }
-            builder = builder
-                .add_source(config::File::from(path.to_owned()).format(config::FileFormat::Toml));
+            let text = values::read_file(path).map_err(|message| ConfigError::File {
+                path: path.to_owned(),
+                message,
+            })?;
+            builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
         }
         builder = builder.add_source(
             config::Environment::with_prefix("STARLING")
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
-                .source(env),
+                .source(Some(values::environment(env))),
         );
         let merged = builder.build().map_err(|e| match file {
             Some(path) => ConfigError::File {
@@ -115,7 +123,7 @@ impl Settings {
         let mut settings: Settings =
             serde_path_to_error::deserialize(merged).map_err(|e| ConfigError::Key {
                 key: e.path().to_string(),
-                message: e.into_inner().to_string(),
+                message: values::without_key_suffix(e.into_inner().to_string()),
             })?;
         settings.secrets = secrets::lowercase_names(std::mem::take(&mut settings.secrets))?;
         settings.validate()?;

@@ -6,6 +6,27 @@ use super::webhooks::check_webhook_auth;
 use super::{ConfigError, Settings, key_error, streams};
 use crate::secret::redact_url;
 
+/// `value` must be an absolute http(s) URL with a host. A `secret` URL (Slack's
+/// carries its credential in the path) is never repeated in the message.
+fn http_url(key: &str, value: &str, secret: bool) -> Result<(), ConfigError> {
+    let parsed = reqwest::Url::parse(value);
+    let fine = parsed
+        .as_ref()
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if fine {
+        return Ok(());
+    }
+    let shown = if secret {
+        "(not shown: it holds a credential)".to_string()
+    } else {
+        format!("`{}`", redact_url(value))
+    };
+    Err(ConfigError::Key {
+        key: key.into(),
+        message: format!("expected an http:// or https:// URL, got {shown}"),
+    })
+}
+
 impl Settings {
     /// Checks that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -60,6 +81,19 @@ impl Settings {
         }
         for (vendor, auth) in self.webhooks.vendors() {
             check_webhook_auth(vendor, auth)?;
+        }
+        http_url("scrapely.base_url", &self.scrapely.base_url, false)?;
+        if let Some(slack) = &self.slack.webhook_url {
+            http_url("slack.webhook_url", slack.expose(), true)?;
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.filter) {
+            return Err(ConfigError::Key {
+                key: "log.filter".into(),
+                message: format!(
+                    "expected a tracing filter such as `info` or `starling=debug,info`, got `{}` ({e})",
+                    self.log.filter
+                ),
+            });
         }
         self.audit.validate(url)?;
         streams::validate(&self.streams)

@@ -245,7 +245,14 @@ fn start_up_errors_never_show_a_database_password() {
         "postgres://bob:hun/ter2@127.0.0.1:1/db",
         "mysql://bob:hunter2@127.0.0.1:1/db",
     ] {
-        let out = starling(&["migrate"], &[("STARLING__DATABASE__URL", url)]);
+        let out = starling(
+            &["migrate"],
+            &[
+                ("STARLING__DATABASE__URL", url),
+                // Fail at once rather than wait for a server that is not there.
+                ("STARLING__DATABASE__STARTUP_WAIT_SECS", "0"),
+            ],
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{url}");
         assert!(!err.contains("hunter2") && !err.contains("ter2"), "{err}");
