@@ -196,8 +196,24 @@ impl Application {
                 rules: rules.clone(),
                 streams: streams.clone(),
             })
-            .merge(webhooks::router(webhook_state))
-            .layer(middleware::from_fn(log_request));
+            .merge(webhooks::router(webhook_state));
+        let router = match settings.console.enabled {
+            // On loopback nobody but this machine connects: no login.
+            true => router.merge(
+                crate::console::Console::new(
+                    store.clone(),
+                    rules.clone(),
+                    settings
+                        .console
+                        .admin_token
+                        .clone()
+                        .filter(|_| !addr.ip().is_loopback()),
+                )
+                .router(),
+            ),
+            false => router,
+        };
+        let router = router.layer(middleware::from_fn(log_request));
 
         Ok(Self {
             listener,

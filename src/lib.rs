@@ -36,6 +36,8 @@
 //!   compiled in; [`intent::eval`] scores it against a labelled corpus.
 //! - [`telemetry`] sets up logging.
 //! - [`http`] holds the operational endpoints (`/healthz`, `/readyz`) and the JSON error type.
+//! - [`console`] is the web console at `/` (server-rendered pages: events, actions and
+//!   their attempts, accounts; Retry / Cancel / Resume as the CLI does them).
 //! - [`app`] wires everything into one server with one shutdown token.
 //! - [`config`] loads layered settings (defaults → TOML file → `STARLING__…` environment).
 //! - [`cli`] implements the subcommands of the `starling` binary other than `serve`.
@@ -50,6 +52,7 @@ pub mod catalog;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod contacts;
 pub mod event;
 pub mod http;

@@ -19,6 +19,7 @@
 
 mod actions;
 pub mod audit;
+mod console;
 mod secrets;
 mod service;
 pub mod streams;
@@ -30,6 +31,7 @@ mod webhooks;
 use crate::secret::Secret;
 pub use actions::{ActionsSettings, ContactWindow, OutreachSettings, RetrySettings};
 pub use audit::AuditSettings;
+pub use console::ConsoleSettings;
 use serde::Deserialize;
 pub use service::{DatabaseSettings, LogFormat, LogSettings, RulesSettings, ServerSettings};
 use std::collections::HashMap;
@@ -68,6 +70,8 @@ pub struct Settings {
     pub actions: ActionsSettings,
     pub outreach: OutreachSettings,
     pub log: LogSettings,
+    /// The web console at `/`.
+    pub console: ConsoleSettings,
     /// Tweet stream connections, `[[streams]]` in the file (none by default).
     #[serde(default)]
     pub streams: Vec<StreamSettings>,

@@ -74,6 +74,13 @@ pub fn check_listener(settings: &Settings, addr: SocketAddr) -> anyhow::Result<(
                 .ops_token
                 .as_ref()
                 .map(|t| ("server.ops_token".to_string(), t)),
+        )
+        .chain(
+            settings
+                .console
+                .admin_token
+                .as_ref()
+                .map(|t| ("console.admin_token".to_string(), t)),
         );
     for (key, token) in tokens {
         if let Some(why) = weakness(token.expose()) {
@@ -82,6 +89,13 @@ pub fn check_listener(settings: &Settings, addr: SocketAddr) -> anyhow::Result<(
                  Starling. Generate one with `openssl rand -hex 24`"
             );
         }
+    }
+    if settings.console.enabled && settings.console.admin_token.is_none() {
+        anyhow::bail!(
+            "refusing to listen on {addr} with the console open to anyone: set console.admin_token \
+             (the console's login; generate one with `openssl rand -hex 24`), listen on a loopback \
+             address, or set console.enabled = false"
+        );
     }
     Ok(())
 }

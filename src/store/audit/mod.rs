@@ -156,6 +156,23 @@ pub async fn query(url: &str, sql: &str) -> Result<Table, AuditError> {
     Ok(table)
 }
 
+/// Like [`query`], on one of the store's pooled connections (the console: no
+/// connection opened per page).
+pub async fn query_store(store: &crate::store::Store, sql: &str) -> Result<Table, AuditError> {
+    let mut table = Table::default();
+    match store {
+        crate::store::Store::Sqlite(pool) => {
+            let mut conn = pool.acquire().await.map_err(AuditError::Open)?;
+            stream_sqlite(&mut conn, sql, &mut table, 0).await?;
+        }
+        crate::store::Store::Postgres(pool) => {
+            let mut conn = pool.acquire().await.map_err(AuditError::Open)?;
+            stream_postgres(&mut conn, sql, &mut table, 0).await?;
+        }
+    }
+    Ok(table)
+}
+
 fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
 }

@@ -69,7 +69,17 @@ pub fn settings(db: &TestDb, overrides: &[(&str, &str)]) -> Settings {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     env.insert("STARLING__DATABASE__URL".into(), db.url.clone());
+    with_console_token(&mut env);
     Settings::load_with_env(None, Some(env)).expect("test settings are valid")
+}
+
+/// The console's login in tests unless a test sets its own: a public listener
+/// refuses to start without one (on loopback no login is asked).
+pub const CONSOLE_TOKEN: &str = "console-token-0123456789abcdef0123";
+
+fn with_console_token(env: &mut HashMap<String, String>) {
+    env.entry("STARLING__CONSOLE__ADMIN_TOKEN".into())
+        .or_insert_with(|| CONSOLE_TOKEN.into());
 }
 
 /// The repository's shipped rules (`rules/`).
@@ -195,6 +205,7 @@ impl TestAppBuilder {
         };
         let mut env: HashMap<String, String> = self.env.into_iter().collect();
         env.insert("STARLING__DATABASE__URL".into(), db.url.clone());
+        with_console_token(&mut env);
         env.insert(
             "STARLING__RULES__DIR".into(),
             rules_dir.display().to_string(),

@@ -1,0 +1,132 @@
+//! The web console: `starling serve` answers at `/` with server-rendered pages
+//! (minijinja templates and static files compiled into the binary) to see what
+//! Starling did and fix it — events, their rules' decisions, actions and every
+//! attempt, paused accounts — without SQL.
+//!
+//! Reading works without JavaScript; the one script (`static/console.js`) only
+//! adds the events list's live tail. Who may use it and the CSRF, Origin and
+//! header rules are [`security`]'s; the SQL is [`queries`]'; the pages and
+//! buttons are [`pages`]'. Buttons do exactly what the CLI does
+//! (`store::lifecycle::retry`/`cancel`, `store::accounts::resume_account`).
+
+mod pages;
+pub mod queries;
+pub mod security;
+
+use crate::rules::reload::RulesHandle;
+use crate::store::Store;
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use minijinja::Environment;
+use security::Gate;
+use std::sync::Arc;
+
+/// What every console page needs.
+#[derive(Clone)]
+pub struct Console {
+    store: Store,
+    rules: RulesHandle,
+    gate: Gate,
+    templates: Arc<Environment<'static>>,
+}
+
+impl Console {
+    /// `admin_token`: the login's, `None` on a loopback listener.
+    pub fn new(
+        store: Store,
+        rules: RulesHandle,
+        admin_token: Option<crate::secret::Secret>,
+    ) -> Self {
+        Self {
+            store,
+            rules,
+            gate: Gate::new(admin_token),
+            templates: Arc::new(templates()),
+        }
+    }
+
+    /// The console's routes, guarded (login, security headers).
+    pub fn router(self) -> Router {
+        let gate = self.gate.clone();
+        Router::new()
+            .route("/", get(pages::overview))
+            .route("/events", get(pages::events))
+            .route("/events/tail", get(pages::tail))
+            .route("/events/{id}", get(pages::event))
+            .route("/actions", get(pages::actions))
+            .route("/actions/{id}", get(pages::action))
+            .route("/actions/{id}/retry", post(pages::retry))
+            .route("/actions/{id}/cancel", post(pages::cancel))
+            .route("/accounts", get(pages::accounts))
+            .route("/accounts/resume", post(pages::resume))
+            .route("/login", get(pages::login_form).post(pages::login))
+            .route("/logout", post(pages::logout))
+            .route("/static/console.css", get(css))
+            .route("/static/console.js", get(js))
+            .with_state(self)
+            .layer(axum::middleware::from_fn_with_state(gate, security::guard))
+    }
+
+    /// Renders `name` with `context` (autoescaped HTML).
+    fn render(&self, name: &str, context: minijinja::Value) -> Response {
+        match self
+            .templates
+            .get_template(name)
+            .and_then(|t| t.render(context))
+        {
+            Ok(html) => Html(html).into_response(),
+            Err(error) => {
+                tracing::error!(%error, template = name, "Console template failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the page could not be rendered",
+                )
+                    .into_response()
+            }
+        }
+    }
+}
+
+fn templates() -> Environment<'static> {
+    let mut env = Environment::new();
+    for (name, source) in [
+        ("base.html", include_str!("templates/base.html")),
+        ("overview.html", include_str!("templates/overview.html")),
+        ("events.html", include_str!("templates/events.html")),
+        ("event.html", include_str!("templates/event.html")),
+        ("actions.html", include_str!("templates/actions.html")),
+        ("action.html", include_str!("templates/action.html")),
+        ("accounts.html", include_str!("templates/accounts.html")),
+        ("login.html", include_str!("templates/login.html")),
+        ("message.html", include_str!("templates/message.html")),
+    ] {
+        env.add_template(name, source)
+            .expect("the console's templates parse (a unit test renders each)");
+    }
+    env
+}
+
+async fn css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("static/console.css"),
+    )
+}
+
+async fn js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("static/console.js"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_template_parses() {
+        let env = super::templates();
+        assert!(env.get_template("action.html").is_ok());
+    }
+}

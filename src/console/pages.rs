@@ -1,0 +1,463 @@
+//! The console's pages and buttons. A GET renders a template with what
+//! [`super::queries`] read; a POST checks its CSRF token and Origin first
+//! ([`super::security::refuse_post`]), then does what the CLI's command does,
+//! and redirects back (303) with a notice.
+
+use super::Console;
+use super::queries::{self, ActionFilter, EventFilter};
+use super::security::{self, SESSION_COOKIE, SESSION_TTL};
+use crate::store::lifecycle::{self, Event};
+use crate::store::status::ActionStatus;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use minijinja::{Value, context};
+use std::time::Duration;
+
+/// A page: `template` with `extra`, the nav's `page`, and this browser's CSRF
+/// token (its cookie set if it had none).
+fn page(
+    console: &Console,
+    headers: &HeaderMap,
+    template: &str,
+    name: &str,
+    extra: Value,
+) -> Response {
+    let (csrf, set_cookie) = security::csrf_token(headers);
+    let context = context! {
+        page => name,
+        csrf => csrf,
+        login => console.gate.needs_login(),
+        ..extra
+    };
+    let mut response = console.render(template, context);
+    if let Some(cookie) = set_cookie {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn failure(
+    console: &Console,
+    headers: &HeaderMap,
+    status: StatusCode,
+    heading: &str,
+    message: &str,
+) -> Response {
+    let mut response = page(
+        console,
+        headers,
+        "message.html",
+        "",
+        context! { heading => heading, message => message },
+    );
+    *response.status_mut() = status;
+    response
+}
+
+fn database_failure(console: &Console, headers: &HeaderMap, error: anyhow::Error) -> Response {
+    tracing::warn!(error = %format!("{error:#}"), "Console read failed");
+    failure(
+        console,
+        headers,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The database did not answer",
+        "The page could not be read from the database; try again in a moment.",
+    )
+}
+
+pub async fn overview(State(console): State<Console>, headers: HeaderMap) -> Response {
+    let read = async {
+        let actions = queries::actions_by_status(&console.store).await?;
+        let streams = queries::streams(&console.store).await?;
+        anyhow::Ok((actions, streams))
+    };
+    match read.await {
+        Ok((actions, streams)) => page(
+            &console,
+            &headers,
+            "overview.html",
+            "overview",
+            context! {
+                actions => actions,
+                streams => streams,
+                rules => Value::from_serialize(console.rules.status()),
+            },
+        ),
+        Err(e) => database_failure(&console, &headers, e),
+    }
+}
+
+pub async fn events(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Query(filter): Query<EventFilter>,
+) -> Response {
+    match queries::events(&console.store, &filter).await {
+        Ok(rows) => {
+            let next = next_page("/events", &filter, &rows, |f, before| {
+                f.before = Some(before)
+            });
+            let filtered = !(filter.kind.is_empty()
+                && filter.source.is_empty()
+                && filter.intent.is_empty()
+                && filter.q.is_empty());
+            page(
+                &console,
+                &headers,
+                "events.html",
+                "events",
+                context! {
+                    events => rows,
+                    next => next,
+                    filtered => filtered,
+                    live => !filtered && filter.before.is_none(),
+                    filter => Value::from_serialize(&filter),
+                },
+            )
+        }
+        Err(e) => database_failure(&console, &headers, e),
+    }
+}
+
+/// The link to the page after `rows` (keyset: `before` the last id), if full.
+fn next_page<F: serde::Serialize + Clone>(
+    path: &str,
+    filter: &F,
+    rows: &queries::Rows,
+    set_before: impl Fn(&mut F, i64),
+) -> Option<String> {
+    if rows.len() < queries::PAGE as usize {
+        return None;
+    }
+    let last = rows.last()?.get("id")?.as_i64()?;
+    let mut next = filter.clone();
+    set_before(&mut next, last);
+    serde_urlencoded::to_string(&next)
+        .ok()
+        .map(|q| format!("{path}?{q}"))
+}
+
+pub async fn event(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+) -> Response {
+    match queries::event(&console.store, id).await {
+        Ok(Some(found)) => {
+            let payload = pretty(&found["event"]["payload"]);
+            page(
+                &console,
+                &headers,
+                "event.html",
+                "events",
+                context! {
+                    event => Value::from_serialize(&found["event"]),
+                    payload => payload,
+                    sightings => Value::from_serialize(&found["sightings"]),
+                    matches => Value::from_serialize(&found["matches"]),
+                    actions => Value::from_serialize(&found["actions"]),
+                },
+            )
+        }
+        Ok(None) => failure(
+            &console,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "No such event",
+            &format!("There is no event {id}."),
+        ),
+        Err(e) => database_failure(&console, &headers, e),
+    }
+}
+
+/// JSON as indented text, whether stored as JSON (PostgreSQL) or as text (SQLite).
+fn pretty(value: &serde_json::Value) -> String {
+    let parsed = match value {
+        serde_json::Value::String(text) => serde_json::from_str(text).unwrap_or(value.clone()),
+        other => other.clone(),
+    };
+    serde_json::to_string_pretty(&parsed).unwrap_or_default()
+}
+
+pub async fn actions(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Query(filter): Query<ActionFilter>,
+) -> Response {
+    match queries::actions(&console.store, &filter).await {
+        Ok(rows) => {
+            let next = next_page("/actions", &filter, &rows, |f, before| {
+                f.before = Some(before)
+            });
+            let statuses: Vec<&str> = ActionStatus::ALL.iter().map(|s| s.as_str()).collect();
+            page(
+                &console,
+                &headers,
+                "actions.html",
+                "actions",
+                context! {
+                    actions => rows,
+                    next => next,
+                    statuses => statuses,
+                    filtered => !(filter.status.is_empty() && filter.rule.is_empty()),
+                    filter => Value::from_serialize(&filter),
+                },
+            )
+        }
+        Err(e) => database_failure(&console, &headers, e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct Notice {
+    #[serde(default)]
+    notice: String,
+}
+
+pub async fn action(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Query(notice): Query<Notice>,
+) -> Response {
+    match queries::action(&console.store, id).await {
+        Ok(Some(found)) => {
+            let status = found["action"]["status"].as_str().unwrap_or_default();
+            let in_set = |event| lifecycle::from(event).iter().any(|s| s.as_str() == status);
+            page(
+                &console,
+                &headers,
+                "action.html",
+                "actions",
+                context! {
+                    action => Value::from_serialize(&found["action"]),
+                    params => pretty(&found["action"]["params"]),
+                    attempts => Value::from_serialize(&found["attempts"]),
+                    can_retry => in_set(Event::Retry),
+                    can_cancel => in_set(Event::Cancel),
+                    notice => notice.notice,
+                },
+            )
+        }
+        Ok(None) => failure(
+            &console,
+            &headers,
+            StatusCode::NOT_FOUND,
+            "No such action",
+            &format!("There is no action {id}."),
+        ),
+        Err(e) => database_failure(&console, &headers, e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct Csrf {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// Refuses a POST whose CSRF token or Origin is wrong (403, saying which).
+fn refused(console: &Console, headers: &HeaderMap, form: &str) -> Option<Response> {
+    security::refuse_post(headers, form)
+        .map(|why| failure(console, headers, StatusCode::FORBIDDEN, "Refused", why))
+}
+
+fn back_to(path: &str, notice: &str) -> Response {
+    let query = serde_urlencoded::to_string([("notice", notice)]).unwrap_or_default();
+    Redirect::to(&format!("{path}?{query}")).into_response()
+}
+
+/// What `starling jobs retry ID` does: one new attempt series.
+pub async fn retry(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<Csrf>,
+) -> Response {
+    if let Some(refusal) = refused(&console, &headers, &form.csrf) {
+        return refusal;
+    }
+    match lifecycle::retry(&console.store, Some(id), None).await {
+        Ok(ids) if !ids.is_empty() => {
+            tracing::info!(action = id, "Action queued again from the console");
+            back_to(
+                &format!("/actions/{id}"),
+                "Queued again: a new attempt series.",
+            )
+        }
+        Ok(_) => back_to(
+            &format!("/actions/{id}"),
+            "Not retried: only dead, outcome_unknown, skipped or cancelled actions are.",
+        ),
+        Err(e) => database_failure(&console, &headers, e.into()),
+    }
+}
+
+/// What `starling jobs cancel ID` does.
+pub async fn cancel(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Path(id): Path<i64>,
+    Form(form): Form<Csrf>,
+) -> Response {
+    if let Some(refusal) = refused(&console, &headers, &form.csrf) {
+        return refusal;
+    }
+    match lifecycle::cancel(&console.store, id, "cancelled by a person (console)").await {
+        Ok(true) => {
+            tracing::info!(action = id, "Action cancelled from the console");
+            back_to(&format!("/actions/{id}"), "Cancelled: it will not be sent.")
+        }
+        Ok(false) => back_to(
+            &format!("/actions/{id}"),
+            "Not cancelled: it is no longer waiting.",
+        ),
+        Err(e) => database_failure(&console, &headers, e.into()),
+    }
+}
+
+pub async fn accounts(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Query(notice): Query<Notice>,
+) -> Response {
+    match queries::paused_accounts(&console.store).await {
+        Ok(rows) => page(
+            &console,
+            &headers,
+            "accounts.html",
+            "accounts",
+            context! { accounts => rows, notice => notice.notice },
+        ),
+        Err(e) => database_failure(&console, &headers, e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub struct Resume {
+    #[serde(default)]
+    csrf: String,
+    handle: String,
+}
+
+/// What `starling accounts resume HANDLE` does.
+pub async fn resume(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Form(form): Form<Resume>,
+) -> Response {
+    if let Some(refusal) = refused(&console, &headers, &form.csrf) {
+        return refusal;
+    }
+    let handle = form.handle.trim_start_matches('@');
+    match crate::store::accounts::resume_account(&console.store, handle).await {
+        Ok(Some(n)) => back_to(
+            "/accounts",
+            &format!("@{handle} resumed; {n} held action(s) released."),
+        ),
+        Ok(None) => back_to("/accounts", &format!("@{handle} is not paused.")),
+        Err(e) => database_failure(&console, &headers, e.into()),
+    }
+}
+
+pub async fn login_form(State(console): State<Console>, headers: HeaderMap) -> Response {
+    if !console.gate.needs_login() {
+        return Redirect::to("/").into_response();
+    }
+    page(
+        &console,
+        &headers,
+        "login.html",
+        "",
+        context! { notice => "" },
+    )
+}
+
+#[derive(serde::Deserialize)]
+pub struct Login {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    token: String,
+}
+
+pub async fn login(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Form(form): Form<Login>,
+) -> Response {
+    if let Some(refusal) = refused(&console, &headers, &form.csrf) {
+        return refusal;
+    }
+    match console.gate.login(form.token.trim()) {
+        Some(session) => {
+            let mut response = Redirect::to("/").into_response();
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                security::strict_cookie(SESSION_COOKIE, &session, SESSION_TTL),
+            );
+            response
+        }
+        None => {
+            tracing::warn!("Console login refused: wrong admin token");
+            let mut response = page(
+                &console,
+                &headers,
+                "login.html",
+                "",
+                context! { notice => "That is not console.admin_token." },
+            );
+            *response.status_mut() = StatusCode::UNAUTHORIZED;
+            response
+        }
+    }
+}
+
+pub async fn logout(
+    State(console): State<Console>,
+    headers: HeaderMap,
+    Form(form): Form<Csrf>,
+) -> Response {
+    if let Some(refusal) = refused(&console, &headers, &form.csrf) {
+        return refusal;
+    }
+    console.gate.logout(&headers);
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        security::strict_cookie(SESSION_COOKIE, "", Duration::ZERO),
+    );
+    response
+}
+
+/// How often the live tail looks for new events.
+const TAIL_EVERY: Duration = Duration::from_secs(1);
+
+/// Server-sent events: each event stored after the tail started, as JSON. Read
+/// from the database, so events another replica stored appear too.
+pub async fn tail(State(console): State<Console>) -> impl IntoResponse {
+    let start = queries::events(&console.store, &EventFilter::default())
+        .await
+        .ok()
+        .and_then(|rows| rows.first().and_then(|r| r["id"].as_i64()))
+        .unwrap_or(0);
+    let stream = futures::stream::unfold((console, start), |(console, after)| async move {
+        loop {
+            tokio::time::sleep(TAIL_EVERY).await;
+            let Ok(rows) = queries::events_after(&console.store, after).await else {
+                continue;
+            };
+            if let Some(last) = rows.last().and_then(|r| r["id"].as_i64()) {
+                let events: Vec<Result<SseEvent, std::convert::Infallible>> = rows
+                    .iter()
+                    .map(|r| Ok(SseEvent::default().event("event").data(r.to_string())))
+                    .collect();
+                return Some((futures::stream::iter(events), (console, last)));
+            }
+        }
+    });
+    Sse::new(futures::StreamExt::flatten(stream)).keep_alive(KeepAlive::default())
+}
