@@ -64,6 +64,11 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: cli_intent::Format,
     },
+    /// Re-run stored events through the current rules; only what is new is created.
+    Replay(starling::cli::replay::ReplayArgs),
+    /// Authentic payloads that could not be read: list, show, replay them after a fix.
+    #[command(subcommand, after_help = "Example: starling quarantine list")]
+    Quarantine(starling::cli::quarantine::QuarantineCommand),
     /// Each stream's state: connected since, last message, messages, reconnects, last error.
     Streams {
         #[arg(long, value_enum, default_value = "table")]
@@ -279,6 +284,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Rules(command) => rules_command(command, settings).await,
+        Command::Replay(args) => starling::cli::replay::main(&settings, &args).await,
+        Command::Quarantine(command) => starling::cli::quarantine::main(&settings, &command).await,
         Command::Intent { .. } => unreachable!("handled before the settings load"),
         Command::Audit { sql, format } => {
             let out = std::io::BufWriter::new(std::io::stdout().lock());
