@@ -5,6 +5,11 @@
 //! refused delivery up to 3 times) is one row: its `sightings` count goes up and
 //! `last_seen_at` and `reason` follow the latest delivery. The row is found by
 //! the SHA-256 of the raw bytes (`body_sha256`, unique per source and channel).
+//!
+//! `starling quarantine` reads the rows ([`read`]) and records what a replay of
+//! one found ([`record_replay`]): the event it became (`replayed_at`, `event_id`),
+//! or, still refused, today's reason (`reason`, `replay_tried_at`). Rows are
+//! never deleted by a replay: the body is the authentic payload, kept for the record.
 
 use crate::clock::format_utc;
 use sqlx::{PgConnection, Row, SqliteConnection};
