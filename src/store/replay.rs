@@ -314,7 +314,12 @@ async fn page_in(
     let mut new: Vec<(i64, Vec<Decision>)> = Vec::with_capacity(events.len());
     for event in &events {
         let mut fresh = Vec::new();
-        for decision in rules.decide_on(&event.context(), &event.dedupe_key) {
+        // No rule listens to this kind: skip building its context.
+        let decisions = match rules.handles(&event.kind) {
+            true => rules.decide_on(&event.context(), &event.dedupe_key),
+            false => Vec::new(),
+        };
+        for decision in decisions {
             let Some(tally) = replay.rules.get_mut(&decision.rule) else {
                 continue; // not the rule asked for
             };

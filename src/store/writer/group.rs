@@ -207,7 +207,12 @@ pub(crate) async fn act_on(
         for decision in v.decisions {
             let is_held = match &decision.cooldown {
                 None => false,
-                Some((key, _)) if held.contains(&(decision.rule.clone(), key.clone())) => true,
+                // Live groups pass no held keys: no lookup (and no clones) on the hot path.
+                Some((key, _))
+                    if !held.is_empty() && held.contains(&(decision.rule.clone(), key.clone())) =>
+                {
+                    true
+                }
                 Some(_) => !conn.claim(decision, v.claim_at, v.event_id).await?,
             };
             rows.push(MatchRow::new(v.event_id, decision, is_held));
