@@ -279,10 +279,44 @@ async fn a_replay_respects_cooldowns_through_the_same_claim(backend: Backend) {
     app.stop().await;
 }
 
+const ALERT_ON_PAUSE: &str = r#"
+- name: alert on pause
+  on: scrapely.account_paused
+  do:
+    - action: slack.post
+      with: { text: "paused {{ data.account_handle }}" }
+"#;
+
+/// A replay runs the rules only: an `account_paused` event, replayed after its
+/// account was resumed, fires the new rule but does not pause the account again.
+async fn a_replayed_pause_fires_its_rules_and_does_not_pause_again(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .quick_actions()
+        .start()
+        .await;
+    let paused = crate::helpers::fixture("account_paused");
+    assert_eq!(app.post("/webhooks/scrapely", paused).await.status(), 200);
+    assert_eq!(app.count("paused_accounts").await, 1);
+    starling::cli::accounts::resume(&app.store, "yourhandle")
+        .await
+        .unwrap();
+    assert_eq!(app.count("paused_accounts").await, 0);
+    std::fs::write(app.rules_dir.join("alert.yaml"), ALERT_ON_PAUSE).unwrap();
+    let report = replay(&app, None, None, false).await;
+    assert_eq!(tally(&report, "alert on pause"), (1, 0, 1, 1, 0));
+    app.settle().await;
+    assert_eq!(slack_texts(&vendor), ["paused yourhandle"]);
+    assert_eq!(app.count("paused_accounts").await, 0);
+    app.stop().await;
+}
+
 crate::on_both_backends!(
     a_replay_after_a_rule_fix_fires_only_the_new_actions,
     two_replays_at_once_create_each_action_once,
     a_replay_respects_cooldowns_through_the_same_claim,
+    a_replayed_pause_fires_its_rules_and_does_not_pause_again,
 );
 
 /// Bad input says what was wrong and what was expected; output to a pipe has no
