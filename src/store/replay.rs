@@ -69,8 +69,9 @@ pub struct Replay {
     pub events: u64,
     /// The last event id replayed: the next page starts after it.
     pub after_id: i64,
-    /// `(rule, cooldown key)` claimed by earlier pages of this run.
-    held: HashSet<(String, String)>,
+    /// `(rule, cooldown key)` claimed by earlier pages of this run, and until when
+    /// (a dry run rolled those claims back).
+    held: HashMap<(String, String), OffsetDateTime>,
 }
 
 /// What to replay and how.
@@ -358,8 +359,11 @@ async fn page_in(
             "cooldown" => tally.held_by_cooldown += 1,
             _ => tally.errors += 1,
         }
-        if let (Some((key, _)), "fired") = (&decision.cooldown, *outcome) {
-            replay.held.insert((decision.rule.clone(), key.clone()));
+        if let (Some((key, window)), "fired") = (&decision.cooldown, *outcome) {
+            let until = claim_at + *window;
+            replay
+                .held
+                .insert((decision.rule.clone(), key.clone()), until);
         }
     }
     for (_, rule) in acted.created {

@@ -12,7 +12,7 @@ use crate::rules::{Decision, RuleSet};
 use crate::store::jobs::PushJobs;
 use matches::MatchRow;
 use quarantine::QuarantinedPayload;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
 
 /// The statements a group needs, in each backend's SQL.
@@ -192,13 +192,13 @@ pub(crate) struct Acted {
 
 /// Acts on decisions inside the caller's transaction, the one way live events
 /// and replays do: claims each decision's cooldown (a `(rule, key)` in `held`
-/// counts as claimed already), records the matches, creates the fired rules'
+/// counts as claimed until the time it maps to), records the matches, creates the fired rules'
 /// actions with their jobs. The unique keys decide what is new: a rule decides
 /// once per event, an action exists once per (event, rule, index).
 pub(crate) async fn act_on(
     conn: &mut (impl GroupSql + OutboxConn + PushJobs + super::super::ratelimit::RateConn),
     verdicts: &[Verdicts<'_>],
-    held: &HashSet<(String, String)>,
+    held: &HashMap<(String, String), OffsetDateTime>,
     now: i64,
     mode: &OutboxMode,
 ) -> Result<Acted, sqlx::Error> {
@@ -209,7 +209,10 @@ pub(crate) async fn act_on(
                 None => false,
                 // Live groups pass no held keys: no lookup (and no clones) on the hot path.
                 Some((key, _))
-                    if !held.is_empty() && held.contains(&(decision.rule.clone(), key.clone())) =>
+                    if !held.is_empty()
+                        && held
+                            .get(&(decision.rule.clone(), key.clone()))
+                            .is_some_and(|until| *until > v.claim_at) =>
                 {
                     true
                 }
@@ -243,7 +246,6 @@ async fn upgrade(
     events: &[&NewEvent],
     committed: &mut [Committed],
 ) -> Result<(), sqlx::Error> {
-    use std::collections::HashMap;
     // A key created in this group already stored its best copy.
     let created: HashSet<i64> = committed
         .iter()
