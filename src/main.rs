@@ -98,6 +98,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Rules(command) => rules_command(command, settings).await,
+        Command::Replay(args) => starling::cli::replay::main(&settings, &args).await,
+        Command::Quarantine(command) => starling::cli::quarantine::main(&settings, &command).await,
         Command::Intent { .. } => unreachable!("handled before the settings load"),
         Command::Audit { sql, format } => {
             let out = std::io::BufWriter::new(std::io::stdout().lock());

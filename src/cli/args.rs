@@ -74,6 +74,11 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: IntentFormat,
     },
+    /// Re-run stored events through the current rules; only what is new is created.
+    Replay(super::replay::ReplayArgs),
+    /// Authentic payloads that could not be read: list, show, replay them after a fix.
+    #[command(subcommand, after_help = "Example: starling quarantine list")]
+    Quarantine(super::quarantine::QuarantineCommand),
     /// Each stream's state: connected since, last message, messages, reconnects, last error.
     #[command(after_help = "Example:\n  starling streams --format json")]
     Streams {

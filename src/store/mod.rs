@@ -6,7 +6,7 @@
 //! - [`Store::migrate`] applies Starling's migrations (`migrations/{sqlite,postgres}`,
 //!   history in `starling_migrations`) and apalis's queue migrations (history in its
 //!   own table), so the two never clash (see `shared/APALIS.md` §1).
-//! - [`writer`] commits events in groups; [`events`] and [`quarantine`] hold the SQL ([`event_intent`] classifies replies stored before intent was);
+//! - [`writer`] commits events in groups ([`replay`] runs stored events through its rule step again); [`events`] and [`quarantine`] hold the SQL ([`event_intent`] classifies replies stored before intent was);
 //!   [`audit`] runs users' read-only queries, and [`Store::grant_audit_reader`]
 //!   lets the PostgreSQL reader role read every table.
 //!
@@ -45,6 +45,7 @@ pub mod matches;
 pub mod outbox;
 pub mod quarantine;
 pub mod ratelimit;
+pub mod replay;
 pub mod startup;
 pub mod status;
 pub mod streams;

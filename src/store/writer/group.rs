@@ -12,14 +12,16 @@ use crate::rules::{Decision, RuleSet};
 use crate::store::jobs::PushJobs;
 use matches::MatchRow;
 use quarantine::QuarantinedPayload;
+use std::collections::{HashMap, HashSet};
+use time::OffsetDateTime;
 
 /// The statements a group needs, in each backend's SQL.
-pub(super) trait GroupSql {
+pub(crate) trait GroupSql {
     async fn upsert(&mut self, events: &[&NewEvent]) -> Result<Vec<Committed>, sqlx::Error>;
     async fn claim(
         &mut self,
         decision: &Decision,
-        event: &NewEvent,
+        at: OffsetDateTime,
         event_id: i64,
     ) -> Result<bool, sqlx::Error>;
     async fn record(&mut self, rows: &[MatchRow<'_>]) -> Result<(), sqlx::Error>;
@@ -36,15 +38,14 @@ impl GroupSql for sqlx::SqliteConnection {
     async fn claim(
         &mut self,
         d: &Decision,
-        event: &NewEvent,
+        at: OffsetDateTime,
         event_id: i64,
     ) -> Result<bool, sqlx::Error> {
         let (key, window) = d
             .cooldown
             .as_ref()
             .expect("only decisions with a cooldown claim one");
-        matches::claim_cooldown_sqlite(self, &d.rule, key, event.received_at, *window, event_id)
-            .await
+        matches::claim_cooldown_sqlite(self, &d.rule, key, at, *window, event_id).await
     }
     async fn record(&mut self, rows: &[MatchRow<'_>]) -> Result<(), sqlx::Error> {
         matches::record_sqlite(self, rows).await
@@ -70,15 +71,14 @@ impl GroupSql for sqlx::PgConnection {
     async fn claim(
         &mut self,
         d: &Decision,
-        event: &NewEvent,
+        at: OffsetDateTime,
         event_id: i64,
     ) -> Result<bool, sqlx::Error> {
         let (key, window) = d
             .cooldown
             .as_ref()
             .expect("only decisions with a cooldown claim one");
-        matches::claim_cooldown_postgres(self, &d.rule, key, event.received_at, *window, event_id)
-            .await
+        matches::claim_cooldown_postgres(self, &d.rule, key, at, *window, event_id).await
     }
     async fn record(&mut self, rows: &[MatchRow<'_>]) -> Result<(), sqlx::Error> {
         matches::record_postgres(self, rows).await
@@ -143,30 +143,23 @@ pub(super) async fn write_group(
             decided.push((event, done.event_id, decisions));
         }
     }
-    let mut rows = Vec::new();
-    for (event, event_id, decisions) in &decided {
-        for decision in decisions {
-            let held =
-                decision.cooldown.is_some() && !conn.claim(decision, event, *event_id).await?;
-            rows.push(MatchRow::new(*event_id, decision, held));
-        }
-    }
-    conn.record(&rows).await?;
-    for row in &rows {
-        metrics::counter!("starling_rule_matches_total", "outcome" => row.outcome).increment(1);
-    }
+    let verdicts: Vec<Verdicts> = decided
+        .iter()
+        .map(|(event, event_id, decisions)| Verdicts {
+            event_id: *event_id,
+            claim_at: event.received_at,
+            decisions,
+        })
+        .collect();
     let now = now_ms();
+    // An `account_paused` event pauses its account as it is stored (not on replay).
     for (event, event_id, _) in &decided {
         if let Some(pause) = outbox::pause_of(event, *event_id, now) {
             conn.pause_account(&pause).await?;
         }
     }
-    let actions: Vec<NewAction> = rows
-        .iter()
-        .filter(|r| r.outcome == "fired")
-        .flat_map(|r| outbox::new_actions(r, now))
-        .collect();
-    let (jobs, claimed) = outbox::insert_outbox(conn, &actions, now, mode).await?;
+    let acted = act_on(conn, &verdicts, &Default::default(), now, mode).await?;
+    let (jobs, claimed) = (acted.jobs, acted.claimed);
     let mut ids = Vec::with_capacity(quarantined.len());
     for q in quarantined {
         ids.push(conn.quarantine(q).await?);
@@ -177,6 +170,75 @@ pub(super) async fn write_group(
     Ok((committed, ids, jobs, claimed))
 }
 
+/// The rules' decisions on one stored event, as [`act_on`] takes them.
+pub(crate) struct Verdicts<'d> {
+    pub event_id: i64,
+    /// From when the decisions' cooldowns are claimed: the event's arrival when
+    /// it is stored, the replay's start when it is replayed (its actions run then).
+    pub claim_at: OffsetDateTime,
+    pub decisions: &'d [Decision],
+}
+
+/// What [`act_on`] did.
+pub(crate) struct Acted {
+    /// Jobs pushed, and the actions claimed for this process's fast path.
+    pub jobs: usize,
+    pub claimed: Vec<FastClaim>,
+    /// Each decision's recorded outcome (`fired`, `cooldown`, `error`), in order.
+    pub outcomes: Vec<&'static str>,
+    /// (event, rule) of every action created (an action already stored is not).
+    pub created: Vec<(i64, String)>,
+}
+
+/// Acts on decisions inside the caller's transaction, the one way live events
+/// and replays do: claims each decision's cooldown (a `(rule, key)` in `held`
+/// counts as claimed until the time it maps to), records the matches, creates the fired rules'
+/// actions with their jobs. The unique keys decide what is new: a rule decides
+/// once per event, an action exists once per (event, rule, index).
+pub(crate) async fn act_on(
+    conn: &mut (impl GroupSql + OutboxConn + PushJobs + super::super::ratelimit::RateConn),
+    verdicts: &[Verdicts<'_>],
+    held: &HashMap<(String, String), OffsetDateTime>,
+    now: i64,
+    mode: &OutboxMode,
+) -> Result<Acted, sqlx::Error> {
+    let mut rows = Vec::new();
+    for v in verdicts {
+        for decision in v.decisions {
+            let is_held = match &decision.cooldown {
+                None => false,
+                // Live groups pass no held keys: no lookup (and no clones) on the hot path.
+                Some((key, _))
+                    if !held.is_empty()
+                        && held
+                            .get(&(decision.rule.clone(), key.clone()))
+                            .is_some_and(|until| *until > v.claim_at) =>
+                {
+                    true
+                }
+                Some(_) => !conn.claim(decision, v.claim_at, v.event_id).await?,
+            };
+            rows.push(MatchRow::new(v.event_id, decision, is_held));
+        }
+    }
+    conn.record(&rows).await?;
+    for row in &rows {
+        metrics::counter!("starling_rule_matches_total", "outcome" => row.outcome).increment(1);
+    }
+    let actions: Vec<NewAction> = rows
+        .iter()
+        .filter(|r| r.outcome == "fired")
+        .flat_map(|r| outbox::new_actions(r, now))
+        .collect();
+    let outboxed = outbox::insert_outbox(conn, &actions, now, mode).await?;
+    Ok(Acted {
+        jobs: outboxed.jobs,
+        claimed: outboxed.claimed,
+        outcomes: rows.iter().map(|r| r.outcome).collect(),
+        created: outboxed.created,
+    })
+}
+
 /// Stores the better versions among a group's repeated sightings: for each stored
 /// key, its best copy replaces the stored payload if its quality is higher.
 async fn upgrade(
@@ -184,7 +246,6 @@ async fn upgrade(
     events: &[&NewEvent],
     committed: &mut [Committed],
 ) -> Result<(), sqlx::Error> {
-    use std::collections::{HashMap, HashSet};
     // A key created in this group already stored its best copy.
     let created: HashSet<i64> = committed
         .iter()

@@ -257,6 +257,7 @@ async fn run(
 
 mod group;
 use group::write_group;
+pub(crate) use group::{GroupSql, Verdicts, act_on};
 
 /// The writer's own connection, kept across groups. SQLite drops a
 /// connection's page cache whenever another connection wrote, so groups that
