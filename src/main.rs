@@ -64,6 +64,10 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: cli_intent::Format,
     },
+    /// Delete now what is past its retention (retention.events_days, retention.attempts_days); --dry-run counts it.
+    Prune(starling::cli::prune::PruneArgs),
+    /// Copy the SQLite database to FILE, safely while `serve` runs (on PostgreSQL: says how to use pg_dump).
+    Backup(starling::cli::backup::BackupArgs),
     /// Each stream's state: connected since, last message, messages, reconnects, last error.
     Streams {
         #[arg(long, value_enum, default_value = "table")]
@@ -192,7 +196,7 @@ enum RulesCommand {
         /// Only events received at or after this RFC 3339 time.
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
-        /// At most this many of the latest events.
+        /// At most this many of the latest events (of those --since lets through); the summary says how many it left out.
         #[arg(long, default_value_t = 10_000)]
         limit: u64,
         #[arg(long, value_enum, default_value = "table")]
@@ -263,6 +267,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Streams { format } => {
             let out = starling::cli::streams::list(settings.database.url.expose(), format).await?;
             print!("{out}");
+            Ok(())
+        }
+        Command::Prune(args) => {
+            print!("{}", starling::cli::prune::run(&settings, &args).await?);
+            Ok(())
+        }
+        Command::Backup(args) => {
+            print!("{}", starling::cli::backup::run(&settings, &args).await?);
             Ok(())
         }
         Command::Migrate => {

@@ -3,9 +3,12 @@
 pub mod accounts;
 pub mod audit;
 pub mod backtest;
+pub mod backup;
 pub mod contacts;
 pub mod intent;
 pub mod jobs;
+pub mod progress;
+pub mod prune;
 pub mod report;
 pub mod rules;
 pub mod rules_batch;

@@ -14,11 +14,12 @@
 //! The settings by section: `service` (database, HTTP server, rules directory,
 //! logging), `webhooks` (inbound vendor authentication), `vendor_apis` (the
 //! Scrapely API and Slack), `actions` (the queue, retries and outreach safety),
-//! `streams`, `audit` and `secrets`; `validate` holds the checks serde cannot
+//! `streams`, `audit`, `retention` and `secrets`; `validate` holds the checks serde cannot
 //! express, across sections.
 
 mod actions;
 pub mod audit;
+mod retention;
 mod secrets;
 mod service;
 pub mod streams;
@@ -29,6 +30,7 @@ mod webhooks;
 use crate::secret::Secret;
 pub use actions::{ActionsSettings, ContactWindow, OutreachSettings, RetrySettings};
 pub use audit::AuditSettings;
+pub use retention::RetentionSettings;
 use serde::Deserialize;
 pub use service::{DatabaseSettings, LogFormat, LogSettings, RulesSettings, ServerSettings};
 use std::collections::HashMap;
@@ -63,6 +65,8 @@ pub struct Settings {
     pub slack: SlackSettings,
     pub actions: ActionsSettings,
     pub outreach: OutreachSettings,
+    /// How long events and attempts are kept (forever by default).
+    pub retention: RetentionSettings,
     pub log: LogSettings,
     /// Tweet stream connections, `[[streams]]` in the file (none by default).
     #[serde(default)]

@@ -45,6 +45,7 @@ pub mod matches;
 pub mod outbox;
 pub mod quarantine;
 pub mod ratelimit;
+pub mod retention;
 pub mod status;
 pub mod streams;
 pub mod tweets;

@@ -19,6 +19,7 @@ mod lifecycle;
 mod outage;
 mod process;
 mod ratelimit;
+mod retention;
 mod rule_groups;
 mod rules;
 mod rules_check;
