@@ -221,6 +221,45 @@ mod tests {
     }
 
     #[test]
+    fn retention_is_off_unless_a_number_of_days_is_given() {
+        let retention =
+            |pairs: &[(&str, &str)]| Settings::load_with_env(None, env(pairs)).map(|s| s.retention);
+        let default = retention(&[]).unwrap();
+        assert_eq!((default.events_days, default.attempts_days), (None, None));
+        assert!(!default.is_on());
+        let on = retention(&[
+            ("STARLING__RETENTION__EVENTS_DAYS", "90"),
+            ("STARLING__RETENTION__ATTEMPTS_DAYS", ""),
+        ])
+        .unwrap();
+        assert_eq!((on.events_days, on.attempts_days), (Some(90), None));
+        assert!(on.is_on());
+        let off = retention(&[("STARLING__RETENTION__EVENTS_DAYS", "0")]).unwrap();
+        assert_eq!(off.events_days, None);
+        let err = retention(&[("STARLING__RETENTION__EVENTS_DAYS", "soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("retention.events_days") && err.contains("number of days"),
+            "{err}"
+        );
+        for (key, value) in [
+            ("STARLING__RETENTION__BATCH_SIZE", "0"),
+            ("STARLING__RETENTION__BATCH_SIZE", "100000"),
+            ("STARLING__RETENTION__INTERVAL_SECS", "0"),
+        ] {
+            let err = retention(&[(key, value)]).unwrap_err().to_string();
+            let name = key
+                .trim_start_matches("STARLING__RETENTION__")
+                .to_lowercase();
+            assert!(
+                err.contains(&format!("retention.{name}")) && err.contains("expected"),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
     fn debug_never_shows_secrets() {
         let s = Settings::load_with_env(
             None,

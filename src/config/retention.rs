@@ -5,7 +5,8 @@
 //! - `events_days` — an event last seen longer ago than this goes, with its
 //!   sightings, rule matches, actions and their attempts, once every action of
 //!   it is done (README "Retention and backup"); quarantined payloads last seen
-//!   longer ago go too. 0 or unset: kept forever (the default);
+//!   longer ago go too, and the job queue's jobs finished longer ago. 0 or
+//!   unset: kept forever (the default);
 //! - `attempts_days` — the attempts of a done action older than this go (the
 //!   action row stays); 0 or unset: kept forever (the default);
 //! - `batch_size` — events (or attempts, or quarantined payloads) deleted per

@@ -7,7 +7,8 @@
 //! An event goes only when it was last seen before the cutoff and every action
 //! of it [may be pruned](ActionStatus::may_be_pruned) (done, and not
 //! `outcome_unknown`), none with a scheduled tweet Scrapely has not posted yet
-//! (the tweet follower still looks for it). What never goes: the contact ledger
+//! (the tweet follower still looks for it). The job queue's finished jobs go
+//! after the same time ([`jobs`]). What never goes: the contact ledger
 //! (`contact_claims`, `contact_ledger`, `contact_blocks`, `contact_aliases`, which
 //! outlive their actions since migration `…000080`), cooldowns, paused accounts,
 //! rate-limit state and streams.
@@ -24,8 +25,12 @@ use super::Store;
 use super::action_rows::{in_tx, on_pool};
 use super::status::{ActionStatus, sql_set};
 use crate::clock::format_utc;
+use deletions::{Count, add, deletions, id_list};
 use sqlx::AssertSqlSafe;
 use time::OffsetDateTime;
+
+mod deletions;
+mod jobs;
 
 /// What is old enough to go; `None`: that kind is kept forever.
 #[derive(Debug, Clone, Copy, Default)]
@@ -54,11 +59,13 @@ pub struct Pruned {
     pub dm_deliveries: u64,
     pub scheduled_tweets: u64,
     pub quarantine: u64,
+    /// The job queue's finished jobs (`Jobs`, `apalis.jobs`).
+    pub jobs: u64,
 }
 
 impl Pruned {
     /// (table, rows) in the order a report lists them.
-    pub fn tables(&self) -> [(&'static str, u64); 8] {
+    pub fn tables(&self) -> [(&'static str, u64); 9] {
         [
             ("events", self.events),
             ("event_sightings", self.event_sightings),
@@ -68,6 +75,7 @@ impl Pruned {
             ("dm_deliveries", self.dm_deliveries),
             ("scheduled_tweets", self.scheduled_tweets),
             ("quarantine", self.quarantine),
+            ("jobs", self.jobs),
         ]
     }
 
@@ -77,7 +85,7 @@ impl Pruned {
 }
 
 /// One pass over every table the cutoffs name: attempts first, then events
-/// with what goes with them, then quarantine. `on_batch` hears the running
+/// with what goes with them, then quarantine, then the queue's finished jobs. `on_batch` hears the running
 /// totals after each batch (progress).
 pub async fn pass(
     store: &Store,
@@ -102,6 +110,17 @@ pub async fn pass(
         let cut = Cut::Text(format_utc(before));
         walk.run(Table::Events, &cut).await?;
         walk.run(Table::Quarantine, &cut).await?;
+        let secs = before.unix_timestamp() as f64;
+        let on_batch = &mut *walk.on_batch;
+        let mut seen = 0;
+        let jobs = jobs::prune(store, secs, walk.batch, mode, &mut |n| {
+            seen += n;
+            let mut so_far = *walk.totals;
+            so_far.jobs = seen;
+            on_batch(&so_far);
+        })
+        .await?;
+        walk.totals.jobs = jobs;
     }
     Ok(totals)
 }
@@ -286,105 +305,6 @@ impl Walk<'_> {
     }
 }
 
-fn add(totals: &mut Pruned, step: &Pruned) {
-    totals.events += step.events;
-    totals.event_sightings += step.event_sightings;
-    totals.rule_matches += step.rule_matches;
-    totals.actions += step.actions;
-    totals.action_attempts += step.action_attempts;
-    totals.dm_deliveries += step.dm_deliveries;
-    totals.scheduled_tweets += step.scheduled_tweets;
-    totals.quarantine += step.quarantine;
-}
-
-/// Which total a deletion adds to.
-#[derive(Debug, Clone, Copy)]
-enum Count {
-    Events,
-    Sightings,
-    Matches,
-    Actions,
-    Attempts,
-    Deliveries,
-    Tweets,
-    Quarantine,
-}
-
-impl Count {
-    fn of(self, p: &mut Pruned) -> &mut u64 {
-        match self {
-            Count::Events => &mut p.events,
-            Count::Sightings => &mut p.event_sightings,
-            Count::Matches => &mut p.rule_matches,
-            Count::Actions => &mut p.actions,
-            Count::Attempts => &mut p.action_attempts,
-            Count::Deliveries => &mut p.dm_deliveries,
-            Count::Tweets => &mut p.scheduled_tweets,
-            Count::Quarantine => &mut p.quarantine,
-        }
-    }
-}
-
-/// The `DELETE`s of a batch of confirmed ids, children before parents (the
-/// foreign keys hold at every statement). Each ends with its `WHERE` clause, so
-/// a dry run can count it instead.
-fn deletions(table: Table, ids: &[i64]) -> Vec<(String, Count)> {
-    if ids.is_empty() {
-        return Vec::new();
-    }
-    let ids = id_list(ids);
-    match table {
-        Table::Attempts => vec![(
-            format!("DELETE FROM action_attempts WHERE id IN ({ids})"),
-            Count::Attempts,
-        )],
-        Table::Quarantine => vec![(
-            format!("DELETE FROM quarantine WHERE id IN ({ids})"),
-            Count::Quarantine,
-        )],
-        Table::Events => {
-            let actions = format!("SELECT id FROM actions WHERE event_id IN ({ids})");
-            vec![
-                (
-                    format!("DELETE FROM action_attempts WHERE action_id IN ({actions})"),
-                    Count::Attempts,
-                ),
-                (
-                    format!("DELETE FROM dm_deliveries WHERE action_id IN ({actions})"),
-                    Count::Deliveries,
-                ),
-                (
-                    format!("DELETE FROM scheduled_tweets WHERE action_id IN ({actions})"),
-                    Count::Tweets,
-                ),
-                (
-                    format!("DELETE FROM actions WHERE event_id IN ({ids})"),
-                    Count::Actions,
-                ),
-                (
-                    format!("DELETE FROM rule_matches WHERE event_id IN ({ids})"),
-                    Count::Matches,
-                ),
-                (
-                    format!("DELETE FROM event_sightings WHERE event_id IN ({ids})"),
-                    Count::Sightings,
-                ),
-                (
-                    format!("DELETE FROM events WHERE id IN ({ids})"),
-                    Count::Events,
-                ),
-            ]
-        }
-    }
-}
-
-/// `1, 2, 3`: ids read from the database, written into the statement (at most
-/// `retention.batch_size` of them; integers cannot inject anything).
-fn id_list(ids: &[i64]) -> String {
-    let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
-    ids.join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,27 +321,5 @@ mod tests {
         assert!(!ActionStatus::OutcomeUnknown.may_be_pruned());
         assert!(ActionStatus::Dead.may_be_pruned());
         assert!(sql.contains("st.status = 'pending'"), "{sql}");
-    }
-
-    #[test]
-    fn children_are_deleted_before_their_parents() {
-        let order: Vec<String> = deletions(Table::Events, &[7, 9])
-            .into_iter()
-            .map(|(s, _)| s.split_whitespace().nth(2).unwrap().to_string())
-            .collect();
-        assert_eq!(
-            order,
-            [
-                "action_attempts",
-                "dm_deliveries",
-                "scheduled_tweets",
-                "actions",
-                "rule_matches",
-                "event_sightings",
-                "events"
-            ]
-        );
-        assert!(deletions(Table::Events, &[]).is_empty());
-        assert_eq!(id_list(&[7, 9]), "7, 9");
     }
 }

@@ -20,6 +20,7 @@ mod outage;
 mod process;
 mod ratelimit;
 mod retention;
+mod retention_commands;
 mod rule_groups;
 mod rules;
 mod rules_check;
