@@ -19,7 +19,8 @@
 //! each batch's transaction checks them again (a person may have re-run a dead
 //! action since) and deletes children before parents. On SQLite that
 //! transaction is `BEGIN IMMEDIATE` like every other writer's, and holds the
-//! lock for one batch only, so the group-commit writer waits milliseconds.
+//! lock for one batch only, so the group-commit writer waits milliseconds; a
+//! deleting pass then rests as long as the batch took ([`rest_after`]).
 
 use super::Store;
 use super::action_rows::{in_tx, on_pool};
@@ -212,6 +213,17 @@ impl Table {
     }
 }
 
+/// Rests as long as the batch took (at most [`MAX_REST`]) before the next:
+/// SQLite's lock is not fair, and a writer waiting in its busy handler would
+/// otherwise find the next batch holding it again. So a backlog (retention
+/// turned on over a year of events) takes at most half of the database's time.
+async fn rest_after(took: std::time::Duration) {
+    tokio::time::sleep(took.min(MAX_REST)).await;
+}
+
+/// The longest rest between two batches.
+const MAX_REST: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// One pass's state: where it writes its totals and whom it tells.
 struct Walk<'a> {
     store: &'a Store,
@@ -251,17 +263,20 @@ impl Walk<'_> {
                 return Ok(());
             };
             cursor = last;
+            let started = std::time::Instant::now();
             let step = match self.mode {
                 Mode::Delete => self.delete(table, cut, &ids).await?,
                 Mode::DryRun => self.count(table, &ids).await?,
             };
+            let took = started.elapsed();
             add(self.totals, &step);
             (self.on_batch)(self.totals);
             if (ids.len() as i64) < self.batch {
                 return Ok(());
             }
-            // Let the writer, waiting for the lock, commit between two batches.
-            tokio::task::yield_now().await;
+            if self.mode == Mode::Delete {
+                rest_after(took).await;
+            }
         }
     }
 

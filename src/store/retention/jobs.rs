@@ -57,6 +57,7 @@ pub(super) async fn prune(
     let mut total = 0;
     loop {
         let sql = AssertSqlSafe(delete.clone());
+        let started = std::time::Instant::now();
         let n = in_tx!(store, tx => {
             sqlx::query(sql).bind(before_secs).bind(batch).execute(&mut *tx).await?.rows_affected()
         });
@@ -67,7 +68,7 @@ pub(super) async fn prune(
         if (n as i64) < batch {
             return Ok(total);
         }
-        tokio::task::yield_now().await;
+        super::rest_after(started.elapsed()).await;
     }
 }
 
