@@ -37,6 +37,13 @@ pub async fn run(settings: &Settings, args: &BackupArgs) -> anyhow::Result<Strin
     if !url.starts_with("sqlite:") {
         bail!("{}", pg_dump_advice(url, &args.file));
     }
+    let database = crate::store::sqlite_options(url)?.get_filename().to_owned();
+    if same_file(&database, &args.file) {
+        bail!(
+            "{} is the database itself; give the backup a path of its own",
+            args.file.display()
+        );
+    }
     if args.file.exists() && !args.force {
         bail!(
             "{} exists; pass --force to replace it, or choose a new file",
@@ -80,6 +87,22 @@ async fn copy(url: &str, into: &Path) -> anyhow::Result<()> {
     // Durable before it takes FILE's name.
     std::fs::File::open(into)?.sync_all()?;
     Ok(())
+}
+
+/// Whether `a` and `b` name one file (`b` may not exist yet: its directory
+/// and name are compared).
+fn same_file(a: &Path, b: &Path) -> bool {
+    let resolve = |p: &Path| -> Option<PathBuf> {
+        if let Ok(full) = p.canonicalize() {
+            return Some(full);
+        }
+        let dir = match p.parent().filter(|d| !d.as_os_str().is_empty()) {
+            Some(dir) => dir.canonicalize().ok()?,
+            None => std::env::current_dir().ok()?,
+        };
+        Some(dir.join(p.file_name()?))
+    };
+    matches!((resolve(a), resolve(b)), (Some(a), Some(b)) if a == b)
 }
 
 /// `.FILE.partial-PID` beside FILE (same directory: the move is a rename).
@@ -159,6 +182,22 @@ mod tests {
         );
         assert!(!advice.contains("hunter2"), "{advice}");
         assert!(advice.contains("apalis"), "{advice}");
+    }
+
+    #[test]
+    fn the_database_itself_is_no_backup_path() {
+        let dir = tempfile_dir();
+        let db = dir.join("s.db");
+        std::fs::write(&db, b"").unwrap();
+        assert!(same_file(&db, &dir.join(".").join("s.db")));
+        assert!(!same_file(&db, &dir.join("copy.db")));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("starling-backup-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     #[test]
