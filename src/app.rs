@@ -47,6 +47,8 @@ pub struct Application {
     tweet_check: Duration,
     /// Started by `run_until_stopped`: the streams and what they need.
     streams: Option<StreamsToRun>,
+    /// `[retention]`, with the clock its cutoffs are counted from.
+    retention: (crate::config::RetentionSettings, Clock),
 }
 
 struct StreamsToRun {
@@ -218,6 +220,7 @@ impl Application {
             account_check: Duration::from_secs(settings.scrapely.account_check_secs.max(1)),
             tweet_check: Duration::from_secs(settings.scrapely.tweet_check_secs.max(1)),
             streams: Some(streams_to_run),
+            retention: (settings.retention.clone(), clock),
         })
     }
 
@@ -271,6 +274,13 @@ impl Application {
             Duration::from_secs(1).min(self.workers.heartbeat),
             self.workers.heartbeat * 10,
             self.wake.clone(),
+            stop.clone(),
+        ));
+        let (retention, clock) = self.retention;
+        let pruner = tokio::spawn(crate::retention::run(
+            self.store.clone(),
+            retention,
+            clock,
             stop.clone(),
         ));
         let streams = self.streams.map(|s| {
@@ -329,6 +339,7 @@ impl Application {
         let _ = accounts.await;
         let _ = tweets.await;
         let _ = sweep.await;
+        let _ = pruner.await;
         backfill.abort();
         // Running actions finish within the grace period; the rest stay queued.
         match queue.await {

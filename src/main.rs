@@ -79,6 +79,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{out}");
             Ok(())
         }
+        Command::Prune(args) => {
+            print!("{}", starling::cli::prune::run(&settings, &args).await?);
+            Ok(())
+        }
+        Command::Backup(args) => {
+            print!("{}", starling::cli::backup::run(&settings, &args).await?);
+            Ok(())
+        }
         Command::Migrate => {
             let url = settings.database.url.expose();
             if !url.starts_with("sqlite:") {

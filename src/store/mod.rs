@@ -46,6 +46,7 @@ pub mod outbox;
 pub mod quarantine;
 pub mod ratelimit;
 pub mod replay;
+pub mod retention;
 pub mod startup;
 pub mod status;
 pub mod streams;

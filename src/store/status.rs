@@ -76,6 +76,22 @@ impl ActionStatus {
                 | ActionStatus::Held
         )
     }
+
+    /// Whether retention may delete the action (and so its event): final, and
+    /// not waiting for a person. `outcome_unknown` is final for the queue, but a
+    /// person still has to decide on it, and `jobs retry` reconciles its
+    /// attempts with the vendor before a resend: it stays, attempts and all.
+    pub const fn may_be_pruned(self) -> bool {
+        self.is_final() && !matches!(self, ActionStatus::OutcomeUnknown)
+    }
+
+    /// The statuses [`Self::may_be_pruned`] holds for.
+    pub fn prunable() -> Vec<ActionStatus> {
+        Self::ALL
+            .into_iter()
+            .filter(|s| s.may_be_pruned())
+            .collect()
+    }
 }
 
 /// How one attempt ended.

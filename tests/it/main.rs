@@ -21,6 +21,8 @@ mod process;
 mod quarantine_replay;
 mod ratelimit;
 mod replay;
+mod retention;
+mod retention_commands;
 mod rule_groups;
 mod rules;
 mod rules_check;
