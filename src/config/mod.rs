@@ -27,7 +27,9 @@ mod vendor_apis;
 mod webhooks;
 
 use crate::secret::Secret;
-pub use actions::{ActionsSettings, ContactWindow, OutreachSettings, RetrySettings};
+pub use actions::{
+    ActionsSettings, AlertsSettings, ContactWindow, OutreachSettings, RetrySettings,
+};
 pub use audit::AuditSettings;
 use serde::Deserialize;
 pub use service::{DatabaseSettings, LogFormat, LogSettings, RulesSettings, ServerSettings};
@@ -63,6 +65,8 @@ pub struct Settings {
     pub slack: SlackSettings,
     pub actions: ActionsSettings,
     pub outreach: OutreachSettings,
+    /// Internal events: how long a stream may be down before it is announced.
+    pub alerts: AlertsSettings,
     pub log: LogSettings,
     /// Tweet stream connections, `[[streams]]` in the file (none by default).
     #[serde(default)]

@@ -81,21 +81,32 @@ pub struct FastClaim {
     pub read_paid: bool,
 }
 
+/// What [`insert_outbox`] did.
+#[derive(Debug, Default)]
+pub(crate) struct Inserted {
+    /// How many jobs were pushed.
+    pub jobs: usize,
+    /// The actions claimed for the fast path.
+    pub claimed: Vec<FastClaim>,
+    /// The actions created held (their account is paused): they are announced.
+    pub held: Vec<i64>,
+}
+
 /// Inserts actions (a second insert of the same key does nothing) and pushes one
 /// job for each new, not held, action — all inside the caller's transaction.
-/// Returns how many jobs were pushed and the actions claimed for the fast path.
 pub(crate) async fn insert_outbox<C>(
     conn: &mut C,
     actions: &[NewAction],
     now: i64,
     mode: &OutboxMode,
-) -> Result<(usize, Vec<FastClaim>), sqlx::Error>
+) -> Result<Inserted, sqlx::Error>
 where
     C: PushJobs + OutboxConn + super::ratelimit::RateConn,
 {
     let lease_until = mode.fast_lease.map(|l| now + l.as_millis() as i64);
     let mut jobs = Vec::new();
     let mut running = Vec::new();
+    let mut held = Vec::new();
     let skip = mode.skip_scrapely.as_deref();
     let created = if actions.is_empty() {
         Vec::new()
@@ -106,6 +117,7 @@ where
         match row.status {
             ActionStatus::Pending => jobs.push((row.id, delay_until(row.run_at, now))),
             ActionStatus::Running => running.push(row),
+            ActionStatus::Held => held.push(row.id),
             _ => {}
         }
     }
@@ -119,7 +131,11 @@ where
     // A claimed action has no job: if this process dies before finishing it, its
     // lease expires and the sweep gives it one (`crate::actions::sweep`).
     conn.push_jobs(&jobs).await?;
-    Ok((jobs.len(), claimed))
+    Ok(Inserted {
+        jobs: jobs.len(),
+        claimed,
+        held,
+    })
 }
 
 /// Takes the budget slots and writes the first attempts of the actions claimed

@@ -7,7 +7,7 @@ use super::super::attempts::{FinishConn, Finished};
 use super::super::outbox::{self, FastClaim, NewAction, OutboxConn, OutboxMode};
 use super::super::{events, matches, quarantine};
 use super::now_ms;
-use crate::event::{Committed, NewEvent};
+use crate::event::{Committed, NewEvent, internal};
 use crate::rules::{Decision, RuleSet};
 use crate::store::jobs::PushJobs;
 use matches::MatchRow;
@@ -99,7 +99,12 @@ impl GroupSql for sqlx::PgConnection {
 
 /// Writes a group inside an open transaction: the events; for each new event the
 /// rules' decisions, after claiming their cooldowns, and the fired actions with
-/// their jobs; then the quarantined payloads. Returns the jobs pushed too.
+/// their jobs; then the quarantined payloads and the finished attempts. Last,
+/// the failures the group made (actions now dead, unknown or held; rules that
+/// failed on its events) and the actions `announce` names become internal
+/// events, decided on in this same transaction ([`super::announce`]); what
+/// those raise is not raised again (loop safety). Returns the jobs pushed too.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn write_group(
     conn: &mut (
              impl GroupSql
@@ -108,18 +113,67 @@ pub(super) async fn write_group(
              + super::super::ratelimit::RateConn
              + FinishConn
              + super::super::finishes::FinishMany
+             + super::announce::AnnounceSql
          ),
     events: &[&NewEvent],
     quarantined: &[&QuarantinedPayload],
     finished: &[&Finished],
+    announce: &[i64],
     rules: &RuleSet,
     mode: &OutboxMode,
 ) -> Result<(Vec<Committed>, Vec<i64>, usize, Vec<FastClaim>), sqlx::Error> {
-    let mut committed = if events.is_empty() {
-        Vec::new()
-    } else {
-        conn.upsert(events).await?
-    };
+    let mut first = ingest(conn, events, rules, mode).await?;
+    let mut ids = Vec::with_capacity(quarantined.len());
+    for q in quarantined {
+        ids.push(conn.quarantine(q).await?);
+    }
+    if !finished.is_empty() {
+        super::super::finishes::finish_all(conn, finished, now_ms()).await?;
+    }
+    let mut moved = std::mem::take(&mut first.held);
+    moved.extend(finished.iter().map(|f| f.action_id));
+    moved.extend_from_slice(announce);
+    let mut raised = super::announce::actions(conn, &mut moved).await?;
+    raised.append(&mut first.rule_errors);
+    let (mut jobs, mut claimed) = (first.jobs, first.claimed);
+    if !raised.is_empty() {
+        let raised: Vec<&NewEvent> = raised.iter().collect();
+        let second = ingest(conn, &raised, rules, mode).await?;
+        jobs += second.jobs;
+        claimed.extend(second.claimed);
+    }
+    Ok((first.committed, ids, jobs, claimed))
+}
+
+/// What [`ingest`] wrote.
+struct Ingested {
+    committed: Vec<Committed>,
+    jobs: usize,
+    claimed: Vec<FastClaim>,
+    /// Actions created held, or held by a pause among the events.
+    held: Vec<i64>,
+    /// `starling.rule_error` events for the rules that failed on these events.
+    rule_errors: Vec<NewEvent>,
+}
+
+/// Stores `events` with the rules' decisions on the new (or better) ones and the
+/// actions those fired.
+async fn ingest(
+    conn: &mut (impl GroupSql + OutboxConn + PushJobs + super::super::ratelimit::RateConn),
+    events: &[&NewEvent],
+    rules: &RuleSet,
+    mode: &OutboxMode,
+) -> Result<Ingested, sqlx::Error> {
+    if events.is_empty() {
+        return Ok(Ingested {
+            committed: Vec::new(),
+            jobs: 0,
+            claimed: Vec::new(),
+            held: Vec::new(),
+            rule_errors: Vec::new(),
+        });
+    }
+    let mut committed = conn.upsert(events).await?;
     let sightings: Vec<(i64, &NewEvent)> = events
         .iter()
         .zip(&committed)
@@ -144,21 +198,34 @@ pub(super) async fn write_group(
         }
     }
     let mut rows = Vec::new();
+    let mut rule_errors = Vec::new();
     for (event, event_id, decisions) in &decided {
         for decision in decisions {
             let held =
                 decision.cooldown.is_some() && !conn.claim(decision, event, *event_id).await?;
             rows.push(MatchRow::new(*event_id, decision, held));
+            if let Some(error) = &decision.error {
+                rule_errors.extend(internal::rule_failed(
+                    &decision.rule,
+                    error,
+                    *event_id,
+                    &event.kind,
+                ));
+            }
         }
     }
     conn.record(&rows).await?;
     for row in &rows {
         metrics::counter!("starling_rule_matches_total", "outcome" => row.outcome).increment(1);
+        if row.outcome == "fired" {
+            log_fired(row);
+        }
     }
     let now = now_ms();
+    let mut held = Vec::new();
     for (event, event_id, _) in &decided {
         if let Some(pause) = outbox::pause_of(event, *event_id, now) {
-            conn.pause_account(&pause).await?;
+            held.extend(conn.pause_account(&pause).await?);
         }
     }
     let actions: Vec<NewAction> = rows
@@ -166,15 +233,32 @@ pub(super) async fn write_group(
         .filter(|r| r.outcome == "fired")
         .flat_map(|r| outbox::new_actions(r, now))
         .collect();
-    let (jobs, claimed) = outbox::insert_outbox(conn, &actions, now, mode).await?;
-    let mut ids = Vec::with_capacity(quarantined.len());
-    for q in quarantined {
-        ids.push(conn.quarantine(q).await?);
-    }
-    if !finished.is_empty() {
-        super::super::finishes::finish_all(conn, finished, now).await?;
-    }
-    Ok((committed, ids, jobs, claimed))
+    let inserted = outbox::insert_outbox(conn, &actions, now, mode).await?;
+    held.extend(inserted.held);
+    Ok(Ingested {
+        committed,
+        jobs: inserted.jobs,
+        claimed: inserted.claimed,
+        held,
+        rule_errors,
+    })
+}
+
+/// One line per rule that fired, so `grep event=ID` follows an event: which
+/// rule, which actions (each action's end is logged with the same `event`).
+fn log_fired(row: &MatchRow<'_>) {
+    let actions: Vec<&str> = row
+        .decision
+        .actions
+        .iter()
+        .map(|a| a.action.as_str())
+        .collect();
+    tracing::info!(
+        event = row.event_id,
+        rule = %row.decision.rule,
+        actions = %actions.join(","),
+        "Rule fired"
+    );
 }
 
 /// Stores the better versions among a group's repeated sightings: for each stored

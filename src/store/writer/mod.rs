@@ -62,6 +62,9 @@ pub enum WriteItem {
     /// for both instead of a fight over its lock); on PostgreSQL sent to a
     /// writer of finishes only (`crate::app`).
     Finish(Box<Finished>),
+    /// Actions moved outside the writer (held by a run that found its account
+    /// paused): each one dead, unknown or held is announced ([`announce`]).
+    Announce(Vec<i64>),
 }
 
 /// What a committed [`WriteItem`] became.
@@ -147,6 +150,14 @@ impl Writer {
     /// Records how an action's attempt ended; returns once it is durable.
     pub async fn finish(&self, finished: Finished) -> Result<(), StoreError> {
         self.write(WriteItem::Finish(Box::new(finished)))
+            .await
+            .map(|_| ())
+    }
+
+    /// Announces the failures of actions moved outside the writer (see
+    /// [`WriteItem::Announce`]); returns once the internal events are durable.
+    pub async fn announce(&self, action_ids: Vec<i64>) -> Result<(), StoreError> {
+        self.write(WriteItem::Announce(action_ids))
             .await
             .map(|_| ())
     }
@@ -255,6 +266,7 @@ async fn run(
     tracing::debug!("Event writer stopped: all senders are gone");
 }
 
+mod announce;
 mod group;
 use group::write_group;
 
@@ -329,6 +341,15 @@ async fn commit_group(
             _ => None,
         })
         .collect();
+    let announce: Vec<i64> = items
+        .iter()
+        .filter_map(|item| match item {
+            WriteItem::Announce(ids) => Some(ids.as_slice()),
+            _ => None,
+        })
+        .flatten()
+        .copied()
+        .collect();
     let written = match store {
         Store::Sqlite(pool) => {
             let conn = held.sqlite(pool).await?;
@@ -336,8 +357,16 @@ async fn commit_group(
             // half-way on a lock upgrade.
             async {
                 let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-                let written =
-                    write_group(&mut *tx, &events, &quarantined, &finished, rules, mode).await?;
+                let written = write_group(
+                    &mut *tx,
+                    &events,
+                    &quarantined,
+                    &finished,
+                    &announce,
+                    rules,
+                    mode,
+                )
+                .await?;
                 tx.commit().await?;
                 Ok(written)
             }
@@ -347,8 +376,16 @@ async fn commit_group(
             let conn = held.postgres(pool).await?;
             async {
                 let mut tx = conn.begin().await?;
-                let written =
-                    write_group(&mut *tx, &events, &quarantined, &finished, rules, mode).await?;
+                let written = write_group(
+                    &mut *tx,
+                    &events,
+                    &quarantined,
+                    &finished,
+                    &announce,
+                    rules,
+                    mode,
+                )
+                .await?;
                 tx.commit().await?;
                 Ok(written)
             }
@@ -369,7 +406,7 @@ async fn commit_group(
                     .next()
                     .expect("one id per quarantined payload"),
             },
-            WriteItem::Finish(_) => WriteOutcome::Finished,
+            WriteItem::Finish(_) | WriteItem::Announce(_) => WriteOutcome::Finished,
         })
         .collect();
     Ok((outcomes, jobs, claimed))
