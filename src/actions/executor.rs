@@ -34,7 +34,7 @@ pub struct Executor {
     pub(super) contact_window: Option<i64>,
     /// When set, finishes are group-committed by this writer (SQLite's event
     /// writer, PostgreSQL's writer of finishes).
-    writer: std::sync::OnceLock<crate::store::writer::WeakWriter>,
+    pub(super) writer: std::sync::OnceLock<crate::store::writer::WeakWriter>,
 }
 
 impl Executor {
@@ -139,7 +139,7 @@ impl Executor {
         finish: Finish,
     ) -> anyhow::Result<()> {
         super::call_slot::release();
-        log_end(action, attempt.is_some(), &finish);
+        self.log_end(action, attempt.is_some(), &finish);
         if let Some(writer) = self.writer.get().and_then(|w| w.upgrade()) {
             let finished = sql::Finished {
                 action_id: action.id,
@@ -155,19 +155,6 @@ impl Executor {
         Ok(sql::finish(&self.store, action, attempt, &finish).await?)
     }
 
-    /// Announces an action moved outside the writer (`starling.action_held`):
-    /// right after its move, so a crash in between loses the event (never the
-    /// hold). Without a writer (shutdown) nothing is announced.
-    async fn announce(&self, action: i64) -> anyhow::Result<()> {
-        if let Some(writer) = self.writer.get().and_then(|w| w.upgrade()) {
-            match writer.announce(vec![action]).await {
-                Ok(()) | Err(crate::store::StoreError::WriterClosed) => {}
-                Err(error) => return Err(error.into()),
-            }
-        }
-        Ok(())
-    }
-
     /// Scrapely's shared budget (bucket, limit), when a key is configured.
     pub fn budget(&self) -> Option<(String, Budget)> {
         self.scrapely.as_ref().map(|s| (s.bucket.clone(), s.budget))
@@ -179,10 +166,7 @@ impl Executor {
             && let Some(account) = &action.account
             && sql::is_paused(&self.store, account).await?
         {
-            let note = format!("held: account @{account} is paused");
-            tracing::info!(event = action.event_id, action = action.id, kind = %action.kind, "Action held: its account is paused");
-            sql::give_back(&self.store, &action, GiveBack::Hold(&note)).await?;
-            return self.announce(action.id).await;
+            return self.hold(&action, account).await;
         }
         if self.dry_run {
             return self.record_dry_run(&action, &params).await;
@@ -386,31 +370,6 @@ fn recorded(request: &Outbound) -> RecordedRequest {
         method: request.method.to_string(),
         url: request.recorded_url.clone(),
         body: request.recorded_body(),
-    }
-}
-
-/// One INFO line per attempt's end, with the action's `event` (the rule that
-/// fired it logged the same): `grep event=ID` follows an event to its actions'
-/// ends. A retry is said as such; any other outcome ends the action.
-fn log_end(action: &ActionRow, attempted: bool, finish: &Finish) {
-    let latency_ms = finish.latency_ms.map(|ms| ms.round() as i64);
-    let since_created_ms = now_ms() - action.created_at;
-    let error = finish.error.as_deref().unwrap_or("");
-    let outcome = finish.outcome;
-    // `attempts` on the row counts the attempts started; a finish without one adds none.
-    let attempts = action.attempts + i32::from(attempted);
-    if let Some(retry_in) = finish.retry_in {
-        tracing::info!(
-            event = action.event_id, action = action.id, kind = %action.kind, rule = %action.rule,
-            %outcome, attempt = attempts, status = finish.status_code, latency_ms,
-            retry_in_ms = retry_in.as_millis() as u64, error, "Action attempt failed; retrying"
-        );
-    } else {
-        tracing::info!(
-            event = action.event_id, action = action.id, kind = %action.kind, rule = %action.rule,
-            %outcome, attempts, status = finish.status_code, latency_ms,
-            since_created_ms, error, "Action ended"
-        );
     }
 }
 

@@ -48,7 +48,6 @@ use crate::rules::RuleSet;
 use crate::rules::reload::RulesHandle;
 use quarantine::QuarantinedPayload;
 use sqlx::Connection;
-use sqlx::pool::PoolConnection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -268,49 +267,9 @@ async fn run(
 
 mod announce;
 mod group;
+mod held;
 use group::write_group;
-
-/// The writer's own connection, kept across groups. SQLite drops a
-/// connection's page cache whenever another connection wrote, so groups that
-/// took turns over the pool's connections re-read their pages on every group;
-/// on PostgreSQL the writer never queues for a connection behind the
-/// executor's finishes. After a failure the next group starts on a fresh one.
-#[derive(Default)]
-struct Held {
-    sqlite: Option<PoolConnection<sqlx::Sqlite>>,
-    postgres: Option<PoolConnection<sqlx::Postgres>>,
-}
-
-impl Held {
-    async fn sqlite(
-        &mut self,
-        pool: &sqlx::SqlitePool,
-    ) -> Result<&mut PoolConnection<sqlx::Sqlite>, sqlx::Error> {
-        if self.sqlite.is_none() {
-            self.sqlite = Some(pool.acquire().await?);
-        }
-        Ok(self.sqlite.as_mut().expect("just acquired"))
-    }
-
-    /// A server that is down makes the pool retry until its own timeout: past
-    /// [`availability::BEGIN_DEADLINE`] the commit is refused, the callers told at once.
-    async fn postgres(
-        &mut self,
-        pool: &sqlx::PgPool,
-    ) -> Result<&mut PoolConnection<sqlx::Postgres>, sqlx::Error> {
-        if self.postgres.is_none() {
-            let acquired = tokio::time::timeout(availability::BEGIN_DEADLINE, pool.acquire())
-                .await
-                .map_err(|_| sqlx::Error::PoolTimedOut)??;
-            self.postgres = Some(acquired);
-        }
-        Ok(self.postgres.as_mut().expect("just acquired"))
-    }
-
-    fn drop_all(&mut self) {
-        *self = Held::default();
-    }
-}
+use held::Held;
 
 /// Commits `items` in one transaction, returning one outcome per item, in order.
 async fn commit_group(
