@@ -5,6 +5,10 @@
 //!
 //! The README's lifecycle diagram is this table.
 //!
+//! A move to dead, outcome_unknown or held is announced as an internal event
+//! (`starling.action_*`) by the group commit that runs the statement, not here:
+//! only the writer has the rules that must decide on it (`store::writer::announce`).
+//!
 //! Longer than most files on purpose: every status change of an action lives
 //! here and nowhere else, so the table and all its statements are read together.
 

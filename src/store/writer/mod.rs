@@ -11,6 +11,10 @@
 //! event, so throughput grows with concurrency. A caller hears "committed" only
 //! after the transaction is durable: a webhook's 2xx is sent after that.
 //!
+//! The failures a group makes (actions dead, unknown or held, rules that failed
+//! on its events) become internal events stored and decided on in the same
+//! transaction ([`announce`]).
+//!
 //! If a group fails as a whole, its items are retried one by one so that one bad
 //! item cannot fail its neighbours. [`group`] holds what one group commit writes.
 
