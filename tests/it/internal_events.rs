@@ -272,6 +272,53 @@ async fn a_dm_held_for_a_paused_account_raises_an_event(backend: Backend) {
     app.stop().await;
 }
 
+/// A DM queued for later is held by the pause that arrives meanwhile: the hold
+/// is made in the pause's group commit, and announced there.
+async fn a_queued_dm_held_by_a_later_pause_raises_an_event(backend: Backend) {
+    let vendor = FakeVendor::start().await;
+    let rules = r#"
+- name: dm in an hour
+  on: scrapely.new_reply
+  keywords: [interested]
+  do:
+    - action: scrapely.send_dm
+      delay: 1h
+      with: { message: "Thanks! Here is the calendar link." }
+"#;
+    let app = TestApp::builder(backend)
+        .vendor(&vendor)
+        .rules(&[("later.yaml", rules)])
+        .env(&[crate::actions::NO_CONTACT_WINDOW])
+        .start()
+        .await;
+    assert_eq!(
+        app.post("/webhooks/scrapely", new_reply("q1"))
+            .await
+            .status(),
+        200
+    );
+    let queued = actions(&app.store).await;
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].2, "pending");
+    assert!(
+        internal(&app.store, "starling.action_held")
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        app.post("/webhooks/scrapely", fixture("account_paused"))
+            .await
+            .status(),
+        200
+    );
+    let held = internal(&app.store, "starling.action_held").await;
+    assert_eq!(held.len(), 1, "announced in the pause's commit: {held:?}");
+    assert_eq!(held[0].2["action_id"], queued[0].0);
+    assert_eq!(held[0].2["status"], "held");
+    assert_eq!(actions(&app.store).await[0].2, "held");
+    app.stop().await;
+}
+
 async fn a_stream_down_past_the_threshold_raises_down_then_up(backend: Backend) {
     let vendor = FakeVendor::start().await;
     // A port where nothing listens yet: the stream cannot connect.
@@ -414,6 +461,7 @@ on_both_backends!(
     an_alert_that_is_itself_dead_raises_no_second_event,
     an_unknown_outcome_raises_an_event,
     a_dm_held_for_a_paused_account_raises_an_event,
+    a_queued_dm_held_by_a_later_pause_raises_an_event,
     a_stream_down_past_the_threshold_raises_down_then_up,
     a_rule_that_fails_and_a_broken_reload_raise_rule_errors,
 );
