@@ -10,6 +10,7 @@ use super::now_ms;
 use crate::event::{Committed, NewEvent, internal};
 use crate::rules::{Decision, RuleSet};
 use crate::store::jobs::PushJobs;
+use crate::store::status::{ActionStatus, AttemptOutcome};
 use matches::MatchRow;
 use quarantine::QuarantinedPayload;
 
@@ -131,7 +132,14 @@ pub(super) async fn write_group(
         super::super::finishes::finish_all(conn, finished, now_ms()).await?;
     }
     let mut moved = std::mem::take(&mut first.held);
-    moved.extend(finished.iter().map(|f| f.action_id));
+    // Only finishes that leave a person something to do are read back: a group
+    // of successes costs no extra statement.
+    moved.extend(
+        finished
+            .iter()
+            .filter(|f| announced(f.finish.outcome))
+            .map(|f| f.action_id),
+    );
     moved.extend_from_slice(announce);
     let mut raised = super::announce::actions(conn, &mut moved).await?;
     raised.append(&mut first.rule_errors);
@@ -143,6 +151,14 @@ pub(super) async fn write_group(
         claimed.extend(second.claimed);
     }
     Ok((first.committed, ids, jobs, claimed))
+}
+
+/// Whether an attempt's outcome moves its action to a status that is announced.
+fn announced(outcome: AttemptOutcome) -> bool {
+    matches!(
+        super::super::lifecycle::after(outcome),
+        Some(ActionStatus::Dead | ActionStatus::OutcomeUnknown)
+    )
 }
 
 /// What [`ingest`] wrote.
