@@ -137,6 +137,10 @@ impl Application {
             },
             fast: Some(fast),
         };
+        let finisher_mode = OutboxMode {
+            fast_lease: None,
+            ..outbox.mode.clone()
+        };
         let (writer, writer_task) = Writer::spawn(
             store.clone(),
             settings.database.group_commit_max,
@@ -148,9 +152,13 @@ impl Application {
         // fsync for both), on PostgreSQL by a writer of their own, so outcomes and
         // new events commit side by side and neither lengthens the other's groups.
         let finisher = matches!(store, Store::Postgres(_)).then(|| {
+            // The internal events a finish raises fire actions as ingestion's do
+            // (Scrapely ones skipped without a key), queued as jobs: this writer
+            // claims nothing for a fast path.
             let outbox = Outbox {
                 wake: wake.clone(),
-                ..Outbox::default()
+                mode: finisher_mode,
+                fast: None,
             };
             Writer::spawn(
                 store.clone(),
@@ -242,7 +250,10 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
-        let watcher = self.rules.spawn_watcher(stop.clone());
+        let watcher = self.rules.spawn_watcher(
+            stop.clone(),
+            announce_reload_failures(self.streams.as_ref().map(|s| s.writer.downgrade())),
+        );
         let queue = tokio::spawn(crate::queue::run_workers(
             self.store.clone(),
             self.executor.clone(),
@@ -414,4 +425,22 @@ fn ensure_rules_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         "Created the rules directory (empty: no rule fires until you add a rule file; see rules/ in the repository for examples)"
     );
     Ok(())
+}
+
+/// A failed rules reload becomes a `starling.rule_error` event (one per distinct
+/// report), committed like any event so rules can alert on it.
+fn announce_reload_failures(
+    writer: Option<crate::store::writer::WeakWriter>,
+) -> impl Fn(String) + Send + 'static {
+    move |report| {
+        let Some(writer) = writer.as_ref().and_then(|w| w.upgrade()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let event = crate::event::internal::reload_failed(&report);
+            if let Err(error) = writer.commit_event(event).await {
+                tracing::warn!(%error, "Could not store the rules reload failure as an event");
+            }
+        });
+    }
 }

@@ -34,7 +34,7 @@ pub struct Executor {
     pub(super) contact_window: Option<i64>,
     /// When set, finishes are group-committed by this writer (SQLite's event
     /// writer, PostgreSQL's writer of finishes).
-    writer: std::sync::OnceLock<crate::store::writer::WeakWriter>,
+    pub(super) writer: std::sync::OnceLock<crate::store::writer::WeakWriter>,
 }
 
 impl Executor {
@@ -139,6 +139,7 @@ impl Executor {
         finish: Finish,
     ) -> anyhow::Result<()> {
         super::call_slot::release();
+        self.log_end(action, attempt.is_some(), &finish);
         if let Some(writer) = self.writer.get().and_then(|w| w.upgrade()) {
             let finished = sql::Finished {
                 action_id: action.id,
@@ -165,9 +166,7 @@ impl Executor {
             && let Some(account) = &action.account
             && sql::is_paused(&self.store, account).await?
         {
-            let note = format!("held: account @{account} is paused");
-            tracing::info!(action = action.id, kind = %action.kind, "Action held: its account is paused");
-            return Ok(sql::give_back(&self.store, &action, GiveBack::Hold(&note)).await?);
+            return self.hold(&action, account).await;
         }
         if self.dry_run {
             return self.record_dry_run(&action, &params).await;
@@ -308,7 +307,8 @@ impl Executor {
         metrics::counter!("starling_action_attempts_total", "kind" => action.kind.as_str(), "outcome" => finish.outcome.as_str()).increment(1);
         metrics::histogram!("starling_action_call_seconds", "kind" => action.kind.as_str())
             .record(answer.latency.as_secs_f64());
-        tracing::info!(
+        tracing::debug!(
+            event = action.event_id,
             action = action.id,
             kind = %action.kind,
             attempt = action.attempts + 1,

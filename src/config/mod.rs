@@ -29,7 +29,9 @@ mod vendor_apis;
 mod webhooks;
 
 use crate::secret::Secret;
-pub use actions::{ActionsSettings, ContactWindow, OutreachSettings, RetrySettings};
+pub use actions::{
+    ActionsSettings, AlertsSettings, ContactWindow, OutreachSettings, RetrySettings,
+};
 pub use audit::AuditSettings;
 pub use retention::RetentionSettings;
 use serde::Deserialize;
@@ -71,6 +73,8 @@ pub struct Settings {
     pub outreach: OutreachSettings,
     /// How long events and attempts are kept (forever by default).
     pub retention: RetentionSettings,
+    /// Internal events: how long a stream may be down before it is announced.
+    pub alerts: AlertsSettings,
     pub log: LogSettings,
     /// Tweet stream connections, `[[streams]]` in the file (none by default).
     #[serde(default)]

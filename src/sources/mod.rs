@@ -255,6 +255,19 @@ pub async fn run(
         streams.statuses.clone(),
         stop.clone(),
     ));
+    if let Some(after) = settings.alerts.stream_down_after.0 {
+        let vendors = settings.streams.iter().filter(|s| s.enabled);
+        let watched = vendors
+            .zip(&streams.statuses)
+            .map(|(config, status)| (status.clone(), source_and_channel(config).0))
+            .collect();
+        tasks.spawn(status::announce_downtime(
+            writer.clone(),
+            watched,
+            after,
+            stop.clone(),
+        ));
+    }
     let enabled = settings.streams.iter().filter(|s| s.enabled);
     for (config, status) in enabled.zip(&streams.statuses) {
         let (source, channel) = source_and_channel(config);

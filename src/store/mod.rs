@@ -96,7 +96,7 @@ impl Store {
             source,
         };
         if url.starts_with("sqlite:") {
-            let options = sqlite_options(url).map_err(connect_err)?;
+            let options = quiet_statement_logs(sqlite_options(url).map_err(connect_err)?);
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
                 .connect_with(options)
@@ -104,7 +104,8 @@ impl Store {
                 .map_err(connect_err)?;
             Ok(Store::Sqlite(pool))
         } else {
-            let options = PgConnectOptions::from_str(url).map_err(connect_err)?;
+            let options =
+                quiet_statement_logs(PgConnectOptions::from_str(url).map_err(connect_err)?);
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
@@ -206,6 +207,14 @@ pub fn chunks_by_size<T>(items: &[T], limit: usize, size: impl Fn(&T) -> usize) 
 fn own_migrator(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
     migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
     migrator
+}
+
+/// sqlx logs a statement slower than a second at WARN, with the whole SQL text
+/// (the queue's polling queries are pages long): an operator's log gets a wall
+/// of SQL for a busy moment. They go to DEBUG (`log.filter = "sqlx=debug"`
+/// shows them); our own slow paths say what was slow in a sentence.
+fn quiet_statement_logs<O: sqlx::ConnectOptions>(options: O) -> O {
+    options.log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1))
 }
 
 /// Connect options applied to every SQLite connection the pool opens.

@@ -82,6 +82,7 @@ pub struct FastClaim {
 }
 
 /// What [`insert_outbox`] did.
+#[derive(Debug, Default)]
 pub(crate) struct Outboxed {
     /// Jobs pushed.
     pub jobs: usize,
@@ -89,6 +90,8 @@ pub(crate) struct Outboxed {
     pub claimed: Vec<FastClaim>,
     /// (event, rule) of each action created: a key already stored is not.
     pub created: Vec<(i64, String)>,
+    /// The actions created held (their account is paused): they are announced.
+    pub held: Vec<i64>,
 }
 
 /// Inserts actions (a second insert of the same key does nothing) and pushes one
@@ -105,6 +108,7 @@ where
     let lease_until = mode.fast_lease.map(|l| now + l.as_millis() as i64);
     let mut jobs = Vec::new();
     let mut running = Vec::new();
+    let mut held = Vec::new();
     let skip = mode.skip_scrapely.as_deref();
     let created = if actions.is_empty() {
         Vec::new()
@@ -117,6 +121,7 @@ where
         match row.status {
             ActionStatus::Pending => jobs.push((row.id, delay_until(row.run_at, now))),
             ActionStatus::Running => running.push(row),
+            ActionStatus::Held => held.push(row.id),
             _ => {}
         }
     }
@@ -134,6 +139,7 @@ where
         jobs: jobs.len(),
         claimed,
         created: keys,
+        held,
     })
 }
 

@@ -14,6 +14,7 @@ mod deployment;
 mod event_intent;
 mod harness;
 mod intent;
+mod internal_events;
 mod leases;
 mod lifecycle;
 mod outage;

@@ -7,9 +7,10 @@ use super::super::attempts::{FinishConn, Finished};
 use super::super::outbox::{self, FastClaim, NewAction, OutboxConn, OutboxMode};
 use super::super::{events, matches, quarantine};
 use super::now_ms;
-use crate::event::{Committed, NewEvent};
+use crate::event::{Committed, NewEvent, internal};
 use crate::rules::{Decision, RuleSet};
 use crate::store::jobs::PushJobs;
+use crate::store::status::{ActionStatus, AttemptOutcome};
 use matches::MatchRow;
 use quarantine::QuarantinedPayload;
 use std::collections::{HashMap, HashSet};
@@ -99,7 +100,12 @@ impl GroupSql for sqlx::PgConnection {
 
 /// Writes a group inside an open transaction: the events; for each new event the
 /// rules' decisions, after claiming their cooldowns, and the fired actions with
-/// their jobs; then the quarantined payloads. Returns the jobs pushed too.
+/// their jobs; then the quarantined payloads and the finished attempts. Last,
+/// the failures the group made (actions now dead, unknown or held; rules that
+/// failed on its events) and the actions `announce` names become internal
+/// events, decided on in this same transaction ([`super::announce`]); what
+/// those raise is not raised again (loop safety). Returns the jobs pushed too.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn write_group(
     conn: &mut (
              impl GroupSql
@@ -108,18 +114,77 @@ pub(super) async fn write_group(
              + super::super::ratelimit::RateConn
              + FinishConn
              + super::super::finishes::FinishMany
+             + super::announce::AnnounceSql
          ),
     events: &[&NewEvent],
     quarantined: &[&QuarantinedPayload],
     finished: &[&Finished],
+    announce: &[i64],
     rules: &RuleSet,
     mode: &OutboxMode,
 ) -> Result<(Vec<Committed>, Vec<i64>, usize, Vec<FastClaim>), sqlx::Error> {
-    let mut committed = if events.is_empty() {
-        Vec::new()
-    } else {
-        conn.upsert(events).await?
-    };
+    let mut first = ingest(conn, events, rules, mode).await?;
+    let mut ids = Vec::with_capacity(quarantined.len());
+    for q in quarantined {
+        ids.push(conn.quarantine(q).await?);
+    }
+    if !finished.is_empty() {
+        super::super::finishes::finish_all(conn, finished, now_ms()).await?;
+    }
+    let mut moved = std::mem::take(&mut first.held);
+    // Only finishes that leave a person something to do are read back: a group
+    // of successes costs no extra statement.
+    moved.extend(
+        finished
+            .iter()
+            .filter(|f| announced(f.finish.outcome))
+            .map(|f| f.action_id),
+    );
+    moved.extend_from_slice(announce);
+    let mut raised = super::announce::actions(conn, &mut moved).await?;
+    raised.append(&mut first.rule_errors);
+    let (mut jobs, mut claimed) = (first.jobs, first.claimed);
+    if !raised.is_empty() {
+        let raised: Vec<&NewEvent> = raised.iter().collect();
+        let second = ingest(conn, &raised, rules, mode).await?;
+        jobs += second.jobs;
+        claimed.extend(second.claimed);
+    }
+    Ok((first.committed, ids, jobs, claimed))
+}
+
+/// Whether an attempt's outcome moves its action to a status that is announced.
+fn announced(outcome: AttemptOutcome) -> bool {
+    matches!(
+        super::super::lifecycle::after(outcome),
+        Some(ActionStatus::Dead | ActionStatus::OutcomeUnknown)
+    )
+}
+
+/// What [`ingest`] wrote.
+#[derive(Default)]
+struct Ingested {
+    committed: Vec<Committed>,
+    jobs: usize,
+    claimed: Vec<FastClaim>,
+    /// Actions created held, or held by a pause among the events.
+    held: Vec<i64>,
+    /// `starling.rule_error` events for the rules that failed on these events.
+    rule_errors: Vec<NewEvent>,
+}
+
+/// Stores `events` with the rules' decisions on the new (or better) ones and the
+/// actions those fired ([`act_on`], as a replay does).
+async fn ingest(
+    conn: &mut (impl GroupSql + OutboxConn + PushJobs + super::super::ratelimit::RateConn),
+    events: &[&NewEvent],
+    rules: &RuleSet,
+    mode: &OutboxMode,
+) -> Result<Ingested, sqlx::Error> {
+    if events.is_empty() {
+        return Ok(Ingested::default());
+    }
+    let mut committed = conn.upsert(events).await?;
     let sightings: Vec<(i64, &NewEvent)> = events
         .iter()
         .zip(&committed)
@@ -143,6 +208,15 @@ pub(super) async fn write_group(
             decided.push((event, done.event_id, decisions));
         }
     }
+    let rule_errors = decided
+        .iter()
+        .flat_map(|(event, event_id, decisions)| {
+            decisions.iter().filter_map(move |d| {
+                let error = d.error.as_ref()?;
+                internal::rule_failed(&d.rule, error, *event_id, &event.kind)
+            })
+        })
+        .collect();
     let verdicts: Vec<Verdicts> = decided
         .iter()
         .map(|(event, event_id, decisions)| Verdicts {
@@ -152,22 +226,22 @@ pub(super) async fn write_group(
         })
         .collect();
     let now = now_ms();
+    let mut held = Vec::new();
     // An `account_paused` event pauses its account as it is stored (not on replay).
     for (event, event_id, _) in &decided {
         if let Some(pause) = outbox::pause_of(event, *event_id, now) {
-            conn.pause_account(&pause).await?;
+            held.extend(conn.pause_account(&pause).await?);
         }
     }
     let acted = act_on(conn, &verdicts, &Default::default(), now, mode).await?;
-    let (jobs, claimed) = (acted.jobs, acted.claimed);
-    let mut ids = Vec::with_capacity(quarantined.len());
-    for q in quarantined {
-        ids.push(conn.quarantine(q).await?);
-    }
-    if !finished.is_empty() {
-        super::super::finishes::finish_all(conn, finished, now).await?;
-    }
-    Ok((committed, ids, jobs, claimed))
+    held.extend(acted.held);
+    Ok(Ingested {
+        committed,
+        jobs: acted.jobs,
+        claimed: acted.claimed,
+        held,
+        rule_errors,
+    })
 }
 
 /// The rules' decisions on one stored event, as [`act_on`] takes them.
@@ -188,6 +262,8 @@ pub(crate) struct Acted {
     pub outcomes: Vec<&'static str>,
     /// (event, rule) of every action created (an action already stored is not).
     pub created: Vec<(i64, String)>,
+    /// The actions created held (their account is paused).
+    pub held: Vec<i64>,
 }
 
 /// Acts on decisions inside the caller's transaction, the one way live events
@@ -224,6 +300,9 @@ pub(crate) async fn act_on(
     conn.record(&rows).await?;
     for row in &rows {
         metrics::counter!("starling_rule_matches_total", "outcome" => row.outcome).increment(1);
+        if row.outcome == "fired" {
+            log_fired(row);
+        }
     }
     let actions: Vec<NewAction> = rows
         .iter()
@@ -236,7 +315,25 @@ pub(crate) async fn act_on(
         claimed: outboxed.claimed,
         outcomes: rows.iter().map(|r| r.outcome).collect(),
         created: outboxed.created,
+        held: outboxed.held,
     })
+}
+
+/// One line per rule that fired, so `grep event=ID` follows an event: which
+/// rule, which actions (each action's end is logged with the same `event`).
+fn log_fired(row: &MatchRow<'_>) {
+    let actions: Vec<&str> = row
+        .decision
+        .actions
+        .iter()
+        .map(|a| a.action.as_str())
+        .collect();
+    tracing::info!(
+        event = row.event_id,
+        rule = %row.decision.rule,
+        actions = %actions.join(","),
+        "Rule fired"
+    );
 }
 
 /// Stores the better versions among a group's repeated sightings: for each stored
