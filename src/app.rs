@@ -78,7 +78,7 @@ impl Application {
         let addr = listener.local_addr()?;
         crate::http::exposure::check_listener(&settings, addr)?;
 
-        crate::http::metrics::handle();
+        crate::http::metrics::register(&settings);
         let rules = RulesHandle::load(
             &settings.rules.dir,
             crate::rules::load::Known::of(&settings),

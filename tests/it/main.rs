@@ -16,6 +16,7 @@ mod harness;
 mod intent;
 mod leases;
 mod lifecycle;
+mod metrics;
 mod outage;
 mod process;
 mod ratelimit;
