@@ -118,6 +118,7 @@ impl Settings {
                 message: e.into_inner().to_string(),
             })?;
         settings.secrets = secrets::lowercase_names(std::mem::take(&mut settings.secrets))?;
+        settings.unset_empty_credentials();
         settings.validate()?;
         Ok(settings)
     }
@@ -233,5 +234,55 @@ mod tests {
         .unwrap();
         let shown = format!("{s:?}");
         assert!(!shown.contains("SEKRET"), "{shown}");
+    }
+
+    /// `KEY=` in an env file (the compose example lists them so) means unset,
+    /// not an empty credential the actions would then send with.
+    #[test]
+    fn an_empty_api_key_or_slack_url_means_unset() {
+        let s = Settings::load_with_env(
+            None,
+            env(&[
+                ("STARLING__SCRAPELY__API_KEY", ""),
+                ("STARLING__SLACK__WEBHOOK_URL", ""),
+            ]),
+        )
+        .unwrap();
+        assert!(s.scrapely.api_key.is_none());
+        assert!(s.slack.webhook_url.is_none());
+    }
+
+    #[test]
+    fn a_slack_url_or_scrapely_base_url_that_is_not_http_stops_start_up() {
+        let err = Settings::load_with_env(
+            None,
+            env(&[(
+                "STARLING__SLACK__WEBHOOK_URL",
+                "hooks.slack.com/services/T/B/SEKRET",
+            )]),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("slack.webhook_url") && err.contains("https://"),
+            "{err}"
+        );
+        assert!(!err.contains("SEKRET"), "the URL is the credential: {err}");
+        let err =
+            Settings::load_with_env(None, env(&[("STARLING__SCRAPELY__BASE_URL", "ftp://x")]))
+                .unwrap_err()
+                .to_string();
+        assert!(
+            err.contains("scrapely.base_url") && err.contains("http"),
+            "{err}"
+        );
+        let ok = Settings::load_with_env(
+            None,
+            env(&[(
+                "STARLING__SLACK__WEBHOOK_URL",
+                "https://hooks.slack.com/services/T/B/x",
+            )]),
+        );
+        assert!(ok.is_ok());
     }
 }

@@ -9,6 +9,7 @@ mod actions_trust;
 mod audit;
 mod audit_roles;
 mod cli;
+mod compose;
 mod contacts;
 mod deployment;
 mod event_intent;
