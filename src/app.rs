@@ -79,6 +79,7 @@ impl Application {
         crate::http::exposure::check_listener(&settings, addr)?;
 
         crate::http::metrics::register(&settings);
+        ensure_rules_dir(&settings.rules.dir)?;
         let rules = RulesHandle::load(
             &settings.rules.dir,
             crate::rules::load::Known::of(&settings),
@@ -89,6 +90,13 @@ impl Application {
                 settings.rules.dir.display()
             )
         })?;
+        if !settings.database.url.expose().starts_with("sqlite:") {
+            crate::store::startup::wait_for_postgres(
+                settings.database.url.expose(),
+                std::time::Duration::from_secs(settings.database.startup_wait_secs),
+            )
+            .await?;
+        }
         let store = Store::connect(
             settings.database.url.expose(),
             settings.database.max_connections,
@@ -367,4 +375,32 @@ async fn log_request(request: Request, next: Next) -> Response {
         "Request served"
     );
     response
+}
+
+/// `rules.dir` must exist: a mistyped directory would otherwise start a server
+/// that fires nothing. Only the default, `rules` beside where Starling starts, is
+/// created (empty) on a first start.
+fn ensure_rules_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if dir.exists() {
+        anyhow::bail!(
+            "configuration key `rules.dir`: expected a directory of rule files, got `{}` (a file)",
+            dir.display()
+        );
+    }
+    if dir != std::path::Path::new(crate::config::DEFAULT_RULES_DIR) {
+        anyhow::bail!(
+            "configuration key `rules.dir`: expected a directory of rule files, got `{}`, which does not exist",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the rules directory {}", dir.display()))?;
+    tracing::info!(
+        dir = %dir.display(),
+        "Created the rules directory (empty: no rule fires until you add a rule file; see rules/ in the repository for examples)"
+    );
+    Ok(())
 }

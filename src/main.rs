@@ -1,9 +1,13 @@
-//! The `starling` command line. Thin: each subcommand loads settings and calls the library.
+//! The `starling` command line. Thin: parses [`starling::cli::args`], loads the
+//! settings and calls the library for each subcommand.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use starling::app::Application;
 use starling::cli::accounts as cli_accounts;
+use starling::cli::args::{
+    AccountsCommand, Cli, Command, ContactsCommand, IntentCommand, JobsCommand, RulesCommand,
+};
 use starling::cli::audit;
 use starling::cli::backtest;
 use starling::cli::contacts;
@@ -12,196 +16,6 @@ use starling::cli::jobs;
 use starling::cli::rules as cli_rules;
 use starling::config::Settings;
 use starling::store::Store;
-use std::path::PathBuf;
-
-/// Starling: X/Twitter outreach automation — vendor streams and webhooks in, rules and actions out.
-#[derive(Parser)]
-#[command(version, about)]
-struct Cli {
-    /// TOML configuration file (defaults apply without one; STARLING__SECTION__KEY variables override both).
-    #[arg(long, global = true, value_name = "FILE")]
-    config: Option<PathBuf>,
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
-enum Command {
-    /// Run the server: webhooks, rules, the action workers, health and readiness endpoints.
-    Serve {
-        /// Render and record every action, send nothing.
-        #[arg(long)]
-        dry_run: bool,
-    },
-    /// Apply database migrations (Starling's and the job queue's) and exit.
-    Migrate,
-    /// Run one read-only query (as `audit.database_url`'s role) and print rows as they come (latest events without SQL).
-    Audit {
-        /// One read query (SELECT, WITH, VALUES, EXPLAIN; on SQLite reading PRAGMAs); anything else is refused.
-        sql: Option<String>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: audit::Format,
-    },
-    /// Check and try rule files.
-    #[command(subcommand)]
-    Rules(RulesCommand),
-    /// Look at actions and their attempts; re-run or cancel them.
-    #[command(subcommand)]
-    Jobs(JobsCommand),
-    /// Paused Scrapely accounts (their DMs and tweets are held).
-    #[command(subcommand)]
-    Accounts(AccountsCommand),
-    /// The contact ledger: who was DM'd when, and who must never be DM'd (do-not-contact).
-    #[command(subcommand)]
-    Contacts(ContactsCommand),
-    /// A reply's intent (label, confidence, evidence), or `intent eval FILE.jsonl` to score the classifier.
-    #[command(args_conflicts_with_subcommands = true)]
-    Intent {
-        #[command(subcommand)]
-        command: Option<IntentCommand>,
-        /// The text to classify.
-        text: Option<String>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: cli_intent::Format,
-    },
-    /// Each stream's state: connected since, last message, messages, reconnects, last error.
-    Streams {
-        #[arg(long, value_enum, default_value = "table")]
-        format: audit::Format,
-    },
-}
-
-#[derive(Subcommand)]
-enum IntentCommand {
-    /// Per-label precision, recall and F1, macro-F1 and the confusion matrix of the
-    /// classifier and, in the same run, of the old keyword rules and of VADER.
-    Eval {
-        /// JSON lines: {"text": …, "label": …} (e.g. tests/fixtures/replies/dev.jsonl).
-        file: PathBuf,
-        #[arg(long, value_enum, default_value = "table")]
-        format: cli_intent::Format,
-    },
-}
-
-#[derive(Subcommand)]
-enum JobsCommand {
-    /// Actions, newest first.
-    List {
-        #[arg(long, value_enum)]
-        status: Option<jobs::Status>,
-        #[arg(long, value_name = "NAME")]
-        rule: Option<String>,
-        #[arg(long, default_value_t = 50)]
-        limit: u64,
-        #[arg(long, value_enum, default_value = "table")]
-        format: audit::Format,
-    },
-    /// One action and every attempt (status, latency, error).
-    Show {
-        id: i64,
-        #[arg(long, value_enum, default_value = "table")]
-        format: audit::Format,
-    },
-    /// Start one new attempt series for a dead (or outcome_unknown, skipped, cancelled) action.
-    Retry {
-        /// The action's id (or use --dead).
-        #[arg(required_unless_present = "dead")]
-        id: Option<i64>,
-        /// Every dead action (of --rule, if given).
-        #[arg(long, conflicts_with = "id")]
-        dead: bool,
-        #[arg(long, value_name = "NAME", requires = "dead")]
-        rule: Option<String>,
-    },
-    /// Cancel an action that has not been sent.
-    Cancel { id: i64 },
-}
-
-#[derive(Subcommand)]
-enum AccountsCommand {
-    /// Paused accounts and how many actions each holds.
-    List {
-        #[arg(long, value_enum, default_value = "table")]
-        format: audit::Format,
-    },
-    /// Release a paused account's held DMs and tweets.
-    Resume { handle: String },
-}
-
-/// A person is a handle (`prospect`, `@prospect`) or an X user id (`id:987654321`).
-#[derive(Subcommand)]
-enum ContactsCommand {
-    /// People marked do-not-contact, and people inside their contact window.
-    List {
-        /// Only people marked do-not-contact.
-        #[arg(long)]
-        blocked: bool,
-        #[arg(long, value_enum, default_value = "table")]
-        format: audit::Format,
-    },
-    /// One person: every DM in the ledger (when, rule, action) and their do-not-contact marks.
-    Show {
-        handle: String,
-        #[arg(long, value_enum, default_value = "table")]
-        format: audit::Format,
-    },
-    /// Mark a person do-not-contact: never DM'd again; their queued DMs are cancelled.
-    Block {
-        handle: String,
-        /// Why (shown in `list`, `show` and on every DM skipped or cancelled).
-        #[arg(long)]
-        reason: Option<String>,
-    },
-    /// Lift a person's do-not-contact mark.
-    Unblock { handle: String },
-}
-
-#[derive(Subcommand)]
-enum RulesCommand {
-    /// Load every rule file and report every problem with file:line:column; exit 1 on any.
-    Check {
-        /// Rules directory (default: rules.dir from the configuration).
-        dir: Option<PathBuf>,
-        /// `table` prints `file:line:column: message` lines; `json` and `csv` one record per problem.
-        #[arg(long, value_enum, default_value = "table")]
-        format: audit::Format,
-    },
-    /// Run the rules' `tests:` blocks, or show what each rule does with one sample event.
-    Test {
-        /// A sample event: a Scrapely webhook body, or {"kind": …, "data": …}.
-        #[arg(long, value_name = "FILE")]
-        event: Option<PathBuf>,
-        /// Many sample events, one JSON object per line; prints one result per
-        /// line (with `--format json`, JSON lines: what fired, what failed).
-        #[arg(long, value_name = "FILE.jsonl", conflicts_with = "event")]
-        events: Option<PathBuf>,
-        /// Only this rule.
-        #[arg(long, value_name = "NAME")]
-        rule: Option<String>,
-        #[arg(long, value_enum, default_value = "table")]
-        format: audit::Format,
-        /// Rules directory (default: rules.dir from the configuration).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
-    /// Replay stored events through the rules (disabled ones too) and count what would fire.
-    Backtest {
-        /// Only this rule.
-        #[arg(long, value_name = "NAME")]
-        rule: Option<String>,
-        /// Only events received at or after this RFC 3339 time.
-        #[arg(long, value_name = "TIME")]
-        since: Option<String>,
-        /// At most this many of the latest events.
-        #[arg(long, default_value_t = 10_000)]
-        limit: u64,
-        #[arg(long, value_enum, default_value = "table")]
-        format: audit::Format,
-        /// Rules directory (default: rules.dir from the configuration).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-    },
-}
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
@@ -266,7 +80,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let store = Store::connect(settings.database.url.expose(), 2).await?;
+            let url = settings.database.url.expose();
+            if !url.starts_with("sqlite:") {
+                let wait = std::time::Duration::from_secs(settings.database.startup_wait_secs);
+                starling::store::startup::wait_for_postgres(url, wait).await?;
+            }
+            let store = Store::connect(url, 2).await?;
             store.migrate().await?;
             store
                 .grant_audit_reader(&settings.audit.reader_role)

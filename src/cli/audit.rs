@@ -97,10 +97,8 @@ impl<W: Write> Renderer<W> {
     }
 
     fn print_page(&mut self) -> std::io::Result<()> {
-        let mut table = comfy_table::Table::new();
-        table
-            .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-            .set_header(&self.columns);
+        let mut table = terminal_table();
+        table.set_header(&self.columns);
         for row in self.page.drain(..) {
             table.add_row(row.iter().map(cell));
         }
@@ -142,6 +140,31 @@ impl<W: Write> RowSink for Renderer<W> {
             }
         }
     }
+}
+
+/// A table for people: wrapped to the terminal's width (or `COLUMNS`, when the
+/// output is not a terminal but its reader has a width), never wider.
+pub fn terminal_table() -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table
+        .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic);
+    if let Some(width) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        table.set_width(width);
+    }
+    table
+}
+
+/// The rows as JSON objects, one per row (for a command's single JSON document).
+pub fn json_rows(table: &Table) -> Vec<Value> {
+    table
+        .rows
+        .iter()
+        .map(|row| {
+            let fields = table.columns.iter().cloned().zip(row.iter().cloned());
+            Value::Object(fields.collect())
+        })
+        .collect()
 }
 
 fn cell(value: &Value) -> String {

@@ -154,16 +154,14 @@ fn render(
         };
         return crate::cli::audit::render(&table, Format::Csv);
     }
-    let mut table = comfy_table::Table::new();
-    table
-        .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-        .set_header([
-            "rule",
-            "would fire",
-            "held by cooldown",
-            "errors",
-            "first example",
-        ]);
+    let mut table = crate::cli::audit::terminal_table();
+    table.set_header([
+        "rule",
+        "would fire",
+        "held by cooldown",
+        "errors",
+        "first example",
+    ]);
     for (name, t) in totals {
         let example = t.examples.first().map(Value::to_string).unwrap_or_default();
         table.add_row([

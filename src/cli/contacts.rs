@@ -131,6 +131,14 @@ pub async fn show(url: &str, arg: &str, format: Format) -> anyhow::Result<String
         true => "blocked: do-not-contact, never DM'd again",
         false => "not blocked",
     };
+    if format == Format::Json {
+        let document = serde_json::json!({
+            "contact": receiver.describe(),
+            "blocked": blocked,
+            "ledger": crate::cli::audit::json_rows(&table),
+        });
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&document)?));
+    }
     Ok(format!(
         "{} ({state})\n{}",
         receiver.describe(),

@@ -7,7 +7,7 @@
 //! here. Changes go through the store, each one transaction that also pushes
 //! the job it needs.
 
-use super::audit::{Format, render_csv, render_json, render_table};
+use super::audit::{Format, json_rows, render_csv, render_json, render_table};
 use crate::store::Store;
 use crate::store::actions as sql;
 use crate::store::audit;
@@ -66,7 +66,9 @@ pub async fn list(
     Ok(render(&audit::query(url, &query).await?, format))
 }
 
-/// `starling jobs show ID`: the action, then every attempt.
+/// `starling jobs show ID`: the action, then every attempt with its stored
+/// request (redacted when it was recorded) and the response's excerpt. With
+/// `--format json`, one document: `{"action", "attempts", "scheduled_tweet"}`.
 pub async fn show(url: &str, id: i64, format: Format) -> anyhow::Result<String> {
     let action = format!(
         "SELECT a.id, a.status, a.kind, a.rule, e.kind AS event_kind, e.dedupe_key AS event, a.account, \
@@ -80,16 +82,12 @@ pub async fn show(url: &str, id: i64, format: Format) -> anyhow::Result<String> 
     }
     let attempts = format!(
         "SELECT t.series, t.attempt, {started} AS started_at, t.outcome, t.method, t.url, t.status_code, \
-         t.latency_ms, t.error_class, t.error, t.retry_in_ms, t.request_id, t.worker \
+         t.latency_ms, t.error_class, t.error, t.retry_in_ms, t.request_id, t.worker, \
+         t.request_body, t.response_excerpt \
          FROM action_attempts t WHERE t.action_id = {id} ORDER BY t.id",
         started = ts(url, "t.started_at")
     );
     let attempts = audit::query(url, &attempts).await?;
-    let mut shown = format!(
-        "{}\nAttempts:\n{}",
-        render(&action, format),
-        render(&attempts, format)
-    );
     // A scheduled tweet's fate is a fact of its own, followed up after the action.
     let tweet = format!(
         "SELECT tweet_id, account_id, scheduled_at, status, error_message, posted_at, proved_by, \
@@ -97,6 +95,19 @@ pub async fn show(url: &str, id: i64, format: Format) -> anyhow::Result<String> 
         checked = ts(url, "checked_at")
     );
     let tweet = audit::query(url, &tweet).await?;
+    if format == Format::Json {
+        let document = serde_json::json!({
+            "action": json_rows(&action).pop(),
+            "attempts": json_rows(&attempts),
+            "scheduled_tweet": json_rows(&tweet).pop(),
+        });
+        return Ok(format!("{}\n", serde_json::to_string_pretty(&document)?));
+    }
+    let mut shown = format!(
+        "{}\nAttempts:\n{}",
+        render(&action, format),
+        render(&attempts, format)
+    );
     if !tweet.rows.is_empty() {
         shown.push_str(&format!("\nScheduled tweet:\n{}", render(&tweet, format)));
     }

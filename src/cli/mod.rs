@@ -1,6 +1,7 @@
 //! Subcommands of the `starling` binary other than `serve`.
 
 pub mod accounts;
+pub mod args;
 pub mod audit;
 pub mod backtest;
 pub mod contacts;

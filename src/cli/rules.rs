@@ -153,10 +153,8 @@ fn try_event(set: &RuleSet, file: &Path, only: Option<&str>, format: Format) -> 
         }
         Format::Csv => render(&verdict_table(&verdicts), Format::Csv),
         Format::Table => {
-            let mut table = comfy_table::Table::new();
-            table
-                .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-                .set_header(["rule", "result", "detail"]);
+            let mut table = crate::cli::audit::terminal_table();
+            table.set_header(["rule", "result", "detail"]);
             for (rule, v) in &verdicts {
                 let (result, detail) = verdict_cells(v);
                 table.add_row([rule.to_string(), result.to_string(), detail]);

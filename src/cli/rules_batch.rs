@@ -123,10 +123,8 @@ fn csv(results: &[Value]) -> String {
 }
 
 fn table(results: &[Value]) -> String {
-    let mut table = comfy_table::Table::new();
-    table
-        .load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
-        .set_header(["line", "intent", "fired", "errors"]);
+    let mut table = crate::cli::audit::terminal_table();
+    table.set_header(["line", "intent", "fired", "errors"]);
     for r in results {
         let intent = match r["intent"]["label"].as_str() {
             Some(label) => format!(

@@ -23,6 +23,7 @@ mod secrets;
 mod service;
 pub mod streams;
 mod validate;
+mod values;
 mod vendor_apis;
 mod webhooks;
 
@@ -38,6 +39,9 @@ pub use vendor_apis::{ScrapelySettings, SlackSettings};
 pub use webhooks::{WebhookAuthSettings, WebhooksSettings};
 
 const DEFAULTS: &str = include_str!("default.toml");
+
+/// `rules.dir`'s default (default.toml): created on a first start when missing.
+pub const DEFAULT_RULES_DIR: &str = "rules";
 
 /// Why the settings could not be loaded. The message names the key and what was expected.
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +86,7 @@ impl Settings {
 
     /// Like [`Settings::load`], reading `STARLING__…` variables from `env` instead of
     /// the process environment (tests, and checking a compose file's variables).
+    /// An empty value, in the file or the environment, means unset.
     pub fn load_with_env(
         file: Option<&Path>,
         env: Option<HashMap<String, String>>,
@@ -95,15 +100,18 @@ impl Settings {
                     message: "no such file".into(),
                 });
             }
-            builder = builder
-                .add_source(config::File::from(path.to_owned()).format(config::FileFormat::Toml));
+            let text = values::read_file(path).map_err(|message| ConfigError::File {
+                path: path.to_owned(),
+                message,
+            })?;
+            builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
         }
         builder = builder.add_source(
             config::Environment::with_prefix("STARLING")
                 .prefix_separator("__")
                 .separator("__")
                 .try_parsing(true)
-                .source(env),
+                .source(Some(values::environment(env))),
         );
         let merged = builder.build().map_err(|e| match file {
             Some(path) => ConfigError::File {
@@ -115,10 +123,9 @@ impl Settings {
         let mut settings: Settings =
             serde_path_to_error::deserialize(merged).map_err(|e| ConfigError::Key {
                 key: e.path().to_string(),
-                message: e.into_inner().to_string(),
+                message: values::without_key_suffix(e.into_inner().to_string()),
             })?;
         settings.secrets = secrets::lowercase_names(std::mem::take(&mut settings.secrets))?;
-        settings.unset_empty_credentials();
         settings.validate()?;
         Ok(settings)
     }
@@ -234,55 +241,5 @@ mod tests {
         .unwrap();
         let shown = format!("{s:?}");
         assert!(!shown.contains("SEKRET"), "{shown}");
-    }
-
-    /// `KEY=` in an env file (the compose example lists them so) means unset,
-    /// not an empty credential the actions would then send with.
-    #[test]
-    fn an_empty_api_key_or_slack_url_means_unset() {
-        let s = Settings::load_with_env(
-            None,
-            env(&[
-                ("STARLING__SCRAPELY__API_KEY", ""),
-                ("STARLING__SLACK__WEBHOOK_URL", ""),
-            ]),
-        )
-        .unwrap();
-        assert!(s.scrapely.api_key.is_none());
-        assert!(s.slack.webhook_url.is_none());
-    }
-
-    #[test]
-    fn a_slack_url_or_scrapely_base_url_that_is_not_http_stops_start_up() {
-        let err = Settings::load_with_env(
-            None,
-            env(&[(
-                "STARLING__SLACK__WEBHOOK_URL",
-                "hooks.slack.com/services/T/B/SEKRET",
-            )]),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.contains("slack.webhook_url") && err.contains("https://"),
-            "{err}"
-        );
-        assert!(!err.contains("SEKRET"), "the URL is the credential: {err}");
-        let err =
-            Settings::load_with_env(None, env(&[("STARLING__SCRAPELY__BASE_URL", "ftp://x")]))
-                .unwrap_err()
-                .to_string();
-        assert!(
-            err.contains("scrapely.base_url") && err.contains("http"),
-            "{err}"
-        );
-        let ok = Settings::load_with_env(
-            None,
-            env(&[(
-                "STARLING__SLACK__WEBHOOK_URL",
-                "https://hooks.slack.com/services/T/B/x",
-            )]),
-        );
-        assert!(ok.is_ok());
     }
 }

@@ -15,6 +15,9 @@ pub struct DatabaseSettings {
     pub max_connections: u32,
     /// Most events committed in one transaction by the group-commit writer.
     pub group_commit_max: usize,
+    /// How long `serve` and `migrate` wait for PostgreSQL to answer at start-up
+    /// (saying so every few seconds); 0 fails at once.
+    pub startup_wait_secs: u64,
 }
 
 impl std::fmt::Debug for DatabaseSettings {
@@ -23,6 +26,7 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("url", &redact_url(self.url.expose()))
             .field("max_connections", &self.max_connections)
             .field("group_commit_max", &self.group_commit_max)
+            .field("startup_wait_secs", &self.startup_wait_secs)
             .finish()
     }
 }
@@ -30,7 +34,8 @@ impl std::fmt::Debug for DatabaseSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSettings {
-    /// Address the HTTP server binds (webhooks, health, readiness).
+    /// Address the HTTP server binds (webhooks, health, readiness): `HOST:PORT`.
+    #[serde(deserialize_with = "super::values::listen_address")]
     pub listen: SocketAddr,
     /// Largest webhook body accepted; larger ones get 413.
     pub max_body_bytes: usize,
@@ -65,9 +70,14 @@ pub struct LogSettings {
     pub format: LogFormat,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogFormat {
     Text,
     Json,
+}
+
+impl<'de> Deserialize<'de> for LogFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        super::values::one_of(d, &[("text", LogFormat::Text), ("json", LogFormat::Json)])
+    }
 }

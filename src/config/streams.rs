@@ -10,8 +10,7 @@ use std::collections::HashMap;
 /// `scrapest_filter` and the private `scrapest_sse` stream (the public one has no key).
 pub const SCRAPEST_CONNECTIONS_PER_KEY: usize = 5;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StreamKind {
     /// `wss://scrape.st/ws`, `x-api-key` header (seeds `000`, `002`).
     Scrapest,
@@ -23,7 +22,21 @@ pub enum StreamKind {
     Scrapebadger,
 }
 
+impl<'de> Deserialize<'de> for StreamKind {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let kinds = StreamKind::ALL.map(|k| (k.as_str(), k));
+        super::values::one_of(d, &kinds)
+    }
+}
+
 impl StreamKind {
+    pub const ALL: [StreamKind; 4] = [
+        StreamKind::Scrapest,
+        StreamKind::ScrapestSse,
+        StreamKind::ScrapestFilter,
+        StreamKind::Scrapebadger,
+    ];
+
     /// Whether a stream of this kind with an API key is a connection on a Scrapest key.
     pub fn uses_scrapest_key(self) -> bool {
         matches!(
@@ -272,7 +285,7 @@ mod tests {
                 "[[streams]]\nname = \"b\"\nkind = \"scrapebadger\"\napi_key = \"k\"\nuse_fast_x = true\n".to_string(),
                 "only `scrapest` and `scrapest_sse`",
             ),
-            ("[[streams]]\nname = \"a\"\nkind = \"twitter\"\napi_key = \"k\"\n".to_string(), "unknown variant"),
+            ("[[streams]]\nname = \"a\"\nkind = \"twitter\"\napi_key = \"k\"\n".to_string(), "expected one of `scrapest`, `scrapest_sse`, `scrapest_filter`, `scrapebadger`, got `twitter`"),
         ];
         for (text, expected) in cases {
             let error = check(&text).unwrap_err();

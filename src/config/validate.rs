@@ -1,28 +1,33 @@
 //! [`Settings::validate`]: the checks serde cannot express (URL schemes, zero
 //! sizes, pool and worker minimums), then each section's own checks (webhooks,
-//! audit, streams); and [`Settings::unset_empty_credentials`], which runs first.
+//! audit, streams).
 
 use super::webhooks::check_webhook_auth;
 use super::{ConfigError, Settings, key_error, streams};
 use crate::secret::redact_url;
 
-impl Settings {
-    /// An empty `scrapely.api_key` or `slack.webhook_url` means unset: their
-    /// absence is a state Starling handles (the actions are skipped, saying why),
-    /// and an env file lists them as `KEY=` for the user to fill in. Webhook
-    /// tokens are not among them: an empty one is refused, since unset would
-    /// silently mean unauthenticated.
-    pub(super) fn unset_empty_credentials(&mut self) {
-        for credential in [&mut self.scrapely.api_key, &mut self.slack.webhook_url] {
-            if credential
-                .as_ref()
-                .is_some_and(|c| c.expose().trim().is_empty())
-            {
-                *credential = None;
-            }
-        }
+/// `value` must be an absolute http(s) URL with a host. A `secret` URL (Slack's
+/// carries its credential in the path) is never repeated in the message.
+fn http_url(key: &str, value: &str, secret: bool) -> Result<(), ConfigError> {
+    let parsed = reqwest::Url::parse(value);
+    let fine = parsed
+        .as_ref()
+        .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+    if fine {
+        return Ok(());
     }
+    let shown = if secret {
+        "(not shown: it holds a credential)".to_string()
+    } else {
+        format!("`{}`", redact_url(value))
+    };
+    Err(ConfigError::Key {
+        key: key.into(),
+        message: format!("expected an http:// or https:// URL, got {shown}"),
+    })
+}
 
+impl Settings {
     /// Checks that serde cannot express.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let url = self.database.url.expose();
@@ -37,24 +42,6 @@ impl Settings {
                     redact_url(url)
                 ),
             });
-        }
-        if !is_http_url(&self.scrapely.base_url) {
-            return Err(ConfigError::Key {
-                key: "scrapely.base_url".into(),
-                message: format!(
-                    "expected an http:// or https:// URL, got `{}`",
-                    redact_url(&self.scrapely.base_url)
-                ),
-            });
-        }
-        if let Some(hook) = &self.slack.webhook_url
-            && !is_http_url(hook.expose())
-        {
-            // The URL is the credential: say what it starts with, never what it is.
-            return Err(key_error(
-                "slack.webhook_url",
-                "expected an http:// or https:// URL (https://hooks.slack.com/services/…), or leave it unset",
-            ));
         }
         if self.server.max_body_bytes == 0 {
             return Err(key_error(
@@ -95,15 +82,20 @@ impl Settings {
         for (vendor, auth) in self.webhooks.vendors() {
             check_webhook_auth(vendor, auth)?;
         }
+        http_url("scrapely.base_url", &self.scrapely.base_url, false)?;
+        if let Some(slack) = &self.slack.webhook_url {
+            http_url("slack.webhook_url", slack.expose(), true)?;
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log.filter) {
+            return Err(ConfigError::Key {
+                key: "log.filter".into(),
+                message: format!(
+                    "expected a tracing filter such as `info` or `starling=debug,info`, got `{}` ({e})",
+                    self.log.filter
+                ),
+            });
+        }
         self.audit.validate(url)?;
         streams::validate(&self.streams)
     }
-}
-
-/// `http://host…` or `https://host…`, with a host.
-fn is_http_url(url: &str) -> bool {
-    let rest = url
-        .strip_prefix("https://")
-        .or_else(|| url.strip_prefix("http://"));
-    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
 }

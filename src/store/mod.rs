@@ -46,6 +46,7 @@ pub mod matches;
 pub mod outbox;
 pub mod quarantine;
 pub mod ratelimit;
+pub mod startup;
 pub mod status;
 pub mod streams;
 pub mod tweets;

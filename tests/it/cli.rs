@@ -245,10 +245,119 @@ fn start_up_errors_never_show_a_database_password() {
         "postgres://bob:hun/ter2@127.0.0.1:1/db",
         "mysql://bob:hunter2@127.0.0.1:1/db",
     ] {
-        let out = starling(&["migrate"], &[("STARLING__DATABASE__URL", url)]);
+        let out = starling(
+            &["migrate"],
+            &[
+                ("STARLING__DATABASE__URL", url),
+                // Fail at once rather than wait for a server that is not there.
+                ("STARLING__DATABASE__STARTUP_WAIT_SECS", "0"),
+            ],
+        );
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{url}");
         assert!(!err.contains("hunter2") && !err.contains("ter2"), "{err}");
         assert!(err.contains("bob:***"), "{err}");
     }
+}
+
+/// `--format json` is one valid JSON document for every command that has it
+/// (`jobs show` and `contacts show` included), `jobs show` carries each
+/// attempt's stored request and response excerpt, and tables fit the width.
+#[tokio::test]
+async fn every_json_output_is_valid_and_every_table_fits_the_width() {
+    use crate::helpers::fake_vendor::{FakeVendor, Reply};
+    let vendor = FakeVendor::start().await;
+    vendor.script(
+        "/api/v1/crm/update",
+        vec![Reply::Status(
+            400,
+            serde_json::json!({"error": "Bad Request", "message": "Invalid parameters"}),
+        )],
+    );
+    let app = TestApp::builder(Backend::Sqlite)
+        .vendor(&vendor)
+        .quick_actions()
+        .shipped_rules()
+        .start()
+        .await;
+    let posted = app
+        .post("/webhooks/scrapely", crate::helpers::fixture("new_reply"))
+        .await;
+    assert_eq!(posted.status(), 200);
+    let (id, _, _, _) =
+        crate::actions::wait_status(&app.store, "dead", std::time::Duration::from_secs(10)).await;
+    app.settle().await;
+    let id = id.to_string();
+    let env = [("STARLING__DATABASE__URL", app.db.url.as_str())];
+    let blocked = starling(
+        &["contacts", "block", "@prospect", "--reason", "asked"],
+        &env,
+    );
+    assert!(
+        blocked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&blocked.stderr)
+    );
+    let rules = app.rules_dir.display().to_string();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["audit"],
+        vec!["jobs", "list"],
+        vec!["jobs", "show", &id],
+        vec!["accounts", "list"],
+        vec!["contacts", "list"],
+        vec!["contacts", "show", "@prospect"],
+        vec!["streams"],
+        vec!["intent", "sounds good, send it over"],
+        vec!["rules", "check", &rules],
+        vec!["rules", "test", "--dir", &rules],
+        vec!["rules", "backtest", "--dir", &rules],
+    ];
+    for command in &commands {
+        let mut args = command.clone();
+        args.extend(["--format", "json"]);
+        let out = starling(&args, &env);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        if let Err(e) = serde_json::from_str::<serde_json::Value>(&text) {
+            panic!("{args:?} printed no valid JSON ({e}):\n{text}");
+        }
+    }
+    let out = starling(&["jobs", "show", &id, "--format", "json"], &env);
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown["action"]["status"], "dead", "{shown}");
+    let attempt = &shown["attempts"][0];
+    assert!(
+        attempt["request_body"]
+            .as_str()
+            .is_some_and(|b| !b.is_empty()),
+        "{shown}"
+    );
+    assert!(
+        attempt["response_excerpt"]
+            .as_str()
+            .is_some_and(|e| e.contains("Invalid parameters")),
+        "{shown}"
+    );
+    let table = starling(&["jobs", "show", &id], &env);
+    assert!(String::from_utf8_lossy(&table.stdout).contains("Invalid parameters"));
+
+    // A table is wrapped to the width its reader has (COLUMNS, or the terminal's).
+    for command in &commands[..7] {
+        let out = starling(command, &[env[0], ("COLUMNS", "72")]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let tables = text
+            .lines()
+            .filter(|l| l.starts_with(['┌', '│', '├', '╞', '└']));
+        for line in tables {
+            assert!(
+                line.chars().count() <= 72,
+                "{command:?} is wider than 72:\n{text}"
+            );
+        }
+    }
+    app.stop().await;
 }

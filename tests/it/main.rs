@@ -28,6 +28,7 @@ mod rules_formats;
 mod secrets;
 mod secrets_cli;
 mod server_limits;
+mod startup;
 mod statements;
 mod store;
 mod streams;
