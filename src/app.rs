@@ -80,7 +80,7 @@ impl Application {
         let addr = listener.local_addr()?;
         crate::http::exposure::check_listener(&settings, addr)?;
 
-        crate::http::metrics::handle();
+        crate::http::metrics::register(&settings);
         ensure_rules_dir(&settings.rules.dir)?;
         let rules = RulesHandle::load(
             &settings.rules.dir,

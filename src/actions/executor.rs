@@ -140,6 +140,7 @@ impl Executor {
     ) -> anyhow::Result<()> {
         super::call_slot::release();
         self.log_end(action, attempt.is_some(), &finish);
+        let (kind, outcome) = (action.kind, finish.outcome);
         if let Some(writer) = self.writer.get().and_then(|w| w.upgrade()) {
             let finished = sql::Finished {
                 action_id: action.id,
@@ -147,12 +148,17 @@ impl Executor {
                 finish: finish.clone(),
             };
             match writer.finish(finished).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    count_finish(kind, attempt, outcome);
+                    return Ok(());
+                }
                 Err(crate::store::StoreError::WriterClosed) => {}
                 Err(error) => return Err(error.into()),
             }
         }
-        Ok(sql::finish(&self.store, action, attempt, &finish).await?)
+        sql::finish(&self.store, action, attempt, &finish).await?;
+        count_finish(kind, attempt, outcome);
+        Ok(())
     }
 
     /// Scrapely's shared budget (bucket, limit), when a key is configured.
@@ -304,9 +310,11 @@ impl Executor {
             }
             _ => {}
         }
-        metrics::counter!("starling_action_attempts_total", "kind" => action.kind.as_str(), "outcome" => finish.outcome.as_str()).increment(1);
         metrics::histogram!("starling_action_call_seconds", "kind" => action.kind.as_str())
             .record(answer.latency.as_secs_f64());
+        if let Some(class) = answer.error_class {
+            metrics::counter!("starling_action_call_errors_total", "kind" => action.kind.as_str(), "error_class" => class.as_str()).increment(1);
+        }
         tracing::debug!(
             event = action.event_id,
             action = action.id,
@@ -362,6 +370,17 @@ impl Executor {
         let attempt = sql::start_attempt(&self.store, action, &self.worker, &recorded).await?;
         let finish = Finish::new(AttemptOutcome::DryRun);
         self.finish(action, Some(attempt), finish).await
+    }
+}
+
+/// Counts a finish once it is written: every attempt by how it ended (a call, a
+/// skip, a refusal, a dry run, a reconciliation alike), and every skip.
+fn count_finish(kind: ActionKind, attempt: Option<i64>, outcome: AttemptOutcome) {
+    if attempt.is_some() {
+        metrics::counter!("starling_action_attempts_total", "kind" => kind.as_str(), "outcome" => outcome.as_str()).increment(1);
+    }
+    if outcome == AttemptOutcome::Skipped {
+        metrics::counter!("starling_actions_skipped_total", "kind" => kind.as_str()).increment(1);
     }
 }
 

@@ -39,6 +39,7 @@ pub mod deliveries;
 pub mod event_intent;
 pub mod events;
 pub mod finishes;
+pub mod gauges;
 pub mod jobs;
 pub mod lifecycle;
 pub mod matches;

@@ -122,6 +122,13 @@ where
             ActionStatus::Pending => jobs.push((row.id, delay_until(row.run_at, now))),
             ActionStatus::Running => running.push(row),
             ActionStatus::Held => held.push(row.id),
+            // Created skipped (no Scrapely key). Counted before the commit, like
+            // rule matches: a group that fails is retried item by item, so a
+            // failed group can count its skips twice; a rate is not misled by it.
+            ActionStatus::Skipped => {
+                metrics::counter!("starling_actions_skipped_total", "kind" => row.kind.as_str())
+                    .increment(1)
+            }
             _ => {}
         }
     }

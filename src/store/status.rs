@@ -7,7 +7,7 @@
 use std::fmt;
 
 /// Where an action stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
 #[value(rename_all = "snake_case")]
 pub enum ActionStatus {
     /// Waiting for its time (or its job).
@@ -218,6 +218,16 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    pub const ALL: [ErrorClass; 7] = [
+        ErrorClass::RateLimited,
+        ErrorClass::RequestTimeout,
+        ErrorClass::ServerError,
+        ErrorClass::Timeout,
+        ErrorClass::ConnectionLost,
+        ErrorClass::Connect,
+        ErrorClass::ClientError,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             ErrorClass::RateLimited => "rate_limited",
