@@ -47,6 +47,8 @@ pub struct Application {
     tweet_check: Duration,
     /// Started by `run_until_stopped`: the streams and what they need.
     streams: Option<StreamsToRun>,
+    /// `[retention]`, with the clock its cutoffs are counted from.
+    retention: (crate::config::RetentionSettings, Clock),
 }
 
 struct StreamsToRun {
@@ -78,7 +80,7 @@ impl Application {
         let addr = listener.local_addr()?;
         crate::http::exposure::check_listener(&settings, addr)?;
 
-        crate::http::metrics::handle();
+        crate::http::metrics::register(&settings);
         ensure_rules_dir(&settings.rules.dir)?;
         let rules = RulesHandle::load(
             &settings.rules.dir,
@@ -135,6 +137,10 @@ impl Application {
             },
             fast: Some(fast),
         };
+        let finisher_mode = OutboxMode {
+            fast_lease: None,
+            ..outbox.mode.clone()
+        };
         let (writer, writer_task) = Writer::spawn(
             store.clone(),
             settings.database.group_commit_max,
@@ -146,9 +152,13 @@ impl Application {
         // fsync for both), on PostgreSQL by a writer of their own, so outcomes and
         // new events commit side by side and neither lengthens the other's groups.
         let finisher = matches!(store, Store::Postgres(_)).then(|| {
+            // The internal events a finish raises fire actions as ingestion's do
+            // (Scrapely ones skipped without a key), queued as jobs: this writer
+            // claims nothing for a fast path.
             let outbox = Outbox {
                 wake: wake.clone(),
-                ..Outbox::default()
+                mode: finisher_mode,
+                fast: None,
             };
             Writer::spawn(
                 store.clone(),
@@ -234,6 +244,7 @@ impl Application {
             account_check: Duration::from_secs(settings.scrapely.account_check_secs.max(1)),
             tweet_check: Duration::from_secs(settings.scrapely.tweet_check_secs.max(1)),
             streams: Some(streams_to_run),
+            retention: (settings.retention.clone(), clock),
         })
     }
 
@@ -255,7 +266,10 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
-        let watcher = self.rules.spawn_watcher(stop.clone());
+        let watcher = self.rules.spawn_watcher(
+            stop.clone(),
+            announce_reload_failures(self.streams.as_ref().map(|s| s.writer.downgrade())),
+        );
         let queue = tokio::spawn(crate::queue::run_workers(
             self.store.clone(),
             self.executor.clone(),
@@ -287,6 +301,13 @@ impl Application {
             Duration::from_secs(1).min(self.workers.heartbeat),
             self.workers.heartbeat * 10,
             self.wake.clone(),
+            stop.clone(),
+        ));
+        let (retention, clock) = self.retention;
+        let pruner = tokio::spawn(crate::retention::run(
+            self.store.clone(),
+            retention,
+            clock,
             stop.clone(),
         ));
         let streams = self.streams.map(|s| {
@@ -345,6 +366,7 @@ impl Application {
         let _ = accounts.await;
         let _ = tweets.await;
         let _ = sweep.await;
+        let _ = pruner.await;
         backfill.abort();
         // Running actions finish within the grace period; the rest stay queued.
         match queue.await {
@@ -419,4 +441,22 @@ fn ensure_rules_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         "Created the rules directory (empty: no rule fires until you add a rule file; see rules/ in the repository for examples)"
     );
     Ok(())
+}
+
+/// A failed rules reload becomes a `starling.rule_error` event (one per distinct
+/// report), committed like any event so rules can alert on it.
+fn announce_reload_failures(
+    writer: Option<crate::store::writer::WeakWriter>,
+) -> impl Fn(String) + Send + 'static {
+    move |report| {
+        let Some(writer) = writer.as_ref().and_then(|w| w.upgrade()) else {
+            return;
+        };
+        tokio::spawn(async move {
+            let event = crate::event::internal::reload_failed(&report);
+            if let Err(error) = writer.commit_event(event).await {
+                tracing::warn!(%error, "Could not store the rules reload failure as an event");
+            }
+        });
+    }
 }

@@ -236,6 +236,9 @@ pub enum Refusal {
 }
 
 impl Refusal {
+    /// Every [`Refusal::error_class`] (the label set of `starling_dm_refused_total`).
+    pub const ERROR_CLASSES: [&'static str; 2] = ["do_not_contact", "contacted"];
+
     /// The attempt's `error_class`.
     pub fn error_class(&self) -> &'static str {
         match self {

@@ -4,6 +4,8 @@
 //! vendor event (a webhook retry, the same tweet on another channel) maps to the
 //! same key and becomes a *sighting* of the stored event, never a new one.
 
+pub mod internal;
+
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
@@ -26,6 +28,13 @@ pub const KNOWN_KINDS: &[&str] = &[
     "tweet",
     "telegram.message",
     "discord.message",
+    // Internal events (`internal`): Starling's own failures.
+    "starling.action_dead",
+    "starling.action_outcome_unknown",
+    "starling.action_held",
+    "starling.stream_down",
+    "starling.stream_up",
+    "starling.rule_error",
 ];
 
 /// What rules see as `data`. For Scrapely, the envelope's `data` (a reply's
@@ -81,7 +90,7 @@ impl Sighting {
 /// An event ready to be committed by the store's writer.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
-    /// Vendor: `scrapely`, `scrapest`, `scrapebadger`.
+    /// Vendor: `scrapely`, `scrapest`, `scrapebadger`; `starling` for [`internal`] events.
     pub source: &'static str,
     /// `<source>.<vendor event type>`, e.g. `scrapely.new_reply`.
     pub kind: String,

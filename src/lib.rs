@@ -34,6 +34,8 @@
 //! - [`intent`] classifies a reply's intent (interested, question, not now, …) locally:
 //!   a cue grammar with negation, contrast and conditional scope plus a linear model
 //!   compiled in; [`intent::eval`] scores it against a labelled corpus.
+//! - [`retention`] prunes old events and attempts in `starling serve` (the SQL is
+//!   [`store::retention`]).
 //! - [`telemetry`] sets up logging.
 //! - [`http`] holds the operational endpoints (`/healthz`, `/readyz`) and the JSON error type.
 //! - [`console`] is the web console at `/` (server-rendered pages: events, actions and
@@ -59,6 +61,7 @@ pub mod http;
 pub mod http_client;
 pub mod intent;
 pub mod queue;
+pub mod retention;
 pub mod rules;
 pub mod secret;
 pub mod sources;

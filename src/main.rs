@@ -79,6 +79,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print!("{out}");
             Ok(())
         }
+        Command::Prune(args) => {
+            print!("{}", starling::cli::prune::run(&settings, &args).await?);
+            Ok(())
+        }
+        Command::Backup(args) => {
+            print!("{}", starling::cli::backup::run(&settings, &args).await?);
+            Ok(())
+        }
         Command::Migrate => {
             let url = settings.database.url.expose();
             if !url.starts_with("sqlite:") {
@@ -98,6 +106,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Rules(command) => rules_command(command, settings).await,
+        Command::Replay(args) => starling::cli::replay::main(&settings, &args).await,
+        Command::Quarantine(command) => starling::cli::quarantine::main(&settings, &command).await,
         Command::Intent { .. } => unreachable!("handled before the settings load"),
         Command::Audit { sql, format } => {
             let out = std::io::BufWriter::new(std::io::stdout().lock());

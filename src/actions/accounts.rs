@@ -3,9 +3,28 @@
 //! HANDLE`, or here, when `GET /accounts` shows the account active again.
 
 use super::executor::Executor;
-use crate::store::actions as sql;
+use crate::store::actions::{self as sql, ActionRow, GiveBack};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
+
+impl Executor {
+    /// Holds a claimed action whose account is paused, then announces it
+    /// (`starling.action_held`) through the writer, right after the hold: a
+    /// crash in between loses the event, never the hold. Without a writer
+    /// (shutdown) nothing is announced.
+    pub(super) async fn hold(&self, action: &ActionRow, account: &str) -> anyhow::Result<()> {
+        let note = format!("held: account @{account} is paused");
+        tracing::info!(event = action.event_id, action = action.id, kind = %action.kind, "Action held: its account is paused");
+        sql::give_back(&self.store, action, GiveBack::Hold(&note)).await?;
+        if let Some(writer) = self.writer.get().and_then(|w| w.upgrade()) {
+            match writer.announce(vec![action.id]).await {
+                Ok(()) | Err(crate::store::StoreError::WriterClosed) => {}
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Ok(())
+    }
+}
 
 /// Checks paused accounts every `every` until `stop`; wakes workers for released actions.
 pub async fn watch_paused(

@@ -1,14 +1,15 @@
 //! How an attempt ends, decided from what happened: an answer (done, dead, or a
 //! retry after backoff; what may have reached the receiver is reconciled before
 //! anything is sent again) or a call that never happened ([`NotSent`]). Pure
-//! decisions over the executor's settings; recording them is the store's.
+//! decisions over the executor's settings; recording them is the store's. The
+//! one INFO line each attempt's end writes ([`log_end`]) is here too.
 
 use super::NotSent;
 use super::executor::Executor;
 use super::outbound::{Answer, Verdict};
 use crate::backoff;
 use crate::catalog::AfterUnknown;
-use crate::store::actions::{ActionRow, AttemptOutcome, Finish};
+use crate::store::actions::{ActionRow, AttemptOutcome, Finish, now_ms};
 
 impl Executor {
     /// What an answer means for the action: done, dead, or a retry after backoff.
@@ -123,6 +124,33 @@ impl Executor {
             error: Some(message),
             release_cooldown,
             ..Finish::new(outcome)
+        }
+    }
+}
+
+impl Executor {
+    /// One INFO line per attempt's end, with the action's `event` (the rule that
+    /// fired it logged the same): `grep event=ID` follows an event to its actions'
+    /// ends. A retry is said as such; any other outcome ends the action.
+    pub(super) fn log_end(&self, action: &ActionRow, attempted: bool, finish: &Finish) {
+        let latency_ms = finish.latency_ms.map(|ms| ms.round() as i64);
+        let since_created_ms = now_ms() - action.created_at;
+        let error = finish.error.as_deref().unwrap_or("");
+        let outcome = finish.outcome;
+        // `attempts` on the row counts the attempts started; a finish without one adds none.
+        let attempts = action.attempts + i32::from(attempted);
+        if let Some(retry_in) = finish.retry_in {
+            tracing::info!(
+                event = action.event_id, action = action.id, kind = %action.kind, rule = %action.rule,
+                %outcome, attempt = attempts, status = finish.status_code, latency_ms,
+                retry_in_ms = retry_in.as_millis() as u64, error, "Action attempt failed; retrying"
+            );
+        } else {
+            tracing::info!(
+                event = action.event_id, action = action.id, kind = %action.kind, rule = %action.rule,
+                %outcome, attempts, status = finish.status_code, latency_ms,
+                since_created_ms, error, "Action ended"
+            );
         }
     }
 }

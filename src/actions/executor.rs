@@ -34,7 +34,7 @@ pub struct Executor {
     pub(super) contact_window: Option<i64>,
     /// When set, finishes are group-committed by this writer (SQLite's event
     /// writer, PostgreSQL's writer of finishes).
-    writer: std::sync::OnceLock<crate::store::writer::WeakWriter>,
+    pub(super) writer: std::sync::OnceLock<crate::store::writer::WeakWriter>,
 }
 
 impl Executor {
@@ -139,6 +139,8 @@ impl Executor {
         finish: Finish,
     ) -> anyhow::Result<()> {
         super::call_slot::release();
+        self.log_end(action, attempt.is_some(), &finish);
+        let (kind, outcome) = (action.kind, finish.outcome);
         if let Some(writer) = self.writer.get().and_then(|w| w.upgrade()) {
             let finished = sql::Finished {
                 action_id: action.id,
@@ -146,12 +148,17 @@ impl Executor {
                 finish: finish.clone(),
             };
             match writer.finish(finished).await {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    count_finish(kind, attempt, outcome);
+                    return Ok(());
+                }
                 Err(crate::store::StoreError::WriterClosed) => {}
                 Err(error) => return Err(error.into()),
             }
         }
-        Ok(sql::finish(&self.store, action, attempt, &finish).await?)
+        sql::finish(&self.store, action, attempt, &finish).await?;
+        count_finish(kind, attempt, outcome);
+        Ok(())
     }
 
     /// Scrapely's shared budget (bucket, limit), when a key is configured.
@@ -165,9 +172,7 @@ impl Executor {
             && let Some(account) = &action.account
             && sql::is_paused(&self.store, account).await?
         {
-            let note = format!("held: account @{account} is paused");
-            tracing::info!(action = action.id, kind = %action.kind, "Action held: its account is paused");
-            return Ok(sql::give_back(&self.store, &action, GiveBack::Hold(&note)).await?);
+            return self.hold(&action, account).await;
         }
         if self.dry_run {
             return self.record_dry_run(&action, &params).await;
@@ -305,10 +310,13 @@ impl Executor {
             }
             _ => {}
         }
-        metrics::counter!("starling_action_attempts_total", "kind" => action.kind.as_str(), "outcome" => finish.outcome.as_str()).increment(1);
         metrics::histogram!("starling_action_call_seconds", "kind" => action.kind.as_str())
             .record(answer.latency.as_secs_f64());
-        tracing::info!(
+        if let Some(class) = answer.error_class {
+            metrics::counter!("starling_action_call_errors_total", "kind" => action.kind.as_str(), "error_class" => class.as_str()).increment(1);
+        }
+        tracing::debug!(
+            event = action.event_id,
             action = action.id,
             kind = %action.kind,
             attempt = action.attempts + 1,
@@ -362,6 +370,17 @@ impl Executor {
         let attempt = sql::start_attempt(&self.store, action, &self.worker, &recorded).await?;
         let finish = Finish::new(AttemptOutcome::DryRun);
         self.finish(action, Some(attempt), finish).await
+    }
+}
+
+/// Counts a finish once it is written: every attempt by how it ended (a call, a
+/// skip, a refusal, a dry run, a reconciliation alike), and every skip.
+fn count_finish(kind: ActionKind, attempt: Option<i64>, outcome: AttemptOutcome) {
+    if attempt.is_some() {
+        metrics::counter!("starling_action_attempts_total", "kind" => kind.as_str(), "outcome" => outcome.as_str()).increment(1);
+    }
+    if outcome == AttemptOutcome::Skipped {
+        metrics::counter!("starling_actions_skipped_total", "kind" => kind.as_str()).increment(1);
     }
 }
 

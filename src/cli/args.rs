@@ -74,6 +74,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: IntentFormat,
     },
+    /// Re-run stored events through the current rules; only what is new is created.
+    Replay(super::replay::ReplayArgs),
+    /// Authentic payloads that could not be read: list, show, replay them after a fix.
+    #[command(subcommand, after_help = "Example: starling quarantine list")]
+    Quarantine(super::quarantine::QuarantineCommand),
+    /// Delete now what is past its retention (retention.events_days, retention.attempts_days); --dry-run counts it.
+    Prune(super::prune::PruneArgs),
+    /// Copy the SQLite database to FILE, safely while `serve` runs (on PostgreSQL: says how to use pg_dump).
+    Backup(super::backup::BackupArgs),
     /// Each stream's state: connected since, last message, messages, reconnects, last error.
     #[command(after_help = "Example:\n  starling streams --format json")]
     Streams {

@@ -2,6 +2,10 @@
 //! already stored, oldest first, cooldowns simulated in memory. Read-only: nothing
 //! is stored, enqueued or sent. Disabled rules are included, so a rule can be
 //! backtested before it is enabled.
+//!
+//! `--since` filters in the query and `--limit` then keeps the latest events of
+//! those; the summary (and `left_out` in JSON) says how many older ones the
+//! limit left out. A progress bar runs on a terminal (stderr).
 
 use crate::cli::audit::Format;
 use crate::rules::testing::{Verdict, explain_as_enabled};
@@ -47,12 +51,30 @@ pub async fn run(
         None => None,
     };
     // Through the read-only audit connection: a backtest cannot write by construction.
+    // `--since` in the query, so `--limit` counts only events it lets through.
+    let filter = match since {
+        // format_utc writes digits and `-:.TZ` only: safe in the statement; the
+        // stored text (SQLite) sorts the same way, PostgreSQL casts it.
+        Some(s) => format!(" WHERE received_at >= '{}'", crate::clock::format_utc(s)),
+        None => String::new(),
+    };
     let sql = format!(
-        "SELECT id, source, kind, received_at, channels, payload, dedupe_key, intent FROM events ORDER BY id DESC LIMIT {}",
+        "SELECT id, source, kind, received_at, channels, payload, dedupe_key, intent FROM events{filter} ORDER BY id DESC LIMIT {}",
         options.limit
     );
     let mut table = audit::query(database_url, &sql).await?;
     table.rows.reverse();
+    let matching = audit::query(
+        database_url,
+        &format!("SELECT count(*) FROM events{filter}"),
+    )
+    .await?
+    .rows
+    .first()
+    .and_then(|row| row.first())
+    .and_then(count_of)
+    .unwrap_or(0);
+    let left_out = matching.saturating_sub(table.rows.len() as u64);
     let mut totals: Vec<(String, RuleTotals)> = set
         .rules
         .iter()
@@ -63,13 +85,12 @@ pub async fn run(
     let mut considered = 0u64;
     // Replies by intent: the stored column, or the classifier for a reply stored before it.
     let mut intents: BTreeMap<String, u64> = BTreeMap::new();
+    let progress = crate::cli::progress::bar(table.rows.len() as u64, "Backtesting");
     for row in &table.rows {
+        progress.inc(1);
         let Some(event) = StoredEvent::from_row(row) else {
             continue;
         };
-        if since.is_some_and(|s| event.received_at < s) {
-            continue;
-        }
         considered += 1;
         let ctx = event.context();
         let label = event
@@ -110,11 +131,45 @@ pub async fn run(
             }
         }
     }
-    Ok(render(considered, &intents, &totals, format))
+    progress.finish_and_clear();
+    let seen = Seen {
+        considered,
+        left_out,
+        limit: options.limit,
+    };
+    Ok(render(&seen, &intents, &totals, format))
+}
+
+/// A count as the audit connection returns it (a number, or text on some drivers).
+fn count_of(value: &Value) -> Option<u64> {
+    value
+        .as_u64()
+        .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+}
+
+/// How many events a backtest replayed, and how many `--limit` left out.
+struct Seen {
+    considered: u64,
+    /// Events `--since` let through that `--limit` left out (the oldest ones).
+    left_out: u64,
+    limit: u64,
+}
+
+impl Seen {
+    fn summary(&self) -> String {
+        let mut line = format!("{} stored events replayed", self.considered);
+        if self.left_out > 0 {
+            line.push_str(&format!(
+                "; {} older events left out by --limit {} (raise it, or narrow with --since)",
+                self.left_out, self.limit
+            ));
+        }
+        line + "; nothing was stored or sent\n"
+    }
 }
 
 fn render(
-    considered: u64,
+    seen: &Seen,
     intents: &BTreeMap<String, u64>,
     totals: &[(String, RuleTotals)],
     format: Format,
@@ -124,7 +179,13 @@ fn render(
             .iter()
             .map(|(n, t)| json!({ "rule": n, "totals": t }))
             .collect();
-        let report = json!({ "events": considered, "reply_intents": intents, "rules": rules });
+        let report = json!({
+            "events": seen.considered,
+            "left_out": seen.left_out,
+            "limit": seen.limit,
+            "reply_intents": intents,
+            "rules": rules,
+        });
         return serde_json::to_string_pretty(&report).expect("JSON") + "\n";
     }
     if format == Format::Csv {
@@ -179,7 +240,7 @@ fn render(
             format!("replies by intent: {}\n", counts.join(", "))
         }
     };
-    format!("{table}\n{intents}{considered} stored events replayed; nothing was stored or sent\n")
+    format!("{table}\n{intents}{}", seen.summary())
 }
 
 struct StoredEvent {

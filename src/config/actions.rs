@@ -42,7 +42,7 @@ pub struct OutreachSettings {
     pub contact_window: ContactWindow,
 }
 
-/// `outreach.contact_window`: a duration, or off.
+/// A duration, or off: `outreach.contact_window`, `alerts.stream_down_after`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ContactWindow(pub Option<std::time::Duration>);
 
@@ -57,7 +57,7 @@ impl ContactWindow {
             Ok(d) if d.is_zero() => Ok(ContactWindow(None)),
             Ok(d) => Ok(ContactWindow(Some(d))),
             Err(_) => Err(format!(
-                "`{text}` is not a duration; expected e.g. 30d, 12h, or 0 / off to turn the window off"
+                "`{text}` is not a duration; expected e.g. 30d, 12h, or 0 / off to turn it off"
             )),
         }
     }
@@ -83,4 +83,13 @@ impl<'de> Deserialize<'de> for ContactWindow {
             Raw::Text(text) => ContactWindow::parse(&text).map_err(serde::de::Error::custom),
         }
     }
+}
+
+/// `[alerts]`: when failures become internal events (`crate::event::internal`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsSettings {
+    /// A stream disconnected this long raises `starling.stream_down` (`2m`,
+    /// `30s`); `0` or `off` never raises it.
+    pub stream_down_after: ContactWindow,
 }

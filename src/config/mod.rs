@@ -14,12 +14,13 @@
 //! The settings by section: `service` (database, HTTP server, rules directory,
 //! logging), `webhooks` (inbound vendor authentication), `vendor_apis` (the
 //! Scrapely API and Slack), `actions` (the queue, retries and outreach safety),
-//! `streams`, `audit` and `secrets`; `validate` holds the checks serde cannot
+//! `streams`, `audit`, `retention` and `secrets`; `validate` holds the checks serde cannot
 //! express, across sections.
 
 mod actions;
 pub mod audit;
 mod console;
+mod retention;
 mod secrets;
 mod service;
 pub mod streams;
@@ -29,9 +30,12 @@ mod vendor_apis;
 mod webhooks;
 
 use crate::secret::Secret;
-pub use actions::{ActionsSettings, ContactWindow, OutreachSettings, RetrySettings};
+pub use actions::{
+    ActionsSettings, AlertsSettings, ContactWindow, OutreachSettings, RetrySettings,
+};
 pub use audit::AuditSettings;
 pub use console::ConsoleSettings;
+pub use retention::RetentionSettings;
 use serde::Deserialize;
 pub use service::{DatabaseSettings, LogFormat, LogSettings, RulesSettings, ServerSettings};
 use std::collections::HashMap;
@@ -69,6 +73,10 @@ pub struct Settings {
     pub slack: SlackSettings,
     pub actions: ActionsSettings,
     pub outreach: OutreachSettings,
+    /// How long events and attempts are kept (forever by default).
+    pub retention: RetentionSettings,
+    /// Internal events: how long a stream may be down before it is announced.
+    pub alerts: AlertsSettings,
     pub log: LogSettings,
     /// The web console at `/`.
     pub console: ConsoleSettings,
@@ -226,6 +234,45 @@ mod tests {
             err.contains("outreach.contact_window") && err.contains("30d"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn retention_is_off_unless_a_number_of_days_is_given() {
+        let retention =
+            |pairs: &[(&str, &str)]| Settings::load_with_env(None, env(pairs)).map(|s| s.retention);
+        let default = retention(&[]).unwrap();
+        assert_eq!((default.events_days, default.attempts_days), (None, None));
+        assert!(!default.is_on());
+        let on = retention(&[
+            ("STARLING__RETENTION__EVENTS_DAYS", "90"),
+            ("STARLING__RETENTION__ATTEMPTS_DAYS", ""),
+        ])
+        .unwrap();
+        assert_eq!((on.events_days, on.attempts_days), (Some(90), None));
+        assert!(on.is_on());
+        let off = retention(&[("STARLING__RETENTION__EVENTS_DAYS", "0")]).unwrap();
+        assert_eq!(off.events_days, None);
+        let err = retention(&[("STARLING__RETENTION__EVENTS_DAYS", "soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("retention.events_days") && err.contains("number of days"),
+            "{err}"
+        );
+        for (key, value) in [
+            ("STARLING__RETENTION__BATCH_SIZE", "0"),
+            ("STARLING__RETENTION__BATCH_SIZE", "100000"),
+            ("STARLING__RETENTION__INTERVAL_SECS", "0"),
+        ] {
+            let err = retention(&[(key, value)]).unwrap_err().to_string();
+            let name = key
+                .trim_start_matches("STARLING__RETENTION__")
+                .to_lowercase();
+            assert!(
+                err.contains(&format!("retention.{name}")) && err.contains("expected"),
+                "{err}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! [`Settings::validate`]: the checks serde cannot express (URL schemes, zero
 //! sizes, pool and worker minimums), then each section's own checks (webhooks,
-//! audit, streams).
+//! audit, retention, streams).
 
 use super::webhooks::check_webhook_auth;
 use super::{ConfigError, Settings, key_error, streams};
@@ -96,6 +96,7 @@ impl Settings {
             });
         }
         self.audit.validate(url)?;
+        self.retention.validate()?;
         streams::validate(&self.streams)
     }
 }

@@ -71,7 +71,9 @@ pub async fn run_workers(
 ) -> anyhow::Result<()> {
     let mut monitor = Monitor::new()
         .should_restart(|_worker, error| {
-            tracing::warn!(%error, "Action worker stopped; restarting it");
+            // The storage's error may carry its SQL: the first line says enough.
+            tracing::warn!(error = %short(&error.to_string()), "Action worker stopped; restarting it");
+            tracing::debug!(%error, "Action worker stopped (full error)");
             true
         })
         .shutdown_timeout(options.shutdown_grace);
@@ -135,4 +137,13 @@ pub async fn run_workers(
         })
         .await?;
     Ok(())
+}
+
+/// The first line of `text`, at most 200 characters.
+fn short(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    match line.char_indices().nth(200) {
+        Some((at, _)) => format!("{}…", &line[..at]),
+        None => line.to_string(),
+    }
 }

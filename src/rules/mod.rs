@@ -244,9 +244,17 @@ impl RuleSet {
         if !self.handles(&event.kind) {
             return Vec::new();
         }
-        let ctx = EventContext::of(event, Some(id));
+        self.decide_on(&EventContext::of(event, Some(id)), &event.dedupe_key)
+    }
+
+    /// The decisions of every rule that fires (or fails) on the event of `ctx`
+    /// (`key`, its dedupe key, names it in the log): a stored event on replay.
+    pub fn decide_on(&self, ctx: &EventContext, key: &str) -> Vec<Decision> {
+        if !self.handles(&ctx.kind) {
+            return Vec::new();
+        }
         let decided_at = time::OffsetDateTime::now_utc();
-        self.evaluate(&ctx)
+        self.evaluate(ctx)
             .into_iter()
             .map(|m| {
                 let base = Decision {
@@ -259,7 +267,7 @@ impl RuleSet {
                 };
                 match m.outcome {
                     Outcome::Failed(error) => {
-                        tracing::warn!(rule = %m.rule.name, event = %event.dedupe_key, %error, "Rule evaluation failed");
+                        tracing::warn!(rule = %m.rule.name, event = %key, %error, "Rule evaluation failed");
                         Decision { error: Some(error), ..base }
                     }
                     Outcome::Matched { actions, cooldown_key } => Decision {

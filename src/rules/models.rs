@@ -52,7 +52,7 @@ pub fn data_fields(kind: &str) -> Option<&'static [&'static str]> {
             "total_sent",
         ],
         "tweet" => TWEET,
-        _ => return None,
+        kind => crate::event::internal::InternalKind::parse(kind)?.data_fields(),
     })
 }
 

@@ -97,8 +97,14 @@ impl RulesHandle {
         }
     }
 
-    /// Polls the directory until `stop` and reloads after each stable change.
-    pub fn spawn_watcher(&self, stop: CancellationToken) -> tokio::task::JoinHandle<()> {
+    /// Polls the directory until `stop` and reloads after each stable change;
+    /// `failed` hears each failed reload's report (the app raises
+    /// `starling.rule_error` with it).
+    pub fn spawn_watcher(
+        &self,
+        stop: CancellationToken,
+        failed: impl Fn(String) + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
         let handle = self.clone();
         tokio::spawn(async move {
             let mut loaded = fingerprint(&handle.dir);
@@ -113,7 +119,9 @@ impl RulesHandle {
                     pending = None;
                 } else if pending.as_ref() == Some(&now) {
                     // Unchanged for a whole poll: the save is complete.
-                    let _ = handle.reload();
+                    if let Err(errors) = handle.reload() {
+                        failed(errors.to_string());
+                    }
                     loaded = now;
                     pending = None;
                 } else {

@@ -13,7 +13,8 @@
 //!
 //! [`crate::webhooks`] is the thin HTTP adapter that calls each normalizer.
 //! A tweet is the same event on every channel ([`tweets`]); a refused payload is
-//! a [`Rejection`]. This module owns what the streams share: [`supervise`] (connect, read until the
+//! a [`Rejection`]; [`reread`] reads a quarantined body again with the normalizer
+//! it arrived through. This module owns what the streams share: [`supervise`] (connect, read until the
 //! connection ends, wait with backoff, again), [`Ended`] (why a connection ended
 //! and how long to wait), [`Ingest`] (every message through the group-commit
 //! writer, or into quarantine), the per-stream lease (one process holds a stream)
@@ -21,6 +22,7 @@
 
 pub mod ingest;
 mod rejection;
+pub mod reread;
 pub mod scrapebadger;
 pub mod scrapely;
 pub mod scrapest;
@@ -253,6 +255,19 @@ pub async fn run(
         streams.statuses.clone(),
         stop.clone(),
     ));
+    if let Some(after) = settings.alerts.stream_down_after.0 {
+        let vendors = settings.streams.iter().filter(|s| s.enabled);
+        let watched = vendors
+            .zip(&streams.statuses)
+            .map(|(config, status)| (status.clone(), source_and_channel(config).0))
+            .collect();
+        tasks.spawn(status::announce_downtime(
+            writer.clone(),
+            watched,
+            after,
+            stop.clone(),
+        ));
+    }
     let enabled = settings.streams.iter().filter(|s| s.enabled);
     for (config, status) in enabled.zip(&streams.statuses) {
         let (source, channel) = source_and_channel(config);

@@ -3,9 +3,11 @@
 //! by `starling streams`).
 
 use crate::config::StreamKind;
+use crate::event::{NewEvent, internal};
 use crate::store::Store;
 use crate::store::actions::now_ms;
 use crate::store::streams::{self, StreamUpdate};
+use crate::store::writer::Writer;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -67,6 +69,10 @@ pub struct StreamStatus {
     held: AtomicBool,
     /// Cancelled when the lease is lost: the connection ends at once.
     lost: Mutex<CancellationToken>,
+    /// Since when (ms) the held stream is not connected; 0 while it is.
+    down_since: AtomicI64,
+    /// The `down_since` a `starling.stream_down` was raised for; 0 if none.
+    announced_down: AtomicI64,
 }
 
 impl StreamStatus {
@@ -90,6 +96,8 @@ impl StreamStatus {
             last_message_at: AtomicI64::new(0),
             held: AtomicBool::new(false),
             lost: Mutex::new(CancellationToken::new()),
+            down_since: AtomicI64::new(0),
+            announced_down: AtomicI64::new(0),
         })
     }
 
@@ -105,6 +113,9 @@ impl StreamStatus {
     }
 
     pub fn set_state(&self, state: State) {
+        if state != State::Connected {
+            self.went_down();
+        }
         self.edit(|s| {
             s.state = state;
             if state != State::Connected {
@@ -115,6 +126,7 @@ impl StreamStatus {
 
     pub fn connected(&self) {
         metrics::gauge!("starling_stream_connected", "stream" => self.name.clone()).set(1.0);
+        self.down_since.store(0, Ordering::Relaxed);
         self.edit(|s| {
             s.state = State::Connected;
             s.connected_since = Some(now_ms());
@@ -138,6 +150,7 @@ impl StreamStatus {
     }
 
     pub fn error(&self, state: State, error: String) {
+        self.went_down();
         metrics::gauge!("starling_stream_connected", "stream" => self.name.clone()).set(0.0);
         self.edit(|s| {
             s.state = state;
@@ -159,8 +172,16 @@ impl StreamStatus {
         self.held.load(Ordering::Relaxed)
     }
 
+    /// Not connected from now, unless it already was not.
+    fn went_down(&self) {
+        let _ = self
+            .down_since
+            .compare_exchange(0, now_ms(), Ordering::Relaxed, Ordering::Relaxed);
+    }
+
     /// Marks the lease taken; returns the token cancelled if it is lost again.
     pub fn hold(&self) -> CancellationToken {
+        self.went_down();
         self.held.store(true, Ordering::Relaxed);
         let token = CancellationToken::new();
         *self.lost.lock().expect("status lock") = token.clone();
@@ -169,8 +190,75 @@ impl StreamStatus {
 
     fn lose(&self) {
         self.held.store(false, Ordering::Relaxed);
+        // Its new holder watches it from now; this process says nothing more of it.
+        self.announced_down.store(0, Ordering::Relaxed);
+        self.down_since.store(0, Ordering::Relaxed);
         self.lost.lock().expect("status lock").cancel();
         self.set_state(State::Standby);
+    }
+}
+
+/// Raises `starling.stream_down` for each held stream disconnected for `after`
+/// (through the writer, like any event: rules decide on it), and
+/// `starling.stream_up` once such a stream is connected again. `streams` pairs
+/// each stream with its vendor (`scrapest`, `scrapebadger`).
+pub async fn announce_downtime(
+    writer: Writer,
+    streams: Vec<(Arc<StreamStatus>, &'static str)>,
+    after: Duration,
+    stop: CancellationToken,
+) {
+    // Short thresholds (tests) are looked at often; two minutes every second.
+    let every = (after / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.cancelled() => break,
+        }
+        for (status, vendor) in streams.iter().filter(|(s, _)| s.is_held()) {
+            if let Some(event) = status.downtime_event(vendor, after, now_ms()) {
+                let announced = match event.kind.as_str() {
+                    "starling.stream_down" => status.down_since.load(Ordering::Relaxed),
+                    _ => 0,
+                };
+                match writer.commit_event(event).await {
+                    Ok(_) => status.announced_down.store(announced, Ordering::Relaxed),
+                    // Said again at the next tick; the dedupe key keeps it one event.
+                    Err(error) => {
+                        tracing::warn!(stream = %status.name, %error, "Could not store the stream's down/up event")
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl StreamStatus {
+    /// The down or up event due now, if any.
+    fn downtime_event(&self, vendor: &str, after: Duration, now: i64) -> Option<NewEvent> {
+        let announced = self.announced_down.load(Ordering::Relaxed);
+        let down_since = self.down_since.load(Ordering::Relaxed);
+        let connected = self.snapshot().state == State::Connected;
+        // Connected now, or was between two looks (down again since another time).
+        if announced > 0 && (connected || down_since != announced) {
+            tracing::info!(stream = %self.name, "Stream is up again");
+            return Some(internal::stream_up(&self.name, vendor, announced, now));
+        }
+        let long_enough = now - down_since >= after.as_millis() as i64;
+        if !connected && down_since > 0 && announced == 0 && long_enough {
+            let error = self.snapshot().last_error;
+            tracing::warn!(stream = %self.name, down_since, "Stream is down");
+            return Some(internal::stream_down(
+                &self.name,
+                vendor,
+                down_since,
+                now,
+                error.as_deref(),
+            ));
+        }
+        None
     }
 }
 

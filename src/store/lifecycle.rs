@@ -5,6 +5,10 @@
 //!
 //! The README's lifecycle diagram is this table.
 //!
+//! A move to dead, outcome_unknown or held is announced as an internal event
+//! (`starling.action_*`) by the group commit that runs the statement, not here:
+//! only the writer has the rules that must decide on it (`store::writer::announce`).
+//!
 //! Longer than most files on purpose: every status change of an action lives
 //! here and nowhere else, so the table and all its statements are read together.
 
@@ -300,12 +304,13 @@ pub(super) static FINISH_MANY_TAIL: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
-/// Holds the queued DMs and tweets of a paused account ($1 handle, $2 id, $3 now).
+/// Holds the queued DMs and tweets of a paused account ($1 handle, $2 id, $3
+/// now), returning their ids (each held action is announced).
 pub(super) static HOLD_PAUSED: LazyLock<String> = LazyLock::new(|| {
     format!(
         "UPDATE actions SET status = {to}, updated_at = $3 \
          WHERE status IN {from} AND kind IN ('scrapely.send_dm', 'scrapely.schedule_tweet') \
-           AND (lower(account) = lower($1) OR account = $2)",
+           AND (lower(account) = lower($1) OR account = $2) RETURNING id",
         to = lit(to(E::Hold)),
         from = sql_set(&[S::Pending, S::Failed]),
     )

@@ -11,6 +11,9 @@ use crate::rules::Decision;
 use sqlx::{PgConnection, QueryBuilder, Sqlite, SqliteConnection};
 use time::OffsetDateTime;
 
+/// Every [`MatchRow::outcome`] (the label set of `starling_rule_matches_total`).
+pub const OUTCOMES: [&str; 3] = ["fired", "cooldown", "error"];
+
 /// One row of `rule_matches`: a rule's decision about a stored event.
 pub struct MatchRow<'a> {
     pub event_id: i64,

@@ -6,7 +6,7 @@
 //! - [`Store::migrate`] applies Starling's migrations (`migrations/{sqlite,postgres}`,
 //!   history in `starling_migrations`) and apalis's queue migrations (history in its
 //!   own table), so the two never clash (see `shared/APALIS.md` §1).
-//! - [`writer`] commits events in groups; [`events`] and [`quarantine`] hold the SQL ([`event_intent`] classifies replies stored before intent was);
+//! - [`writer`] commits events in groups ([`replay`] runs stored events through its rule step again); [`events`] and [`quarantine`] hold the SQL ([`event_intent`] classifies replies stored before intent was);
 //!   [`audit`] runs users' read-only queries, and [`Store::grant_audit_reader`]
 //!   lets the PostgreSQL reader role read every table.
 //!
@@ -39,12 +39,15 @@ pub mod deliveries;
 pub mod event_intent;
 pub mod events;
 pub mod finishes;
+pub mod gauges;
 pub mod jobs;
 pub mod lifecycle;
 pub mod matches;
 pub mod outbox;
 pub mod quarantine;
 pub mod ratelimit;
+pub mod replay;
+pub mod retention;
 pub mod startup;
 pub mod status;
 pub mod streams;
@@ -94,7 +97,7 @@ impl Store {
             source,
         };
         if url.starts_with("sqlite:") {
-            let options = sqlite_options(url).map_err(connect_err)?;
+            let options = quiet_statement_logs(sqlite_options(url).map_err(connect_err)?);
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)
                 .connect_with(options)
@@ -102,7 +105,8 @@ impl Store {
                 .map_err(connect_err)?;
             Ok(Store::Sqlite(pool))
         } else {
-            let options = PgConnectOptions::from_str(url).map_err(connect_err)?;
+            let options =
+                quiet_statement_logs(PgConnectOptions::from_str(url).map_err(connect_err)?);
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(10))
@@ -204,6 +208,14 @@ pub fn chunks_by_size<T>(items: &[T], limit: usize, size: impl Fn(&T) -> usize) 
 fn own_migrator(mut migrator: sqlx::migrate::Migrator) -> sqlx::migrate::Migrator {
     migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
     migrator
+}
+
+/// sqlx logs a statement slower than a second at WARN, with the whole SQL text
+/// (the queue's polling queries are pages long): an operator's log gets a wall
+/// of SQL for a busy moment. They go to DEBUG (`log.filter = "sqlx=debug"`
+/// shows them); our own slow paths say what was slow in a sentence.
+fn quiet_statement_logs<O: sqlx::ConnectOptions>(options: O) -> O {
+    options.log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1))
 }
 
 /// Connect options applied to every SQLite connection the pool opens.

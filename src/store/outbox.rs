@@ -81,31 +81,54 @@ pub struct FastClaim {
     pub read_paid: bool,
 }
 
+/// What [`insert_outbox`] did.
+#[derive(Debug, Default)]
+pub(crate) struct Outboxed {
+    /// Jobs pushed.
+    pub jobs: usize,
+    /// Actions claimed for this process's fast path.
+    pub claimed: Vec<FastClaim>,
+    /// (event, rule) of each action created: a key already stored is not.
+    pub created: Vec<(i64, String)>,
+    /// The actions created held (their account is paused): they are announced.
+    pub held: Vec<i64>,
+}
+
 /// Inserts actions (a second insert of the same key does nothing) and pushes one
 /// job for each new, not held, action — all inside the caller's transaction.
-/// Returns how many jobs were pushed and the actions claimed for the fast path.
 pub(crate) async fn insert_outbox<C>(
     conn: &mut C,
     actions: &[NewAction],
     now: i64,
     mode: &OutboxMode,
-) -> Result<(usize, Vec<FastClaim>), sqlx::Error>
+) -> Result<Outboxed, sqlx::Error>
 where
     C: PushJobs + OutboxConn + super::ratelimit::RateConn,
 {
     let lease_until = mode.fast_lease.map(|l| now + l.as_millis() as i64);
     let mut jobs = Vec::new();
     let mut running = Vec::new();
+    let mut held = Vec::new();
     let skip = mode.skip_scrapely.as_deref();
     let created = if actions.is_empty() {
         Vec::new()
     } else {
         conn.insert_actions(actions, now, lease_until, skip).await?
     };
+    let mut keys = Vec::with_capacity(created.len());
     for row in created {
+        keys.push((row.event_id, row.rule.clone()));
         match row.status {
             ActionStatus::Pending => jobs.push((row.id, delay_until(row.run_at, now))),
             ActionStatus::Running => running.push(row),
+            ActionStatus::Held => held.push(row.id),
+            // Created skipped (no Scrapely key). Counted before the commit, like
+            // rule matches: a group that fails is retried item by item, so a
+            // failed group can count its skips twice; a rate is not misled by it.
+            ActionStatus::Skipped => {
+                metrics::counter!("starling_actions_skipped_total", "kind" => row.kind.as_str())
+                    .increment(1)
+            }
             _ => {}
         }
     }
@@ -119,7 +142,12 @@ where
     // A claimed action has no job: if this process dies before finishing it, its
     // lease expires and the sweep gives it one (`crate::actions::sweep`).
     conn.push_jobs(&jobs).await?;
-    Ok((jobs.len(), claimed))
+    Ok(Outboxed {
+        jobs: jobs.len(),
+        claimed,
+        created: keys,
+        held,
+    })
 }
 
 /// Takes the budget slots and writes the first attempts of the actions claimed

@@ -7,7 +7,7 @@
 use std::fmt;
 
 /// Where an action stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, clap::ValueEnum)]
 #[value(rename_all = "snake_case")]
 pub enum ActionStatus {
     /// Waiting for its time (or its job).
@@ -75,6 +75,22 @@ impl ActionStatus {
                 | ActionStatus::Failed
                 | ActionStatus::Held
         )
+    }
+
+    /// Whether retention may delete the action (and so its event): final, and
+    /// not waiting for a person. `outcome_unknown` is final for the queue, but a
+    /// person still has to decide on it, and `jobs retry` reconciles its
+    /// attempts with the vendor before a resend: it stays, attempts and all.
+    pub const fn may_be_pruned(self) -> bool {
+        self.is_final() && !matches!(self, ActionStatus::OutcomeUnknown)
+    }
+
+    /// The statuses [`Self::may_be_pruned`] holds for.
+    pub fn prunable() -> Vec<ActionStatus> {
+        Self::ALL
+            .into_iter()
+            .filter(|s| s.may_be_pruned())
+            .collect()
     }
 }
 
@@ -202,6 +218,16 @@ pub enum ErrorClass {
 }
 
 impl ErrorClass {
+    pub const ALL: [ErrorClass; 7] = [
+        ErrorClass::RateLimited,
+        ErrorClass::RequestTimeout,
+        ErrorClass::ServerError,
+        ErrorClass::Timeout,
+        ErrorClass::ConnectionLost,
+        ErrorClass::Connect,
+        ErrorClass::ClientError,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             ErrorClass::RateLimited => "rate_limited",

@@ -222,6 +222,26 @@ async fn handle(
 
 type Normalize = fn(&[u8], OffsetDateTime) -> Result<NewEvent, Rejection>;
 
+/// The `source` label of `starling_webhook_requests_total`: each vendor's.
+pub fn sources() -> [&'static str; 3] {
+    [Vendor::Scrapely, Vendor::Scrapest, Vendor::Scrapebadger].map(Vendor::source)
+}
+
+/// Every `outcome` of `starling_webhook_requests_total`: the [`Ack`] statuses and
+/// the [`ApiError`] codes a webhook can answer (registered at zero at start-up).
+pub const OUTCOMES: [&str; 10] = [
+    "created",
+    "updated",
+    "duplicate",
+    "unauthorized",
+    "forbidden",
+    "payload_too_large",
+    "request_timeout",
+    "invalid_json",
+    "invalid_payload",
+    "unavailable",
+];
+
 /// Counts each answer in `starling_webhook_requests_total{source, outcome}`.
 fn counted(
     source: &'static str,

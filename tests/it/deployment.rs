@@ -5,16 +5,16 @@
 use starling::config::Settings;
 use std::collections::{BTreeSet, HashMap};
 
-fn root(path: &str) -> String {
+pub(crate) fn root(path: &str) -> String {
     format!("{}/{path}", env!("CARGO_MANIFEST_DIR"))
 }
 
-fn read(path: &str) -> String {
+pub(crate) fn read(path: &str) -> String {
     std::fs::read_to_string(root(path)).unwrap()
 }
 
 /// Every dotted key in the embedded defaults plus the optional (secret) keys.
-fn all_keys() -> BTreeSet<String> {
+pub(crate) fn all_keys() -> BTreeSet<String> {
     let defaults: toml::Table = read("src/config/default.toml").parse().unwrap();
     let mut keys = BTreeSet::new();
     flatten("", &toml::Value::Table(defaults), &mut keys);
@@ -49,7 +49,7 @@ fn flatten(prefix: &str, value: &toml::Value, out: &mut BTreeSet<String>) {
 }
 
 /// Resolves `${VAR:-default}` the way compose does, using the default.
-fn compose_value(raw: &str) -> String {
+pub(crate) fn compose_value(raw: &str) -> String {
     let mut out = String::new();
     let mut rest = raw;
     while let Some(start) = rest.find("${") {
@@ -99,7 +99,18 @@ fn compose_file_passes_only_real_config_keys() {
         "rules/ is mounted"
     );
     let env_files = starling.get_sequence("env_file").unwrap();
-    assert_eq!(env_files.get_scalar(0).unwrap().as_str(), "starling.env");
+    let env_file = env_files
+        .get_mapping(0)
+        .expect("the long syntax: path, required");
+    assert_eq!(
+        env_file.get_scalar("path").unwrap().as_str(),
+        "starling.env"
+    );
+    assert_eq!(
+        env_file.get_scalar("required").unwrap().as_str(),
+        "false",
+        "a fresh clone has no starling.env: compose must not fail on it"
+    );
 
     let mut env = HashMap::new();
     for (key, value) in starling.get_mapping("environment").unwrap().iter() {
@@ -115,9 +126,8 @@ fn compose_file_passes_only_real_config_keys() {
             continue;
         }
         let (k, v) = line.split_once('=').unwrap();
-        if !v.is_empty() {
-            env.insert(k.to_string(), v.to_string());
-        }
+        // Empty values too: they must mean unset (`tests/it/compose.rs`).
+        env.insert(k.to_string(), v.to_string());
     }
     assert!(env.keys().all(|k| k.starts_with("STARLING__")), "{env:?}");
     let settings =

@@ -118,8 +118,13 @@ async fn an_evaluation_error_in_one_rule_leaves_the_others_firing(backend: Backe
         fired.3[0]["params"]["text"],
         "reply from dave (event 1, scrapely.new_reply)"
     );
-    // The event itself is stored regardless.
-    assert_eq!(app.count("events").await, 1);
+    // The event itself is stored regardless, and the failure is announced as
+    // one internal event (`tests/it/internal_events.rs`).
+    assert_eq!(app.count("events WHERE source <> 'starling'").await, 1);
+    assert_eq!(
+        app.count("events WHERE kind = 'starling.rule_error'").await,
+        1
+    );
     app.stop().await;
 }
 

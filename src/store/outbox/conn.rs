@@ -16,8 +16,8 @@ pub(crate) trait OutboxConn {
         lease_until: Option<i64>,
         skip_scrapely: Option<&str>,
     ) -> Result<Vec<ActionRow>, sqlx::Error>;
-    /// Records a paused account and holds its queued DMs and tweets.
-    async fn pause_account(&mut self, pause: &Pause) -> Result<(), sqlx::Error>;
+    /// Records the pause and holds the account's queued DMs and tweets; returns the ids held.
+    async fn pause_account(&mut self, pause: &Pause) -> Result<Vec<i64>, sqlx::Error>;
     /// Writes the first attempts of actions claimed in this transaction (and
     /// counts them on the actions); returns (action id, attempt id) pairs.
     async fn first_attempts(
@@ -106,7 +106,7 @@ macro_rules! outbox_conn {
                 Ok(created)
             }
 
-            async fn pause_account(&mut self, p: &Pause) -> Result<(), sqlx::Error> {
+            async fn pause_account(&mut self, p: &Pause) -> Result<Vec<i64>, sqlx::Error> {
                 if let (Some(handle), Some(id)) = (&p.handle, &p.account_id) {
                     sqlx::query(crate::store::accounts::REMEMBER)
                         .bind(id)
@@ -123,13 +123,12 @@ macro_rules! outbox_conn {
                     .bind(p.event_id)
                     .fetch_one(&mut *self)
                     .await?;
-                sqlx::query(crate::store::lifecycle::HOLD_PAUSED.as_str())
+                sqlx::query_scalar(crate::store::lifecycle::HOLD_PAUSED.as_str())
                     .bind(&account)
                     .bind(&p.account_id)
                     .bind(p.at)
-                    .execute(&mut *self)
-                    .await?;
-                Ok(())
+                    .fetch_all(&mut *self)
+                    .await
             }
 
             async fn first_attempts(

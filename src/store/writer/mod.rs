@@ -11,6 +11,10 @@
 //! event, so throughput grows with concurrency. A caller hears "committed" only
 //! after the transaction is durable: a webhook's 2xx is sent after that.
 //!
+//! The failures a group makes (actions dead, unknown or held, rules that failed
+//! on its events) become internal events stored and decided on in the same
+//! transaction ([`announce`]).
+//!
 //! If a group fails as a whole, its items are retried one by one so that one bad
 //! item cannot fail its neighbours. [`group`] holds what one group commit writes.
 
@@ -48,7 +52,6 @@ use crate::rules::RuleSet;
 use crate::rules::reload::RulesHandle;
 use quarantine::QuarantinedPayload;
 use sqlx::Connection;
-use sqlx::pool::PoolConnection;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
@@ -62,6 +65,9 @@ pub enum WriteItem {
     /// for both instead of a fight over its lock); on PostgreSQL sent to a
     /// writer of finishes only (`crate::app`).
     Finish(Box<Finished>),
+    /// Actions moved outside the writer (held by a run that found its account
+    /// paused): each one dead, unknown or held is announced ([`announce`]).
+    Announce(Vec<i64>),
 }
 
 /// What a committed [`WriteItem`] became.
@@ -147,6 +153,14 @@ impl Writer {
     /// Records how an action's attempt ended; returns once it is durable.
     pub async fn finish(&self, finished: Finished) -> Result<(), StoreError> {
         self.write(WriteItem::Finish(Box::new(finished)))
+            .await
+            .map(|_| ())
+    }
+
+    /// Announces the failures of actions moved outside the writer (see
+    /// [`WriteItem::Announce`]); returns once the internal events are durable.
+    pub async fn announce(&self, action_ids: Vec<i64>) -> Result<(), StoreError> {
+        self.write(WriteItem::Announce(action_ids))
             .await
             .map(|_| ())
     }
@@ -255,50 +269,12 @@ async fn run(
     tracing::debug!("Event writer stopped: all senders are gone");
 }
 
+mod announce;
 mod group;
+mod held;
 use group::write_group;
-
-/// The writer's own connection, kept across groups. SQLite drops a
-/// connection's page cache whenever another connection wrote, so groups that
-/// took turns over the pool's connections re-read their pages on every group;
-/// on PostgreSQL the writer never queues for a connection behind the
-/// executor's finishes. After a failure the next group starts on a fresh one.
-#[derive(Default)]
-struct Held {
-    sqlite: Option<PoolConnection<sqlx::Sqlite>>,
-    postgres: Option<PoolConnection<sqlx::Postgres>>,
-}
-
-impl Held {
-    async fn sqlite(
-        &mut self,
-        pool: &sqlx::SqlitePool,
-    ) -> Result<&mut PoolConnection<sqlx::Sqlite>, sqlx::Error> {
-        if self.sqlite.is_none() {
-            self.sqlite = Some(pool.acquire().await?);
-        }
-        Ok(self.sqlite.as_mut().expect("just acquired"))
-    }
-
-    /// A server that is down makes the pool retry until its own timeout: past
-    /// [`availability::BEGIN_DEADLINE`] the commit is refused, the callers told at once.
-    async fn postgres(
-        &mut self,
-        pool: &sqlx::PgPool,
-    ) -> Result<&mut PoolConnection<sqlx::Postgres>, sqlx::Error> {
-        if self.postgres.is_none() {
-            let acquired = tokio::time::timeout(availability::BEGIN_DEADLINE, pool.acquire())
-                .await
-                .map_err(|_| sqlx::Error::PoolTimedOut)??;
-            self.postgres = Some(acquired);
-        }
-        Ok(self.postgres.as_mut().expect("just acquired"))
-    }
-
-    fn drop_all(&mut self) {
-        *self = Held::default();
-    }
-}
+pub(crate) use group::{GroupSql, Verdicts, act_on};
+use held::Held;
 
 /// Commits `items` in one transaction, returning one outcome per item, in order.
 async fn commit_group(
@@ -329,6 +305,15 @@ async fn commit_group(
             _ => None,
         })
         .collect();
+    let announce: Vec<i64> = items
+        .iter()
+        .filter_map(|item| match item {
+            WriteItem::Announce(ids) => Some(ids.as_slice()),
+            _ => None,
+        })
+        .flatten()
+        .copied()
+        .collect();
     let written = match store {
         Store::Sqlite(pool) => {
             let conn = held.sqlite(pool).await?;
@@ -336,8 +321,16 @@ async fn commit_group(
             // half-way on a lock upgrade.
             async {
                 let mut tx = conn.begin_with("BEGIN IMMEDIATE").await?;
-                let written =
-                    write_group(&mut *tx, &events, &quarantined, &finished, rules, mode).await?;
+                let written = write_group(
+                    &mut *tx,
+                    &events,
+                    &quarantined,
+                    &finished,
+                    &announce,
+                    rules,
+                    mode,
+                )
+                .await?;
                 tx.commit().await?;
                 Ok(written)
             }
@@ -347,8 +340,16 @@ async fn commit_group(
             let conn = held.postgres(pool).await?;
             async {
                 let mut tx = conn.begin().await?;
-                let written =
-                    write_group(&mut *tx, &events, &quarantined, &finished, rules, mode).await?;
+                let written = write_group(
+                    &mut *tx,
+                    &events,
+                    &quarantined,
+                    &finished,
+                    &announce,
+                    rules,
+                    mode,
+                )
+                .await?;
                 tx.commit().await?;
                 Ok(written)
             }
@@ -369,7 +370,7 @@ async fn commit_group(
                     .next()
                     .expect("one id per quarantined payload"),
             },
-            WriteItem::Finish(_) => WriteOutcome::Finished,
+            WriteItem::Finish(_) | WriteItem::Announce(_) => WriteOutcome::Finished,
         })
         .collect();
     Ok((outcomes, jobs, claimed))

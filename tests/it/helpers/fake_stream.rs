@@ -64,7 +64,13 @@ pub struct FakeWs {
 
 impl FakeWs {
     pub async fn start(auth: Auth) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::start_on("127.0.0.1:0", auth).await
+    }
+
+    /// [`FakeWs::start`] on a given address: a stream pointed at a port where
+    /// nothing listened yet finds a server there from now on.
+    pub async fn start_on(addr: &str, auth: Auth) -> Self {
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let fake = FakeWs {
             addr: listener.local_addr().unwrap(),
             inner: Arc::default(),
