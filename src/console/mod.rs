@@ -5,10 +5,11 @@
 //!
 //! Reading works without JavaScript; the one script (`static/console.js`) only
 //! adds the events list's live tail. Who may use it and the CSRF, Origin and
-//! header rules are [`security`]'s; the SQL is [`queries`]'; the pages and
-//! buttons are [`pages`]'. Buttons do exactly what the CLI does
+//! header rules are [`security`]'s; the SQL is [`queries`]'; the pages are
+//! [`pages`]', the buttons and the login [`buttons`]'. Buttons do exactly what the CLI does
 //! (`store::lifecycle::retry`/`cancel`, `store::accounts::resume_account`).
 
+mod buttons;
 mod pages;
 pub mod queries;
 pub mod security;
@@ -57,12 +58,12 @@ impl Console {
             .route("/events/{id}", get(pages::event))
             .route("/actions", get(pages::actions))
             .route("/actions/{id}", get(pages::action))
-            .route("/actions/{id}/retry", post(pages::retry))
-            .route("/actions/{id}/cancel", post(pages::cancel))
+            .route("/actions/{id}/retry", post(buttons::retry))
+            .route("/actions/{id}/cancel", post(buttons::cancel))
             .route("/accounts", get(pages::accounts))
-            .route("/accounts/resume", post(pages::resume))
-            .route("/login", get(pages::login_form).post(pages::login))
-            .route("/logout", post(pages::logout))
+            .route("/accounts/resume", post(buttons::resume))
+            .route("/login", get(buttons::login_form).post(buttons::login))
+            .route("/logout", post(buttons::logout))
             .route("/static/console.css", get(css))
             .route("/static/console.js", get(js))
             .with_state(self)

@@ -1,24 +1,21 @@
-//! The console's pages and buttons. A GET renders a template with what
-//! [`super::queries`] read; a POST checks its CSRF token and Origin first
-//! ([`super::security::refuse_post`]), then does what the CLI's command does,
-//! and redirects back (303) with a notice.
+//! The console's pages: each GET renders a template with what [`super::queries`]
+//! read (the buttons are [`super::buttons`]'), and the events' live tail.
 
 use super::Console;
 use super::queries::{self, ActionFilter, EventFilter};
-use super::security::{self, SESSION_COOKIE, SESSION_TTL};
+use super::security;
 use crate::store::lifecycle::{self, Event};
 use crate::store::status::ActionStatus;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use minijinja::{Value, context};
 use std::time::Duration;
 
 /// A page: `template` with `extra`, the nav's `page`, and this browser's CSRF
 /// token (its cookie set if it had none).
-fn page(
+pub(super) fn page(
     console: &Console,
     headers: &HeaderMap,
     template: &str,
@@ -39,7 +36,7 @@ fn page(
     response
 }
 
-fn failure(
+pub(super) fn failure(
     console: &Console,
     headers: &HeaderMap,
     status: StatusCode,
@@ -57,7 +54,11 @@ fn failure(
     response
 }
 
-fn database_failure(console: &Console, headers: &HeaderMap, error: anyhow::Error) -> Response {
+pub(super) fn database_failure(
+    console: &Console,
+    headers: &HeaderMap,
+    error: anyhow::Error,
+) -> Response {
     tracing::warn!(error = %format!("{error:#}"), "Console read failed");
     failure(
         console,
@@ -253,72 +254,6 @@ pub async fn action(
     }
 }
 
-#[derive(serde::Deserialize)]
-pub struct Csrf {
-    #[serde(default)]
-    csrf: String,
-}
-
-/// Refuses a POST whose CSRF token or Origin is wrong (403, saying which).
-fn refused(console: &Console, headers: &HeaderMap, form: &str) -> Option<Response> {
-    security::refuse_post(headers, form)
-        .map(|why| failure(console, headers, StatusCode::FORBIDDEN, "Refused", why))
-}
-
-fn back_to(path: &str, notice: &str) -> Response {
-    let query = serde_urlencoded::to_string([("notice", notice)]).unwrap_or_default();
-    Redirect::to(&format!("{path}?{query}")).into_response()
-}
-
-/// What `starling jobs retry ID` does: one new attempt series.
-pub async fn retry(
-    State(console): State<Console>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Form(form): Form<Csrf>,
-) -> Response {
-    if let Some(refusal) = refused(&console, &headers, &form.csrf) {
-        return refusal;
-    }
-    match lifecycle::retry(&console.store, Some(id), None).await {
-        Ok(ids) if !ids.is_empty() => {
-            tracing::info!(action = id, "Action queued again from the console");
-            back_to(
-                &format!("/actions/{id}"),
-                "Queued again: a new attempt series.",
-            )
-        }
-        Ok(_) => back_to(
-            &format!("/actions/{id}"),
-            "Not retried: only dead, outcome_unknown, skipped or cancelled actions are.",
-        ),
-        Err(e) => database_failure(&console, &headers, e.into()),
-    }
-}
-
-/// What `starling jobs cancel ID` does.
-pub async fn cancel(
-    State(console): State<Console>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-    Form(form): Form<Csrf>,
-) -> Response {
-    if let Some(refusal) = refused(&console, &headers, &form.csrf) {
-        return refusal;
-    }
-    match lifecycle::cancel(&console.store, id, "cancelled by a person (console)").await {
-        Ok(true) => {
-            tracing::info!(action = id, "Action cancelled from the console");
-            back_to(&format!("/actions/{id}"), "Cancelled: it will not be sent.")
-        }
-        Ok(false) => back_to(
-            &format!("/actions/{id}"),
-            "Not cancelled: it is no longer waiting.",
-        ),
-        Err(e) => database_failure(&console, &headers, e.into()),
-    }
-}
-
 pub async fn accounts(
     State(console): State<Console>,
     headers: HeaderMap,
@@ -334,103 +269,6 @@ pub async fn accounts(
         ),
         Err(e) => database_failure(&console, &headers, e),
     }
-}
-
-#[derive(serde::Deserialize)]
-pub struct Resume {
-    #[serde(default)]
-    csrf: String,
-    handle: String,
-}
-
-/// What `starling accounts resume HANDLE` does.
-pub async fn resume(
-    State(console): State<Console>,
-    headers: HeaderMap,
-    Form(form): Form<Resume>,
-) -> Response {
-    if let Some(refusal) = refused(&console, &headers, &form.csrf) {
-        return refusal;
-    }
-    let handle = form.handle.trim_start_matches('@');
-    match crate::store::accounts::resume_account(&console.store, handle).await {
-        Ok(Some(n)) => back_to(
-            "/accounts",
-            &format!("@{handle} resumed; {n} held action(s) released."),
-        ),
-        Ok(None) => back_to("/accounts", &format!("@{handle} is not paused.")),
-        Err(e) => database_failure(&console, &headers, e.into()),
-    }
-}
-
-pub async fn login_form(State(console): State<Console>, headers: HeaderMap) -> Response {
-    if !console.gate.needs_login() {
-        return Redirect::to("/").into_response();
-    }
-    page(
-        &console,
-        &headers,
-        "login.html",
-        "",
-        context! { notice => "" },
-    )
-}
-
-#[derive(serde::Deserialize)]
-pub struct Login {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    token: String,
-}
-
-pub async fn login(
-    State(console): State<Console>,
-    headers: HeaderMap,
-    Form(form): Form<Login>,
-) -> Response {
-    if let Some(refusal) = refused(&console, &headers, &form.csrf) {
-        return refusal;
-    }
-    match console.gate.login(form.token.trim()) {
-        Some(session) => {
-            let mut response = Redirect::to("/").into_response();
-            response.headers_mut().append(
-                header::SET_COOKIE,
-                security::strict_cookie(SESSION_COOKIE, &session, SESSION_TTL),
-            );
-            response
-        }
-        None => {
-            tracing::warn!("Console login refused: wrong admin token");
-            let mut response = page(
-                &console,
-                &headers,
-                "login.html",
-                "",
-                context! { notice => "That is not console.admin_token." },
-            );
-            *response.status_mut() = StatusCode::UNAUTHORIZED;
-            response
-        }
-    }
-}
-
-pub async fn logout(
-    State(console): State<Console>,
-    headers: HeaderMap,
-    Form(form): Form<Csrf>,
-) -> Response {
-    if let Some(refusal) = refused(&console, &headers, &form.csrf) {
-        return refusal;
-    }
-    console.gate.logout(&headers);
-    let mut response = Redirect::to("/login").into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        security::strict_cookie(SESSION_COOKIE, "", Duration::ZERO),
-    );
-    response
 }
 
 /// How often the live tail looks for new events.
