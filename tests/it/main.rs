@@ -14,6 +14,7 @@ mod console;
 mod contacts;
 mod deployment;
 mod event_intent;
+mod finish_groups;
 mod harness;
 mod intent;
 mod internal_events;
