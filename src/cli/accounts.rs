@@ -22,11 +22,16 @@ pub async fn resume(store: &Store, handle: &str) -> anyhow::Result<String> {
 
 /// `starling accounts list`: paused accounts.
 pub async fn paused(url: &str, format: Format) -> anyhow::Result<String> {
-    let query = format!(
+    Ok(render(&audit::query(url, &paused_sql(url)).await?, format))
+}
+
+/// Paused accounts and how many actions each holds: `accounts list` and the
+/// console's accounts page.
+pub(crate) fn paused_sql(url: &str) -> String {
+    format!(
         "SELECT account AS handle, account_id, {at} AS paused_at, reason, \
          (SELECT count(*) FROM actions a WHERE a.status = 'held' AND (lower(a.account) = p.account OR a.account = p.account_id)) AS held \
          FROM paused_accounts p ORDER BY account",
         at = ts(url, "paused_at")
-    );
-    Ok(render(&audit::query(url, &query).await?, format))
+    )
 }

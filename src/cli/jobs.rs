@@ -80,14 +80,7 @@ pub async fn show(url: &str, id: i64, format: Format) -> anyhow::Result<String> 
     if action.rows.is_empty() {
         anyhow::bail!("no action with id {id}; `starling jobs list` shows them");
     }
-    let attempts = format!(
-        "SELECT t.series, t.attempt, {started} AS started_at, t.outcome, t.method, t.url, t.status_code, \
-         t.latency_ms, t.error_class, t.error, t.retry_in_ms, t.request_id, t.worker, \
-         t.request_body, t.response_excerpt \
-         FROM action_attempts t WHERE t.action_id = {id} ORDER BY t.id",
-        started = ts(url, "t.started_at")
-    );
-    let attempts = audit::query(url, &attempts).await?;
+    let attempts = audit::query(url, &attempts_sql(url, id)).await?;
     // A scheduled tweet's fate is a fact of its own, followed up after the action.
     let tweet = format!(
         "SELECT tweet_id, account_id, scheduled_at, status, error_message, posted_at, proved_by, \
@@ -112,6 +105,18 @@ pub async fn show(url: &str, id: i64, format: Format) -> anyhow::Result<String> 
         shown.push_str(&format!("\nScheduled tweet:\n{}", render(&tweet, format)));
     }
     Ok(shown)
+}
+
+/// Every attempt of action `id`, oldest first: what `jobs show` and the
+/// console's action page list (requests as stored: redacted when recorded).
+pub(crate) fn attempts_sql(url: &str, id: i64) -> String {
+    format!(
+        "SELECT t.series, t.attempt, {started} AS started_at, t.outcome, t.method, t.url, t.status_code, \
+         t.latency_ms, t.error_class, t.error, t.retry_in_ms, t.request_id, t.worker, \
+         t.request_body, t.response_excerpt \
+         FROM action_attempts t WHERE t.action_id = {id} ORDER BY t.id",
+        started = ts(url, "t.started_at")
+    )
 }
 
 /// `starling jobs retry ID`: exactly one new attempt series. Refused for an

@@ -49,17 +49,7 @@ pub async fn actions_by_status(store: &Store) -> anyhow::Result<Vec<(String, i64
 }
 
 pub async fn streams(store: &Store) -> anyhow::Result<Rows> {
-    let url = url_of(store);
-    rows(
-        store,
-        &format!(
-            "SELECT name, kind, state, {since} AS connected_since, {last} AS last_message_at, \
-             messages, reconnects, last_error FROM streams ORDER BY name",
-            since = ts(url, "connected_since"),
-            last = ts(url, "last_message_at"),
-        ),
-    )
-    .await
+    rows(store, &crate::cli::streams::streams_sql(url_of(store))).await
 }
 
 /// What the events list is filtered by.
@@ -208,34 +198,14 @@ pub async fn action(store: &Store, id: i64) -> anyhow::Result<Option<Value>> {
     .pop() else {
         return Ok(None);
     };
-    let attempts = rows(
-        store,
-        &format!(
-            "SELECT series, attempt, {started} AS started_at, outcome, method, url, status_code, \
-             latency_ms, error_class, error, request_body, response_excerpt \
-             FROM action_attempts WHERE action_id = {id} ORDER BY id",
-            started = ts(url, "started_at")
-        ),
-    )
-    .await?;
+    let attempts = rows(store, &crate::cli::jobs::attempts_sql(url, id)).await?;
     Ok(Some(
         serde_json::json!({ "action": action, "attempts": attempts }),
     ))
 }
 
 pub async fn paused_accounts(store: &Store) -> anyhow::Result<Rows> {
-    let url = url_of(store);
-    rows(
-        store,
-        &format!(
-            "SELECT account AS handle, account_id, {at} AS paused_at, reason, \
-             (SELECT count(*) FROM actions a WHERE a.status = 'held' AND \
-              (lower(a.account) = p.account OR a.account = p.account_id)) AS held \
-             FROM paused_accounts p ORDER BY account",
-            at = ts(url, "paused_at")
-        ),
-    )
-    .await
+    rows(store, &crate::cli::accounts::paused_sql(url_of(store))).await
 }
 
 /// Events stored after `id`, oldest first (the live tail), at most a page.
