@@ -166,7 +166,13 @@ pub async fn query_store(store: &crate::store::Store, sql: &str) -> Result<Table
             stream_sqlite(&mut conn, sql, &mut table, 0).await?;
         }
         crate::store::Store::Postgres(pool) => {
-            let mut conn = pool.acquire().await.map_err(AuditError::Open)?;
+            // A server that is down makes the pool retry for its whole acquire
+            // timeout (10 s); the console answers 503 sooner, as webhooks do.
+            let deadline = crate::store::availability::BEGIN_DEADLINE;
+            let mut conn = tokio::time::timeout(deadline, pool.acquire())
+                .await
+                .map_err(|_| AuditError::Open(sqlx::Error::PoolTimedOut))?
+                .map_err(AuditError::Open)?;
             stream_postgres(&mut conn, sql, &mut table, 0).await?;
         }
     }
