@@ -121,8 +121,8 @@ pub fn csrf_token(headers: &HeaderMap) -> (String, Option<HeaderValue>) {
     }
 }
 
-/// Why a POST is refused, if it is: its token must equal the cookie's and its
-/// `Origin` must be this host.
+/// Why a POST is refused, if it is: its token must equal the cookie's and it
+/// must come from this console ([`from_this_console`]).
 pub fn refuse_post(headers: &HeaderMap, form_token: &str) -> Option<&'static str> {
     let Some(expected) = cookie(headers, CSRF_COOKIE) else {
         return Some("no CSRF cookie: reload the page and try again");
@@ -130,9 +130,20 @@ pub fn refuse_post(headers: &HeaderMap, form_token: &str) -> Option<&'static str
     if expected.is_empty() || !bool::from(form_token.as_bytes().ct_eq(expected.as_bytes())) {
         return Some("the form's CSRF token does not match: reload the page and try again");
     }
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let same = match (origin, host) {
+    (!from_this_console(headers)).then_some("the request's Origin is not this console")
+}
+
+/// Whether a request was sent by a page of this console: its `Origin` names
+/// this host, or it is `null` and the browser says the request is
+/// same-origin (`Sec-Fetch-Site`, which no page can set). The second case is
+/// every button press: under our `Referrer-Policy: no-referrer` browsers send
+/// `Origin: null` even on a same-origin form POST (Fetch, "serializing a
+/// request origin"; seen in Chromium by the browser tests). A cross-site page
+/// gets `same-site` or `cross-site`, whatever its own referrer policy.
+fn from_this_console(headers: &HeaderMap) -> bool {
+    let value = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match (value("origin"), value("host")) {
+        (Some("null"), _) => value("sec-fetch-site") == Some("same-origin"),
         (Some(origin), Some(host)) => {
             origin
                 .strip_prefix("http://")
@@ -140,8 +151,7 @@ pub fn refuse_post(headers: &HeaderMap, form_token: &str) -> Option<&'static str
                 == Some(host)
         }
         _ => false,
-    };
-    (!same).then_some("the request's Origin is not this console")
+    }
 }
 
 /// Middleware: security headers on every console response, and the login
@@ -204,6 +214,31 @@ mod tests {
         assert!(refuse_post(&no_origin, &token).is_some());
         let no_cookie = headers(&[("host", "h"), ("origin", "http://h")]);
         assert!(refuse_post(&no_cookie, "").is_some());
+    }
+
+    #[test]
+    fn a_null_origin_passes_only_when_the_browser_says_same_origin() {
+        let token = "a".repeat(64);
+        let cookie = format!("{CSRF_COOKIE}={token}");
+        let from = |site: Option<&str>| {
+            let mut pairs = vec![
+                ("cookie", cookie.as_str()),
+                ("host", "127.0.0.1:8080"),
+                ("origin", "null"),
+            ];
+            pairs.extend(site.map(|s| ("sec-fetch-site", s)));
+            refuse_post(&headers(&pairs), &token)
+        };
+        assert_eq!(from(Some("same-origin")), None);
+        assert!(
+            from(Some("same-site")).is_some(),
+            "another port of this host"
+        );
+        assert!(from(Some("cross-site")).is_some());
+        assert!(
+            from(None).is_some(),
+            "no fetch metadata: not a browser we trust"
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@ mod actions_process;
 mod actions_trust;
 mod audit;
 mod audit_roles;
+mod browser;
+mod browser_login;
 mod cli;
 mod compose;
 mod console;

@@ -4,6 +4,10 @@
   var body = document.querySelector("tbody[data-live-tail]");
   if (!body || !window.EventSource) return;
   var source = new EventSource(body.getAttribute("data-live-tail"));
+  // data-tail-state says whether new events can arrive now ("open") or the
+  // browser is reconnecting; the browser tests wait on it before posting.
+  source.addEventListener("open", function () { body.setAttribute("data-tail-state", "open"); });
+  source.addEventListener("error", function () { body.setAttribute("data-tail-state", "reconnecting"); });
   source.addEventListener("event", function (message) {
     var e = JSON.parse(message.data);
     var empty = body.querySelector("tr.empty");

@@ -35,6 +35,8 @@ pub struct Recorded {
     pub body: Value,
     pub at: Instant,
     pub wall: std::time::SystemTime,
+    /// The status the fake answered with (`None`: held or dropped, no answer).
+    pub answered: Option<u16>,
 }
 
 /// A scripted answer for the next call to a path.
@@ -351,7 +353,9 @@ async fn handle(State((inner, changed)): State<Shared>, request: Request) -> Res
             body: body.clone(),
             at: Instant::now(),
             wall: std::time::SystemTime::now(),
+            answered: None,
         });
+        let index = inner.requests.len() - 1;
         inner.next_id += 1;
         let authorization = headers
             .get("authorization")
@@ -364,10 +368,11 @@ async fn handle(State((inner, changed)): State<Shared>, request: Request) -> Res
             body: &body,
             authorization: authorization.as_deref(),
         };
-        (
-            decide(&mut inner, &call, api_key.as_deref()),
-            format!("req_fake{}", inner.next_id),
-        )
+        let outcome = decide(&mut inner, &call, api_key.as_deref());
+        if let Outcome::Answer(status, ..) = &outcome {
+            inner.requests[index].answered = Some(*status);
+        }
+        (outcome, format!("req_fake{}", inner.next_id))
     };
     changed.notify_waiters();
     match outcome {

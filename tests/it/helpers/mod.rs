@@ -11,6 +11,7 @@ pub mod poll;
 pub mod process;
 pub mod roles;
 pub mod settle;
+pub mod webdriver;
 
 pub use db::{Backend, TestDb};
 pub use poll::{poll_for, poll_until};
