@@ -11,6 +11,8 @@ mod audit_roles;
 mod cli;
 mod compose;
 mod console;
+mod console_quarantine;
+mod console_rules;
 mod contacts;
 mod deployment;
 mod event_intent;
