@@ -7,6 +7,7 @@
 //! those; the summary (and `left_out` in JSON) says how many older ones the
 //! limit left out. A progress bar runs on a terminal (stderr).
 
+pub use super::stored_event::Reader;
 use super::stored_event::StoredEvent;
 use crate::cli::audit::Format;
 use crate::rules::RuleSet;
@@ -178,23 +179,6 @@ pub async fn count(
         reply_intents: intents,
         rules: totals,
     })
-}
-
-/// Where a backtest reads the events, always read-only: a connection of the
-/// audit reader (the CLI), or the console's pool through the same statement guard.
-#[derive(Clone, Copy)]
-pub enum Reader<'a> {
-    Url(&'a str),
-    Store(&'a crate::store::Store),
-}
-
-impl Reader<'_> {
-    pub async fn query(&self, sql: &str) -> Result<audit::Table, audit::AuditError> {
-        match self {
-            Reader::Url(url) => audit::query(url, sql).await,
-            Reader::Store(store) => audit::query_store(store, sql).await,
-        }
-    }
 }
 
 /// A count as the audit connection returns it (a number, or text on some drivers).

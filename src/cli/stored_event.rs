@@ -2,6 +2,7 @@
 //! what the console's playground tries when a stored event is picked by id.
 
 use crate::rules::{EventContext, EventMeta};
+use crate::store::audit;
 use serde_json::Value;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -62,7 +63,7 @@ impl StoredEvent {
 
 /// Stored event `id`, read through `reader`; `None` if there is none.
 pub async fn read(
-    reader: super::backtest::Reader<'_>,
+    reader: Reader<'_>,
     id: i64,
 ) -> Result<Option<StoredEvent>, crate::store::audit::AuditError> {
     let table = reader
@@ -72,4 +73,21 @@ pub async fn read(
         .rows
         .first()
         .and_then(|row| StoredEvent::from_row(row)))
+}
+
+/// Where stored events are read (a backtest, the playground), always read-only: a connection of the
+/// audit reader (the CLI), or the console's pool through the same statement guard.
+#[derive(Clone, Copy)]
+pub enum Reader<'a> {
+    Url(&'a str),
+    Store(&'a crate::store::Store),
+}
+
+impl Reader<'_> {
+    pub async fn query(&self, sql: &str) -> Result<audit::Table, audit::AuditError> {
+        match self {
+            Reader::Url(url) => audit::query(url, sql).await,
+            Reader::Store(store) => audit::query_store(store, sql).await,
+        }
+    }
 }

@@ -13,7 +13,7 @@
 use super::Console;
 use super::buttons::refused;
 use super::pages::{database_failure, page};
-use crate::cli::backtest::Reader;
+use crate::cli::stored_event::Reader;
 use crate::rules::EventContext;
 use crate::rules::testing::sample_context;
 use axum::body::Body;

@@ -59,7 +59,10 @@ async fn quarantined_payloads_are_listed_shown_and_ingested_again_once(backend: 
 
     let (status, shown, _) = browser.get(&format!("/quarantine/{valid}")).await;
     assert_eq!(status, 200, "{shown}");
-    assert!(shown.contains("\n  &quot;data&quot;: {"), "indented JSON: {shown}");
+    assert!(
+        shown.contains("\n  &quot;data&quot;: {"),
+        "indented JSON: {shown}"
+    );
     assert!(shown.contains("&lt;b&gt;hi&lt;"), "escaped: {shown}");
     assert!(
         !shown.contains(TOKEN) && shown.contains("«literal:"),

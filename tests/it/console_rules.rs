@@ -211,6 +211,9 @@ async fn the_playground_shows_matches_near_misses_and_rendered_actions(backend: 
     assert!(!page.contains(TOKEN));
 }
 
+/// Form fields, the status expected and what the page must say.
+type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
+
 /// Broken input is a message on the page saying what was wrong and what was
 /// expected, never a 500; what was typed comes back escaped.
 async fn hostile_playground_input_is_said_on_the_page(backend: Backend) {
@@ -219,7 +222,7 @@ async fn hostile_playground_input_is_said_on_the_page(backend: Backend) {
     browser.get("/rules/playground").await;
     let big = format!("{{\"kind\":\"x\",\"data\":\"{}\"}}", "a".repeat(300 * 1024));
     let huge = "a".repeat(1024 * 1024);
-    let cases: Vec<(Vec<(&str, &str)>, u16, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             vec![("event", "{not json <script>")],
             400,
