@@ -182,6 +182,7 @@ impl Application {
         let webhook_state = WebhookState::new(&settings, writer.clone(), clock, addr)?;
         let database = writer.availability().clone();
         let streams = crate::sources::Streams::new(&settings);
+        let console_writer = writer.downgrade();
         let streams_to_run = StreamsToRun {
             streams: streams.clone(),
             writer,
@@ -218,6 +219,8 @@ impl Application {
                         .admin_token
                         .clone()
                         .filter(|_| !addr.ip().is_loopback()),
+                    console_writer,
+                    crate::cli::quarantine::credentials(&settings),
                 )
                 .router(),
             ),

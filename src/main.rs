@@ -193,6 +193,7 @@ async fn rules_command(command: RulesCommand, settings: Settings) -> anyhow::Res
         RulesCommand::Backtest {
             rule,
             since,
+            until,
             limit,
             format,
             dir,
@@ -203,11 +204,18 @@ async fn rules_command(command: RulesCommand, settings: Settings) -> anyhow::Res
             let options = backtest::Options {
                 rule: rule.as_deref(),
                 since: since.as_deref(),
+                until: until.as_deref(),
                 limit,
             };
             print!(
                 "{}",
-                backtest::run(settings.database.url.expose(), &set, options, format).await?
+                backtest::run(
+                    backtest::Reader::Url(settings.database.url.expose()),
+                    &set,
+                    options,
+                    format
+                )
+                .await?
             );
             return Ok(());
         }

@@ -266,6 +266,9 @@ pub enum RulesCommand {
         /// Only events received at or after this RFC 3339 time.
         #[arg(long, value_name = "TIME")]
         since: Option<String>,
+        /// Only events received before this RFC 3339 time.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
         /// At most this many of the latest events.
         #[arg(long, default_value_t = 10_000)]
         limit: u64,

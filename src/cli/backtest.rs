@@ -7,9 +7,11 @@
 //! those; the summary (and `left_out` in JSON) says how many older ones the
 //! limit left out. A progress bar runs on a terminal (stderr).
 
+pub use super::stored_event::Reader;
+use super::stored_event::StoredEvent;
 use crate::cli::audit::Format;
+use crate::rules::RuleSet;
 use crate::rules::testing::{Verdict, explain_as_enabled};
-use crate::rules::{EventContext, EventMeta, RuleSet};
 use crate::store::audit;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
@@ -30,50 +32,88 @@ pub struct Options<'a> {
     pub rule: Option<&'a str>,
     /// Only events received at or after this RFC 3339 time.
     pub since: Option<&'a str>,
+    /// Only events received before this RFC 3339 time.
+    pub until: Option<&'a str>,
     pub limit: u64,
 }
 
+/// What a backtest counted: how many events it replayed, replies by intent, and
+/// per rule what it would have done.
+pub struct Backtest {
+    pub events: u64,
+    /// Events the window let through that `limit` left out (the oldest ones).
+    pub left_out: u64,
+    pub limit: u64,
+    pub reply_intents: BTreeMap<String, u64>,
+    pub rules: Vec<(String, RuleTotals)>,
+}
+
 pub async fn run(
-    database_url: &str,
+    reader: Reader<'_>,
     set: &RuleSet,
     options: Options<'_>,
     format: Format,
 ) -> anyhow::Result<String> {
+    let counted = count(reader, set, options).await?;
+    Ok(render(&counted, format))
+}
+
+/// An RFC 3339 time of a window's edge, in the form the events table stores.
+fn edge(flag: &str, value: Option<&str>) -> anyhow::Result<Option<String>> {
+    value
+        .map(|s| {
+            OffsetDateTime::parse(s.trim(), &Rfc3339)
+                // format_utc writes digits and `-:.TZ` only: safe in the statement;
+                // the stored text (SQLite) sorts the same way, PostgreSQL casts it.
+                .map(crate::clock::format_utc)
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "{flag}: expected an RFC 3339 time such as 2026-11-01T00:00:00Z"
+                    )
+                })
+        })
+        .transpose()
+}
+
+/// Replays the stored events of the window (at most `limit`, the latest) on the
+/// rules: `rules backtest`'s counts, and the console's.
+pub async fn count(
+    reader: Reader<'_>,
+    set: &RuleSet,
+    options: Options<'_>,
+) -> anyhow::Result<Backtest> {
     if let Some(name) = options.rule
         && set.rule(name).is_none()
     {
         anyhow::bail!("no rule named `{name}`");
     }
-    let since = match options.since {
-        Some(s) => Some(OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
-            anyhow::anyhow!("--since: expected an RFC 3339 time such as 2026-11-01T00:00:00Z")
-        })?),
-        None => None,
-    };
-    // Through the read-only audit connection: a backtest cannot write by construction.
-    // `--since` in the query, so `--limit` counts only events it lets through.
-    let filter = match since {
-        // format_utc writes digits and `-:.TZ` only: safe in the statement; the
-        // stored text (SQLite) sorts the same way, PostgreSQL casts it.
-        Some(s) => format!(" WHERE received_at >= '{}'", crate::clock::format_utc(s)),
-        None => String::new(),
+    let mut conditions = Vec::new();
+    if let Some(since) = edge("--since", options.since)? {
+        conditions.push(format!("received_at >= '{since}'"));
+    }
+    if let Some(until) = edge("--until", options.until)? {
+        conditions.push(format!("received_at < '{until}'"));
+    }
+    // The window in the query, so `--limit` counts only events it lets through.
+    let filter = match conditions.is_empty() {
+        true => String::new(),
+        false => format!(" WHERE {}", conditions.join(" AND ")),
     };
     let sql = format!(
-        "SELECT id, source, kind, received_at, channels, payload, dedupe_key, intent FROM events{filter} ORDER BY id DESC LIMIT {}",
+        "SELECT {} FROM events{filter} ORDER BY id DESC LIMIT {}",
+        super::stored_event::COLUMNS,
         options.limit
     );
-    let mut table = audit::query(database_url, &sql).await?;
+    let mut table = reader.query(&sql).await?;
     table.rows.reverse();
-    let matching = audit::query(
-        database_url,
-        &format!("SELECT count(*) FROM events{filter}"),
-    )
-    .await?
-    .rows
-    .first()
-    .and_then(|row| row.first())
-    .and_then(count_of)
-    .unwrap_or(0);
+    let matching = reader
+        .query(&format!("SELECT count(*) FROM events{filter}"))
+        .await?
+        .rows
+        .first()
+        .and_then(|row| row.first())
+        .and_then(count_of)
+        .unwrap_or(0);
     let left_out = matching.saturating_sub(table.rows.len() as u64);
     let mut totals: Vec<(String, RuleTotals)> = set
         .rules
@@ -132,12 +172,13 @@ pub async fn run(
         }
     }
     progress.finish_and_clear();
-    let seen = Seen {
-        considered,
+    Ok(Backtest {
+        events: considered,
         left_out,
         limit: options.limit,
-    };
-    Ok(render(&seen, &intents, &totals, format))
+        reply_intents: intents,
+        rules: totals,
+    })
 }
 
 /// A count as the audit connection returns it (a number, or text on some drivers).
@@ -147,17 +188,10 @@ fn count_of(value: &Value) -> Option<u64> {
         .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
 }
 
-/// How many events a backtest replayed, and how many `--limit` left out.
-struct Seen {
-    considered: u64,
-    /// Events `--since` let through that `--limit` left out (the oldest ones).
-    left_out: u64,
-    limit: u64,
-}
-
-impl Seen {
-    fn summary(&self) -> String {
-        let mut line = format!("{} stored events replayed", self.considered);
+impl Backtest {
+    /// How many events were replayed, and how many `--limit` left out.
+    pub fn summary(&self) -> String {
+        let mut line = format!("{} stored events replayed", self.events);
         if self.left_out > 0 {
             line.push_str(&format!(
                 "; {} older events left out by --limit {} (raise it, or narrow with --since)",
@@ -168,19 +202,15 @@ impl Seen {
     }
 }
 
-fn render(
-    seen: &Seen,
-    intents: &BTreeMap<String, u64>,
-    totals: &[(String, RuleTotals)],
-    format: Format,
-) -> String {
+fn render(seen: &Backtest, format: Format) -> String {
+    let (intents, totals) = (&seen.reply_intents, &seen.rules);
     if format == Format::Json {
         let rules: Vec<Value> = totals
             .iter()
             .map(|(n, t)| json!({ "rule": n, "totals": t }))
             .collect();
         let report = json!({
-            "events": seen.considered,
+            "events": seen.events,
             "left_out": seen.left_out,
             "limit": seen.limit,
             "reply_intents": intents,
@@ -241,55 +271,4 @@ fn render(
         }
     };
     format!("{table}\n{intents}{}", seen.summary())
-}
-
-struct StoredEvent {
-    id: i64,
-    dedupe_key: String,
-    source: String,
-    kind: String,
-    received_at: OffsetDateTime,
-    received_text: String,
-    channels: Vec<String>,
-    payload: Value,
-    /// The stored intent label (replies only; NULL before they were classified).
-    intent: Option<String>,
-}
-
-impl StoredEvent {
-    /// From an audit row (id, source, kind, received_at, channels, payload, dedupe_key) on either backend.
-    fn from_row(row: &[Value]) -> Option<Self> {
-        let json_of = |v: &Value| match v {
-            Value::String(s) => serde_json::from_str(s).ok(),
-            other => Some(other.clone()),
-        };
-        let received_text = row.get(3)?.as_str()?.to_string();
-        Some(Self {
-            id: row.first()?.as_i64()?,
-            dedupe_key: row.get(6)?.as_str()?.to_string(),
-            source: row.get(1)?.as_str()?.to_string(),
-            kind: row.get(2)?.as_str()?.to_string(),
-            received_at: OffsetDateTime::parse(&received_text, &Rfc3339).ok()?,
-            received_text,
-            channels: json_of(row.get(4)?)
-                .and_then(|v: Value| serde_json::from_value(v).ok())
-                .unwrap_or_default(),
-            payload: json_of(row.get(5)?)?,
-            intent: row.get(7).and_then(Value::as_str).map(String::from),
-        })
-    }
-
-    fn context(&self) -> EventContext {
-        let channels: Vec<&str> = self.channels.iter().map(String::as_str).collect();
-        let data = crate::event::rule_data(&self.source, &self.payload);
-        let meta = EventMeta {
-            id: Some(self.id),
-            source: &self.source,
-            kind: &self.kind,
-            dedupe_key: &self.dedupe_key,
-            received_at: &self.received_text,
-            channels: &channels,
-        };
-        EventContext::new(meta, data)
-    }
 }

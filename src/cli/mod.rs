@@ -15,4 +15,5 @@ pub mod replay;
 pub mod report;
 pub mod rules;
 pub mod rules_batch;
+pub mod stored_event;
 pub mod streams;

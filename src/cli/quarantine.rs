@@ -118,8 +118,18 @@ async fn one(store: &Store, id: i64) -> anyhow::Result<Kept> {
         })
 }
 
-fn state(kept: &Kept) -> String {
-    match (&kept.replayed_at, kept.event_id, &kept.replay_tried_at) {
+/// A row's replay state in words (`list`, `show`, the console's quarantine page).
+pub fn state(kept: &Kept) -> String {
+    state_of(
+        kept.replayed_at.as_deref(),
+        kept.event_id,
+        kept.replay_tried_at.as_deref(),
+    )
+}
+
+/// [`state`] from the row's three replay columns (a list read without bodies).
+pub fn state_of(replayed_at: Option<&str>, event_id: Option<i64>, tried: Option<&str>) -> String {
+    match (replayed_at, event_id, tried) {
         (Some(at), Some(event), _) => format!("replayed {at} as event {event}"),
         (Some(at), None, _) => format!("replayed {at}: no event in it"),
         (None, _, Some(at)) => format!("still refused at {at}"),
@@ -162,7 +172,7 @@ fn list(rows: &[Kept], format: Format) -> String {
 
 /// Every credential the configuration holds: none may be printed, even if a
 /// vendor echoed one into a body.
-fn credentials(settings: &Settings) -> Vec<Secret> {
+pub fn credentials(settings: &Settings) -> Vec<Secret> {
     let mut all: Vec<Secret> = settings.secrets.values().cloned().collect();
     for (_, auth) in settings.webhooks.vendors() {
         all.extend(auth.token.iter().chain(&auth.signing_secret).cloned());
@@ -175,10 +185,15 @@ fn credentials(settings: &Settings) -> Vec<Secret> {
     all
 }
 
-fn show(kept: &Kept, credentials: &[Secret], format: Format) -> String {
-    let text = std::str::from_utf8(&kept.body)
+/// The body as text with every credential masked, `None` when it is not UTF-8.
+pub fn masked_body(kept: &Kept, credentials: &[Secret]) -> Option<String> {
+    std::str::from_utf8(&kept.body)
         .ok()
-        .map(|t| crate::secret::marker::mask_literals(t, credentials));
+        .map(|t| crate::secret::marker::mask_literals(t, credentials))
+}
+
+fn show(kept: &Kept, credentials: &[Secret], format: Format) -> String {
+    let text = masked_body(kept, credentials);
     let mut fields = json!(kept);
     fields["state"] = json!(state(kept));
     match &text {
@@ -273,7 +288,8 @@ async fn replay(
 }
 
 /// What replaying one row did.
-enum Replay {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replay {
     Done(Replayed),
     /// The event was stored already (a vendor's retry got through, say): a sighting.
     Sighting(i64),
@@ -281,7 +297,24 @@ enum Replay {
     Already,
 }
 
-async fn replay_one(writer: &Writer, store: &Store, kept: &Kept) -> anyhow::Result<Replay> {
+impl Replay {
+    /// The outcome's name, the event it concerns and the reason it was refused.
+    pub fn outcome(&self, kept: &Kept) -> (&'static str, Option<i64>, Option<String>) {
+        match self {
+            Replay::Done(Replayed::Event(id)) => ("event_created", Some(*id), None),
+            Replay::Sighting(id) => ("sighting_of_stored_event", Some(*id), None),
+            Replay::Done(Replayed::NoEvent) => ("no_event", None, None),
+            Replay::Done(Replayed::Refused(why)) => ("still_refused", None, Some(why.clone())),
+            Replay::Already => ("already_replayed", kept.event_id, None),
+        }
+    }
+}
+
+/// Replays one row through `writer` (this command's, or the server's when the
+/// console's "Ingest again" is pressed) and records what it found. A row a
+/// replay resolved before is left as it is; a body whose event is stored already
+/// (two presses racing) is a sighting of it: the event is stored once.
+pub async fn replay_one(writer: &Writer, store: &Store, kept: &Kept) -> anyhow::Result<Replay> {
     if kept.replayed_at.is_some() {
         return Ok(Replay::Already);
     }
@@ -314,13 +347,7 @@ fn render_replays(results: &[(&Kept, Replay)], refused: usize, format: Format) -
     let rows: Vec<Vec<Value>> = results
         .iter()
         .map(|(kept, replay)| {
-            let (outcome, event, reason) = match replay {
-                Replay::Done(Replayed::Event(id)) => ("event_created", Some(*id), None),
-                Replay::Sighting(id) => ("sighting_of_stored_event", Some(*id), None),
-                Replay::Done(Replayed::NoEvent) => ("no_event", None, None),
-                Replay::Done(Replayed::Refused(why)) => ("still_refused", None, Some(why.clone())),
-                Replay::Already => ("already_replayed", kept.event_id, None),
-            };
+            let (outcome, event, reason) = replay.outcome(kept);
             vec![
                 json!(kept.id),
                 json!(kept.source),

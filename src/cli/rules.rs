@@ -2,10 +2,10 @@
 //! Nothing here stores, enqueues or sends anything.
 
 use crate::cli::audit::{Format, render};
-use crate::rules::RuleSet;
 use crate::rules::error::RuleError;
 use crate::rules::load::{Known, load_dir_with};
 use crate::rules::testing::{self, Verdict};
+use crate::rules::{EventContext, RuleSet};
 use crate::store::audit::Table;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -134,22 +134,11 @@ fn try_event(set: &RuleSet, file: &Path, only: Option<&str>, format: Format) -> 
             };
         }
     };
-    let verdicts: Vec<(&str, Verdict)> = testing::explain_set(set, &ctx, only)
-        .into_iter()
-        .map(|(r, v)| (r.name.as_str(), v))
-        .collect();
+    let verdicts = verdicts(set, &ctx, only);
     let text = match format {
         Format::Json => {
-            let rows: Vec<Value> = verdicts
-                .iter()
-                .map(|(rule, v)| match v {
-                    Verdict::Matched { actions, cooldown_key } => json!({"rule": rule, "matched": true, "actions": actions, "cooldown_key": cooldown_key}),
-                    Verdict::NotMatched(why) => json!({"rule": rule, "matched": false, "why": why}),
-                    Verdict::Error(e) => json!({"rule": rule, "matched": false, "error": e}),
-                })
-                .collect();
-            let report = json!({"intent": ctx.intent, "rules": rows});
-            serde_json::to_string_pretty(&report).expect("JSON serializes") + "\n"
+            serde_json::to_string_pretty(&trial_json(&ctx, &verdicts)).expect("JSON serializes")
+                + "\n"
         }
         Format::Csv => render(&verdict_table(&verdicts), Format::Csv),
         Format::Table => {
@@ -171,6 +160,34 @@ fn try_event(set: &RuleSet, file: &Path, only: Option<&str>, format: Format) -> 
         text,
         ok: !verdicts.iter().any(|(_, v)| matches!(v, Verdict::Error(_))),
     }
+}
+
+/// One sample event tried on the rules, as `rules test --event --format json`
+/// prints it and the console's playground shows it: the event's intent with its
+/// evidence, and per rule whether it matched, its rendered actions (credentials
+/// as markers, as every rendered action is) or why it did not.
+pub fn trial_json(ctx: &EventContext, verdicts: &[(&str, Verdict)]) -> Value {
+    let rows: Vec<Value> = verdicts
+        .iter()
+        .map(|(rule, v)| match v {
+            Verdict::Matched { actions, cooldown_key } => json!({"rule": rule, "matched": true, "actions": actions, "cooldown_key": cooldown_key}),
+            Verdict::NotMatched(why) => json!({"rule": rule, "matched": false, "why": why}),
+            Verdict::Error(e) => json!({"rule": rule, "matched": false, "error": e}),
+        })
+        .collect();
+    json!({"intent": ctx.intent, "rules": rows})
+}
+
+/// Every rule's verdict on `ctx` (only `only`, if given), named.
+pub fn verdicts<'s>(
+    set: &'s RuleSet,
+    ctx: &EventContext,
+    only: Option<&str>,
+) -> Vec<(&'s str, Verdict)> {
+    testing::explain_set(set, ctx, only)
+        .into_iter()
+        .map(|(r, v)| (r.name.as_str(), v))
+        .collect()
 }
 
 /// A verdict as the table shows it: the result and its detail.

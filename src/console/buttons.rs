@@ -19,13 +19,19 @@ pub struct Csrf {
     csrf: String,
 }
 
+impl Csrf {
+    pub(super) fn token(&self) -> &str {
+        &self.csrf
+    }
+}
+
 /// Refuses a POST whose CSRF token or Origin is wrong (403, saying which).
-fn refused(console: &Console, headers: &HeaderMap, form: &str) -> Option<Response> {
+pub(super) fn refused(console: &Console, headers: &HeaderMap, form: &str) -> Option<Response> {
     security::refuse_post(headers, form)
         .map(|why| failure(console, headers, StatusCode::FORBIDDEN, "Refused", why))
 }
 
-fn back_to(path: &str, notice: &str) -> Response {
+pub(super) fn back_to(path: &str, notice: &str) -> Response {
     let query = serde_urlencoded::to_string([("notice", notice)]).unwrap_or_default();
     Redirect::to(&format!("{path}?{query}")).into_response()
 }

@@ -7,15 +7,24 @@
 //! adds the events list's live tail. Who may use it and the CSRF, Origin and
 //! header rules are [`security`]'s; the SQL is [`queries`]'; the pages are
 //! [`pages`]', the buttons and the login [`buttons`]'. Buttons do exactly what the CLI does
-//! (`store::lifecycle::retry`/`cancel`, `store::accounts::resume_account`).
+//! (`store::lifecycle::retry`/`cancel`, `store::accounts::resume_account`,
+//! `quarantine replay`). The rules page and its backtest are [`rules_page`]'
+//! (its counts [`rule_stats`]'), the playground [`playground`]', the
+//! quarantine [`quarantine_page`]'.
 
 mod buttons;
 mod pages;
+mod playground;
+mod quarantine_page;
 pub mod queries;
+pub mod rule_stats;
+mod rules_page;
 pub mod security;
 
 use crate::rules::reload::RulesHandle;
+use crate::secret::Secret;
 use crate::store::Store;
+use crate::store::writer::WeakWriter;
 use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
@@ -31,20 +40,29 @@ pub struct Console {
     rules: RulesHandle,
     gate: Gate,
     templates: Arc<Environment<'static>>,
+    /// The server's writer, for "Ingest again" (weak: ingestion still ends on shutdown).
+    writer: WeakWriter,
+    /// Every configured credential: masked in a quarantined body shown.
+    credentials: Arc<[Secret]>,
 }
 
 impl Console {
-    /// `admin_token`: the login's, `None` on a loopback listener.
+    /// `admin_token`: the login's, `None` on a loopback listener; `writer`:
+    /// ingestion's; `credentials`: what no page may show (`quarantine::credentials`).
     pub fn new(
         store: Store,
         rules: RulesHandle,
-        admin_token: Option<crate::secret::Secret>,
+        admin_token: Option<Secret>,
+        writer: WeakWriter,
+        credentials: Vec<Secret>,
     ) -> Self {
         Self {
             store,
             rules,
             gate: Gate::new(admin_token),
             templates: Arc::new(templates()),
+            writer,
+            credentials: credentials.into(),
         }
     }
 
@@ -62,6 +80,15 @@ impl Console {
             .route("/actions/{id}/cancel", post(buttons::cancel))
             .route("/accounts", get(pages::accounts))
             .route("/accounts/resume", post(buttons::resume))
+            .route("/rules", get(rules_page::rules))
+            .route("/rules/backtest", post(rules_page::backtest))
+            .route(
+                "/rules/playground",
+                get(playground::form).post(playground::try_it),
+            )
+            .route("/quarantine", get(quarantine_page::list))
+            .route("/quarantine/{id}", get(quarantine_page::one))
+            .route("/quarantine/{id}/ingest", post(quarantine_page::ingest))
             .route("/login", get(buttons::login_form).post(buttons::login))
             .route("/logout", post(buttons::logout))
             .route("/static/console.css", get(css))
@@ -102,6 +129,18 @@ fn templates() -> Environment<'static> {
         ("accounts.html", include_str!("templates/accounts.html")),
         ("login.html", include_str!("templates/login.html")),
         ("message.html", include_str!("templates/message.html")),
+        ("rules.html", include_str!("templates/rules.html")),
+        ("backtest.html", include_str!("templates/backtest.html")),
+        (
+            "backtest_form.html",
+            include_str!("templates/backtest_form.html"),
+        ),
+        ("playground.html", include_str!("templates/playground.html")),
+        ("quarantine.html", include_str!("templates/quarantine.html")),
+        (
+            "quarantined.html",
+            include_str!("templates/quarantined.html"),
+        ),
     ] {
         env.add_template(name, source)
             .expect("the console's templates parse (a unit test renders each)");

@@ -215,7 +215,7 @@ pub async fn actions(
 #[derive(serde::Deserialize)]
 pub struct Notice {
     #[serde(default)]
-    notice: String,
+    pub(super) notice: String,
 }
 
 pub async fn action(

@@ -219,3 +219,27 @@ pub async fn events_after(store: &Store, id: i64) -> anyhow::Result<Rows> {
     )
     .await
 }
+
+/// A page of the quarantine, newest first, without the bodies (their size only).
+pub async fn quarantine(store: &Store, before: Option<i64>) -> anyhow::Result<Rows> {
+    let filter = before
+        .map(|b| format!("WHERE id < {b}"))
+        .unwrap_or_default();
+    let mut rows = rows(
+        store,
+        &format!(
+            "SELECT id, source, channel, received_at, sightings, length(body) AS bytes, reason, \
+             replayed_at, event_id, replay_tried_at FROM quarantine {filter} \
+             ORDER BY id DESC LIMIT {PAGE}"
+        ),
+    )
+    .await?;
+    for row in &mut rows {
+        row["state"] = Value::from(crate::cli::quarantine::state_of(
+            row["replayed_at"].as_str(),
+            row["event_id"].as_i64(),
+            row["replay_tried_at"].as_str(),
+        ));
+    }
+    Ok(rows)
+}

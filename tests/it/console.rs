@@ -4,94 +4,14 @@
 //! and the live tail streams new events.
 
 use crate::actions::wait_status;
+use crate::helpers::browser::Browser;
 use crate::helpers::fake_vendor::{FakeVendor, Reply};
 use crate::helpers::{Backend, CONSOLE_TOKEN, TestApp, fixture, poll_until};
 use crate::on_both_backends;
-use reqwest::header::{COOKIE, LOCATION, ORIGIN, SET_COOKIE};
+use reqwest::header::LOCATION;
 use std::time::Duration;
 
 const CRM: &str = "/api/v1/crm/update";
-
-/// A browser: keeps the cookies it is given and sends its own Origin.
-struct Browser {
-    client: reqwest::Client,
-    base: String,
-    cookies: std::collections::BTreeMap<String, String>,
-}
-
-impl Browser {
-    fn new(app: &TestApp) -> Self {
-        Self {
-            client: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: format!("http://127.0.0.1:{}", app.addr.port()),
-            cookies: Default::default(),
-        }
-    }
-
-    fn cookie_header(&self) -> String {
-        let pairs: Vec<String> = self
-            .cookies
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        pairs.join("; ")
-    }
-
-    fn keep(&mut self, response: &reqwest::Response) {
-        for set in response.headers().get_all(SET_COOKIE) {
-            let set = set.to_str().unwrap();
-            assert!(
-                set.contains("HttpOnly") && set.contains("SameSite=Strict"),
-                "{set}"
-            );
-            let (name, value) = set.split(';').next().unwrap().split_once('=').unwrap();
-            self.cookies.insert(name.to_string(), value.to_string());
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> (u16, String, reqwest::header::HeaderMap) {
-        let response = self
-            .client
-            .get(format!("{}{path}", self.base))
-            .header(COOKIE, self.cookie_header())
-            .send()
-            .await
-            .unwrap();
-        self.keep(&response);
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        (status, response.text().await.unwrap(), headers)
-    }
-
-    /// A form POST from a page of `origin` (this console's, or another site's).
-    async fn post(&mut self, path: &str, form: &[(&str, &str)], origin: &str) -> (u16, String) {
-        let response = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .header(COOKIE, self.cookie_header())
-            .header(ORIGIN, origin)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(serde_urlencoded::to_string(form).unwrap())
-            .send()
-            .await
-            .unwrap();
-        self.keep(&response);
-        let status = response.status().as_u16();
-        let location = response
-            .headers()
-            .get(LOCATION)
-            .map(|l| l.to_str().unwrap().to_string());
-        let body = response.text().await.unwrap();
-        (status, location.unwrap_or(body))
-    }
-
-    fn csrf(&self) -> String {
-        self.cookies["starling_csrf"].clone()
-    }
-}
 
 /// Make the vendor fail an action until it is dead, see it on every page,
 /// press Retry once the vendor recovers: it succeeds, with one more call.

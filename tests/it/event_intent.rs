@@ -118,9 +118,17 @@ async fn replies_stored_before_classification_are_filled_in_and_backtested(backe
     let options = || starling::cli::backtest::Options {
         rule: None,
         since: None,
+        until: None,
         limit: 100,
     };
-    let backtest = |format| starling::cli::backtest::run(&app.db.url, &set, options(), format);
+    let backtest = |format| {
+        starling::cli::backtest::run(
+            starling::cli::backtest::Reader::Url(&app.db.url),
+            &set,
+            options(),
+            format,
+        )
+    };
     let report: Value =
         serde_json::from_str(&backtest(starling::cli::audit::Format::Json).await.unwrap()).unwrap();
     assert_eq!(

@@ -13,6 +13,8 @@ mod browser_login;
 mod cli;
 mod compose;
 mod console;
+mod console_quarantine;
+mod console_rules;
 mod contacts;
 mod deployment;
 mod event_intent;

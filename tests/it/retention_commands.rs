@@ -143,11 +143,17 @@ async fn backtest_says_how_many_events_its_limit_left_out(backend: Backend) {
         let options = starling::cli::backtest::Options {
             rule: None,
             since,
+            until: None,
             limit,
         };
-        starling::cli::backtest::run(&app.db.url, &set, options, format)
-            .await
-            .unwrap()
+        starling::cli::backtest::run(
+            starling::cli::backtest::Reader::Url(&app.db.url),
+            &set,
+            options,
+            format,
+        )
+        .await
+        .unwrap()
     };
     let json = async |since, limit| -> serde_json::Value {
         serde_json::from_str(&run(since, limit, starling::cli::audit::Format::Json).await).unwrap()

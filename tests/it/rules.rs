@@ -324,10 +324,11 @@ async fn a_backtest_replays_stored_events_through_a_disabled_rule_without_writin
     let options = starling::cli::backtest::Options {
         rule: None,
         since: None,
+        until: None,
         limit: 100,
     };
     let out = starling::cli::backtest::run(
-        &app.db.url,
+        starling::cli::backtest::Reader::Url(&app.db.url),
         &set,
         options,
         starling::cli::audit::Format::Json,

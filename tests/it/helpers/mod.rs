@@ -3,6 +3,7 @@
 //! until no action is due or running; `StarlingProcess` runs the real binary for
 //! crash and log tests.
 
+pub mod browser;
 pub mod cluster;
 pub mod db;
 pub mod fake_stream;
