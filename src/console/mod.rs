@@ -8,10 +8,16 @@
 //! header rules are [`security`]'s; the SQL is [`queries`]'; the pages are
 //! [`pages`]', the buttons and the login [`buttons`]'. Buttons do exactly what the CLI does
 //! (`store::lifecycle::retry`/`cancel`, `store::accounts::resume_account`).
+//! The overview's charts are [`charts`]' data drawn by [`plot`], read from the
+//! hourly rollup that [`rollup`] keeps current.
 
 mod buttons;
+pub mod charts;
+mod overview;
 mod pages;
+mod plot;
 pub mod queries;
+pub mod rollup;
 pub mod security;
 
 use crate::rules::reload::RulesHandle;
@@ -31,6 +37,8 @@ pub struct Console {
     rules: RulesHandle,
     gate: Gate,
     templates: Arc<Environment<'static>>,
+    /// What "now" is for the charts' windows.
+    clock: crate::clock::Clock,
 }
 
 impl Console {
@@ -45,14 +53,21 @@ impl Console {
             rules,
             gate: Gate::new(admin_token),
             templates: Arc::new(templates()),
+            clock: crate::clock::Clock::System,
         }
+    }
+
+    /// The clock the charts' windows end at (the server's; tests fix it).
+    pub fn with_clock(self, clock: crate::clock::Clock) -> Self {
+        Self { clock, ..self }
     }
 
     /// The console's routes, guarded (login, security headers).
     pub fn router(self) -> Router {
         let gate = self.gate.clone();
         Router::new()
-            .route("/", get(pages::overview))
+            .route("/", get(overview::overview))
+            .route("/charts/{file}", get(overview::chart))
             .route("/events", get(pages::events))
             .route("/events/tail", get(pages::tail))
             .route("/events/{id}", get(pages::event))
