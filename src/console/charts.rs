@@ -6,7 +6,7 @@
 
 use crate::intent::IntentLabel;
 use crate::store::Store;
-use crate::store::hourly::{self, Counts, HOUR, Hours, Series};
+use crate::store::hourly::{self, HOUR, Hours, Series};
 use crate::store::status::AttemptOutcome;
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
@@ -128,11 +128,12 @@ impl Chart {
 /// The four charts over `window` ending in the hour of `now`.
 pub async fn read(
     store: &Store,
+    cache: &hourly::Cache,
     window: Window,
     now: OffsetDateTime,
 ) -> anyhow::Result<Vec<Chart>> {
     let from = hourly::hour_of(now) - (window.hours() - 1) * HOUR;
-    let hours = hourly::read(store, from, now).await?;
+    let hours = hourly::read(store, cache, from, now).await?;
     Ok(ChartName::ALL
         .into_iter()
         .map(|name| build(name, &hours, window))
@@ -142,12 +143,17 @@ pub async fn read(
 /// One chart over `window` ending in the hour of `now`.
 pub async fn read_one(
     store: &Store,
+    cache: &hourly::Cache,
     name: ChartName,
     window: Window,
     now: OffsetDateTime,
 ) -> anyhow::Result<Chart> {
     let from = hourly::hour_of(now) - (window.hours() - 1) * HOUR;
-    Ok(build(name, &hourly::read(store, from, now).await?, window))
+    Ok(build(
+        name,
+        &hourly::read(store, cache, from, now).await?,
+        window,
+    ))
 }
 
 /// One chart from the window's hours.
@@ -183,9 +189,14 @@ fn by_key(hours: &Hours, series: Series) -> BTreeMap<String, Vec<i64>> {
     let mut keys: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let n = hours.by_hour.len();
     for (i, counts) in hours.by_hour.values().enumerate() {
-        for ((s, key), count) in counts {
-            if *s == series {
-                keys.entry(key.clone()).or_insert_with(|| vec![0; n])[i] += count;
+        for (key, count) in hourly::series_of(counts, series) {
+            match keys.get_mut(key) {
+                Some(values) => values[i] += count,
+                None => {
+                    let mut values = vec![0; n];
+                    values[i] = count;
+                    keys.insert(key.to_string(), values);
+                }
             }
         }
     }
@@ -255,15 +266,18 @@ fn counted(
 }
 
 fn latency(hours: &Hours, starts: &[i64], window: Window) -> Chart {
-    let histograms: Vec<BTreeMap<String, i64>> = hours
+    let calls: i64 = hours
         .by_hour
         .values()
-        .map(|counts| histogram(counts))
-        .collect();
-    let calls: i64 = histograms.iter().flat_map(|h| h.values()).sum();
+        .flat_map(|c| hourly::series_of(c, Series::Latency).map(|(_, n)| n))
+        .sum();
     let line = |name: &str, q: f64| Line {
         name: name.to_string(),
-        values: histograms.iter().map(|h| hourly::quantile(q, h)).collect(),
+        values: hours
+            .by_hour
+            .values()
+            .map(|c| hourly::quantile(q, hourly::series_of(c, Series::Latency)))
+            .collect(),
     };
     let title = "Vendor call latency per hour, p50 and p99 (ms)";
     Chart {
@@ -282,23 +296,13 @@ fn latency(hours: &Hours, starts: &[i64], window: Window) -> Chart {
     }
 }
 
-fn histogram(counts: &Counts) -> BTreeMap<String, i64> {
-    counts
-        .iter()
-        .filter(|((s, _), _)| *s == Series::Latency)
-        .map(|((_, bound), n)| (bound.clone(), *n))
-        .collect()
-}
-
 /// Replies by intent per UTC day (the window's hours summed by day).
 fn intents(hours: &Hours, window: Window) -> Chart {
     let mut days: BTreeMap<i64, BTreeMap<String, i64>> = BTreeMap::new();
     for (hour, counts) in &hours.by_hour {
         let day = days.entry(hour.div_euclid(86_400) * 86_400).or_default();
-        for ((s, intent), n) in counts {
-            if *s == Series::Intents {
-                *day.entry(intent.clone()).or_default() += n;
-            }
+        for (intent, n) in hourly::series_of(counts, Series::Intents) {
+            *day.entry(intent.to_string()).or_default() += n;
         }
     }
     let mut keys: BTreeMap<String, Vec<i64>> = BTreeMap::new();

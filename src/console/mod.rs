@@ -39,6 +39,8 @@ pub struct Console {
     templates: Arc<Environment<'static>>,
     /// What "now" is for the charts' windows.
     clock: crate::clock::Clock,
+    /// The rolled hours the charts have read (final, so read once).
+    hours: crate::store::hourly::Cache,
 }
 
 impl Console {
@@ -54,6 +56,7 @@ impl Console {
             gate: Gate::new(admin_token),
             templates: Arc::new(templates()),
             clock: crate::clock::Clock::System,
+            hours: Default::default(),
         }
     }
 

@@ -52,7 +52,7 @@ pub async fn overview(
     let read = async {
         let actions = queries::actions_by_status(&console.store).await?;
         let streams = queries::streams(&console.store).await?;
-        let charts = charts::read(&console.store, window, now).await?;
+        let charts = charts::read(&console.store, &console.hours, window, now).await?;
         anyhow::Ok((actions, streams, charts))
     };
     match read.await {
@@ -154,7 +154,15 @@ pub async fn chart(
             ),
         );
     };
-    let chart = match charts::read_one(&console.store, name, window, console.clock.now()).await {
+    let chart = match charts::read_one(
+        &console.store,
+        &console.hours,
+        name,
+        window,
+        console.clock.now(),
+    )
+    .await
+    {
         Ok(chart) => chart,
         Err(e) => return database_failure(&console, &headers, e),
     };

@@ -5,15 +5,17 @@
 //! An hour that has ended never changes, so [`roll`] counts it once and keeps the
 //! counts; [`read`] serves a window from the kept hours and counts only the hours
 //! not rolled yet (the current one, the one in its grace period) live, each a
-//! range read on `events_received_at` / `action_attempts_finished_at`. A month of
-//! a million events then costs the overview a few thousand small rows.
+//! range read on `events_received_at` / `action_attempts_finished_at`. Kept
+//! hours are final, so a process reads each one's counts once ([`Cache`]): a
+//! month of a million events then costs a page the window's hour numbers and
+//! the live hour.
 //!
 //! Exactly once, with any number of replicas rolling: an hour's row in
 //! `console_hours` is inserted (`ON CONFLICT DO NOTHING`) in the transaction that
 //! writes its counts, and a roller whose insert found the row already there
-//! writes nothing. [`read`] takes the rolled hours and their counts in one
-//! statement (one snapshot), so an hour rolled while a page is read is counted
-//! once, by one side or the other.
+//! writes nothing. [`read`] takes the rolled hours first and their counts after
+//! (committed with them), and counts live whatever was not in that first list,
+//! so an hour rolled while a page is read is counted once.
 //!
 //! Late arrivals: an event or attempt stamped with an hour that was already
 //! rolled (committed more than [`GRACE_SECS`] after its hour ended, or written
@@ -23,8 +25,9 @@
 use super::Store;
 use super::action_rows::{in_tx, now_ms, on_pool};
 use crate::clock::format_utc;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex};
 use time::OffsetDateTime;
 
 /// Seconds in an hour; hours are named by their start (Unix seconds, UTC).
@@ -86,10 +89,18 @@ impl Series {
 /// One hour's counts by (series, key).
 pub type Counts = BTreeMap<(Series, String), i64>;
 
+/// The (key, count) pairs of `series` in `counts`, by key.
+pub fn series_of(counts: &Counts, series: Series) -> impl Iterator<Item = (&str, i64)> {
+    counts
+        .range((series, String::new())..)
+        .take_while(move |((s, _), _)| *s == series)
+        .map(|((_, key), n)| (key.as_str(), *n))
+}
+
 /// A window's counts by hour (every hour of the window present, empty or not).
 #[derive(Debug, Default)]
 pub struct Hours {
-    pub by_hour: BTreeMap<i64, Counts>,
+    pub by_hour: BTreeMap<i64, Arc<Counts>>,
     /// How many of the hours came from the rollup, and how many were counted live.
     pub rolled: usize,
     pub live: usize,
@@ -126,8 +137,10 @@ const INSERT_COUNT: &str =
     "INSERT INTO console_hourly (hour, series, key, n) VALUES ($1, $2, $3, $4)";
 const FORGET_HOURS: &str = "DELETE FROM console_hours WHERE hour < $1";
 const FORGET_COUNTS: &str = "DELETE FROM console_hourly WHERE hour < $1";
-const READ_ROLLED: &str = "SELECT h.hour, c.series, c.key, c.n FROM console_hours h \
-     LEFT JOIN console_hourly c ON c.hour = h.hour WHERE h.hour >= $1 AND h.hour <= $2";
+const ROLLED_BETWEEN: &str =
+    "SELECT hour FROM console_hours WHERE hour >= $1 AND hour <= $2 ORDER BY hour";
+const READ_ROLLED: &str =
+    "SELECT hour, series, key, n FROM console_hourly WHERE hour >= $1 AND hour <= $2";
 
 type Grouped = Vec<(String, Option<String>, i64)>;
 
@@ -248,29 +261,84 @@ pub async fn roll(store: &Store, now: OffsetDateTime) -> Result<usize, sqlx::Err
     Ok(rolled)
 }
 
+/// Rolled hours already read, by hour. A rolled hour is final, so each process
+/// reads its counts from the database once: a page then reads the window's
+/// rolled hour numbers, the counts of hours rolled since, and the live hours.
+#[derive(Debug, Clone, Default)]
+pub struct Cache(Arc<Mutex<BTreeMap<i64, Arc<Counts>>>>);
+
+impl Cache {
+    fn missing(&self, hours: &[i64]) -> Vec<i64> {
+        let cached = self.0.lock().expect("hourly cache lock");
+        hours
+            .iter()
+            .copied()
+            .filter(|h| !cached.contains_key(h))
+            .collect()
+    }
+
+    fn get(&self, hour: i64) -> Option<Arc<Counts>> {
+        self.0
+            .lock()
+            .expect("hourly cache lock")
+            .get(&hour)
+            .cloned()
+    }
+
+    /// Adds `read`, forgetting hours older than any window ending at `to`.
+    fn add(&self, read: BTreeMap<i64, Counts>, to: i64) {
+        let mut cached = self.0.lock().expect("hourly cache lock");
+        for (hour, counts) in read {
+            cached.insert(hour, Arc::new(counts));
+        }
+        let oldest = to - (KEEP_HOURS - 1) * HOUR;
+        cached.retain(|hour, _| *hour >= oldest);
+    }
+}
+
 /// The counts of every hour from `from` (an hour start) to the hour of `now`:
-/// rolled hours from the rollup, the others counted live.
-pub async fn read(store: &Store, from: i64, now: OffsetDateTime) -> Result<Hours, sqlx::Error> {
+/// rolled hours from the rollup (through `cache`), the others counted live.
+pub async fn read(
+    store: &Store,
+    cache: &Cache,
+    from: i64,
+    now: OffsetDateTime,
+) -> Result<Hours, sqlx::Error> {
     let to = hour_of(now);
-    let rows: Vec<(i64, Option<String>, Option<String>, Option<i64>)> = on_pool!(store, pool => sqlx::query_as(READ_ROLLED)
-            .bind(from)
-            .bind(to)
-            .fetch_all(pool)
-            .await)?;
+    let rolled: Vec<i64> = on_pool!(store, pool => sqlx::query_scalar(ROLLED_BETWEEN)
+        .bind(from)
+        .bind(to)
+        .fetch_all(pool)
+        .await)?;
+    let missing = cache.missing(&rolled);
+    if let (Some(first), Some(last)) = (missing.first(), missing.last()) {
+        // An hour's counts commit with its row: every hour in `rolled` has all of
+        // its counts here. Hours rolled since `rolled` was read are left to the
+        // live count below, so nothing is counted twice.
+        let rows: Vec<(i64, String, String, i64)> = on_pool!(store, pool => sqlx::query_as(READ_ROLLED)
+                .bind(first)
+                .bind(last)
+                .fetch_all(pool)
+                .await)?;
+        let mut read: BTreeMap<i64, Counts> = missing.iter().map(|h| (*h, Counts::new())).collect();
+        for (hour, series, key, n) in rows {
+            // A series this build does not know (a newer replica rolled it) is left out.
+            if let (Some(counts), Some(series)) = (read.get_mut(&hour), Series::parse(&series)) {
+                counts.insert((series, key), n);
+            }
+        }
+        cache.add(read, to);
+    }
     let mut hours = Hours::default();
-    for (hour, series, key, n) in rows {
-        let counts = hours.by_hour.entry(hour).or_default();
-        // A series this build does not know (a newer replica rolled it) is left out.
-        if let (Some(series), Some(key), Some(n)) =
-            (series.as_deref().and_then(Series::parse), key, n)
-        {
-            counts.insert((series, key), n);
+    for hour in rolled {
+        if let Some(counts) = cache.get(hour) {
+            hours.by_hour.insert(hour, counts);
+            hours.rolled += 1;
         }
     }
-    hours.rolled = hours.by_hour.len();
     for hour in (from..=to).step_by(HOUR as usize) {
-        if !hours.by_hour.contains_key(&hour) {
-            hours.by_hour.insert(hour, count_hour(store, hour).await?);
+        if let Entry::Vacant(slot) = hours.by_hour.entry(hour) {
+            slot.insert(Arc::new(count_hour(store, hour).await?));
             hours.live += 1;
         }
     }
@@ -281,12 +349,12 @@ pub async fn read(store: &Store, from: i64, now: OffsetDateTime) -> Result<Hours
 /// as Prometheus' `histogram_quantile` estimates it: linear within the bucket
 /// the rank falls in, from the bucket below's bound (0 for the first); a rank in
 /// the [`INF`] bucket answers the highest finite bound. `None` without calls.
-pub fn quantile(q: f64, buckets: &BTreeMap<String, i64>) -> Option<f64> {
+pub fn quantile<'a>(q: f64, buckets: impl IntoIterator<Item = (&'a str, i64)>) -> Option<f64> {
     let mut finite: Vec<(i64, i64)> = Vec::new();
     let mut overflow = 0;
     for (bound, n) in buckets {
         match bound.parse::<i64>() {
-            Ok(b) => finite.push((b, *n)),
+            Ok(b) => finite.push((b, n)),
             Err(_) => overflow += n,
         }
     }
@@ -323,8 +391,8 @@ fn lower_bound(bound: i64) -> i64 {
 mod tests {
     use super::*;
 
-    fn histogram(pairs: &[(&str, i64)]) -> BTreeMap<String, i64> {
-        pairs.iter().map(|(b, n)| (b.to_string(), *n)).collect()
+    fn histogram<'a>(pairs: &'a [(&'a str, i64)]) -> impl Iterator<Item = (&'a str, i64)> + Clone {
+        pairs.iter().copied()
     }
 
     #[test]
@@ -332,26 +400,27 @@ mod tests {
         // 10 calls ≤ 100 ms, 10 in (100, 200]: the median is the first bucket's top,
         // p99 is 98% of the way through the second.
         let h = histogram(&[("100", 10), ("200", 10)]);
-        assert_eq!(quantile(0.5, &h), Some(100.0));
-        assert!((quantile(0.99, &h).unwrap() - 198.0).abs() < 1e-9);
+        assert_eq!(quantile(0.5, h.clone()), Some(100.0));
+        assert!((quantile(0.99, h).unwrap() - 198.0).abs() < 1e-9);
         // The first bucket starts at 0; empty buckets are stepped over.
         let h = histogram(&[("5", 0), ("10", 4), ("+Inf", 0)]);
-        assert_eq!(quantile(0.5, &h), Some(5.0 + 5.0 * 0.5));
+        assert_eq!(quantile(0.5, h), Some(5.0 + 5.0 * 0.5));
     }
 
     #[test]
     fn a_bucket_starts_at_the_bound_below_it_even_when_that_bucket_is_not_stored() {
         // Only (75, 100] holds calls: the median is halfway through it, not through (0, 100].
-        let h = histogram(&[("100", 3)]);
-        assert_eq!(quantile(0.5, &h), Some(87.5));
-        assert_eq!(quantile(0.5, &histogram(&[("5", 2)])), Some(2.5));
+        assert_eq!(quantile(0.5, histogram(&[("100", 3)])), Some(87.5));
+        assert_eq!(quantile(0.5, histogram(&[("5", 2)])), Some(2.5));
     }
 
     #[test]
     fn a_rank_past_every_finite_bucket_answers_the_highest_bound() {
-        let h = histogram(&[("50", 1), ("+Inf", 99)]);
-        assert_eq!(quantile(0.99, &h), Some(60000.0));
-        assert_eq!(quantile(0.5, &BTreeMap::new()), None);
+        assert_eq!(
+            quantile(0.99, histogram(&[("50", 1), ("+Inf", 99)])),
+            Some(60000.0)
+        );
+        assert_eq!(quantile(0.5, histogram(&[])), None);
     }
 
     #[test]
