@@ -277,6 +277,16 @@ impl Cache {
             .collect()
     }
 
+    /// The first hour from `from` on that is not cached (every hour before it is).
+    fn cached_until(&self, from: i64, to: i64) -> i64 {
+        let cached = self.0.lock().expect("hourly cache lock");
+        let mut hour = from;
+        while hour <= to && cached.contains_key(&hour) {
+            hour += HOUR;
+        }
+        hour
+    }
+
     fn get(&self, hour: i64) -> Option<Arc<Counts>> {
         self.0
             .lock()
@@ -305,12 +315,15 @@ pub async fn read(
     now: OffsetDateTime,
 ) -> Result<Hours, sqlx::Error> {
     let to = hour_of(now);
-    let rolled: Vec<i64> = on_pool!(store, pool => sqlx::query_scalar(ROLLED_BETWEEN)
-        .bind(from)
+    // Only the hours after the cached stretch are asked about: usually none or one.
+    let until = cache.cached_until(from, to);
+    let newer: Vec<i64> = on_pool!(store, pool => sqlx::query_scalar(ROLLED_BETWEEN)
+        .bind(until)
         .bind(to)
         .fetch_all(pool)
         .await)?;
-    let missing = cache.missing(&rolled);
+    let missing = cache.missing(&newer);
+    let rolled: Vec<i64> = (from..until).step_by(HOUR as usize).chain(newer).collect();
     if let (Some(first), Some(last)) = (missing.first(), missing.last()) {
         // An hour's counts commit with its row: every hour in `rolled` has all of
         // its counts here. Hours rolled since `rolled` was read are left to the
