@@ -49,6 +49,8 @@ pub struct Application {
     streams: Option<StreamsToRun>,
     /// `[retention]`, with the clock its cutoffs are counted from.
     retention: (crate::config::RetentionSettings, Clock),
+    /// Whether the console's hourly rollup runs (`console.enabled`).
+    rollup: bool,
 }
 
 struct StreamsToRun {
@@ -222,6 +224,7 @@ impl Application {
                     console_writer,
                     crate::cli::quarantine::credentials(&settings),
                 )
+                .with_clock(clock)
                 .router(),
             ),
             false => router,
@@ -248,6 +251,7 @@ impl Application {
             tweet_check: Duration::from_secs(settings.scrapely.tweet_check_secs.max(1)),
             streams: Some(streams_to_run),
             retention: (settings.retention.clone(), clock),
+            rollup: settings.console.enabled,
         })
     }
 
@@ -313,6 +317,13 @@ impl Application {
             clock,
             stop.clone(),
         ));
+        let rollup = self.rollup.then(|| {
+            tokio::spawn(crate::console::rollup::run(
+                self.store.clone(),
+                clock,
+                stop.clone(),
+            ))
+        });
         let streams = self.streams.map(|s| {
             tokio::spawn(crate::sources::run(
                 s.settings,
@@ -370,6 +381,9 @@ impl Application {
         let _ = tweets.await;
         let _ = sweep.await;
         let _ = pruner.await;
+        if let Some(rollup) = rollup {
+            let _ = rollup.await;
+        }
         backfill.abort();
         // Running actions finish within the grace period; the rest stay queued.
         match queue.await {

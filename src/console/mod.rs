@@ -8,15 +8,20 @@
 //! header rules are [`security`]'s; the SQL is [`queries`]'; the pages are
 //! [`pages`]', the buttons and the login [`buttons`]'. Buttons do exactly what the CLI does
 //! (`store::lifecycle::retry`/`cancel`, `store::accounts::resume_account`,
-//! `quarantine replay`). The rules page and its backtest are [`rules_page`]'
-//! (its counts [`rule_stats`]'), the playground [`playground`]', the
-//! quarantine [`quarantine_page`]'.
+//! `quarantine replay`). The overview's charts are [`charts`]' data drawn by
+//! [`plot`], read from the hourly rollup that [`rollup`] keeps current. The
+//! rules page and its backtest are [`rules_page`]' (its counts [`rule_stats`]'),
+//! the playground [`playground`]', the quarantine [`quarantine_page`]'.
 
 mod buttons;
+pub mod charts;
+mod overview;
 mod pages;
 mod playground;
+mod plot;
 mod quarantine_page;
 pub mod queries;
+pub mod rollup;
 pub mod rule_stats;
 mod rules_page;
 pub mod security;
@@ -44,6 +49,10 @@ pub struct Console {
     writer: WeakWriter,
     /// Every configured credential: masked in a quarantined body shown.
     credentials: Arc<[Secret]>,
+    /// What "now" is for the charts' windows.
+    clock: crate::clock::Clock,
+    /// The rolled hours the charts have read (final, so read once).
+    hours: crate::store::hourly::Cache,
 }
 
 impl Console {
@@ -63,14 +72,22 @@ impl Console {
             templates: Arc::new(templates()),
             writer,
             credentials: credentials.into(),
+            clock: crate::clock::Clock::System,
+            hours: Default::default(),
         }
+    }
+
+    /// The clock the charts' windows end at (the server's; tests fix it).
+    pub fn with_clock(self, clock: crate::clock::Clock) -> Self {
+        Self { clock, ..self }
     }
 
     /// The console's routes, guarded (login, security headers).
     pub fn router(self) -> Router {
         let gate = self.gate.clone();
         Router::new()
-            .route("/", get(pages::overview))
+            .route("/", get(overview::overview))
+            .route("/charts/{file}", get(overview::chart))
             .route("/events", get(pages::events))
             .route("/events/tail", get(pages::tail))
             .route("/events/{id}", get(pages::event))

@@ -69,28 +69,6 @@ pub(super) fn database_failure(
     )
 }
 
-pub async fn overview(State(console): State<Console>, headers: HeaderMap) -> Response {
-    let read = async {
-        let actions = queries::actions_by_status(&console.store).await?;
-        let streams = queries::streams(&console.store).await?;
-        anyhow::Ok((actions, streams))
-    };
-    match read.await {
-        Ok((actions, streams)) => page(
-            &console,
-            &headers,
-            "overview.html",
-            "overview",
-            context! {
-                actions => actions,
-                streams => streams,
-                rules => Value::from_serialize(console.rules.status()),
-            },
-        ),
-        Err(e) => database_failure(&console, &headers, e),
-    }
-}
-
 pub async fn events(
     State(console): State<Console>,
     headers: HeaderMap,

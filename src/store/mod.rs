@@ -40,6 +40,7 @@ pub mod event_intent;
 pub mod events;
 pub mod finishes;
 pub mod gauges;
+pub mod hourly;
 pub mod jobs;
 pub mod lifecycle;
 pub mod matches;

@@ -13,6 +13,7 @@ mod browser_login;
 mod cli;
 mod compose;
 mod console;
+mod console_charts;
 mod console_quarantine;
 mod console_rules;
 mod contacts;
