@@ -11,6 +11,7 @@ mod audit_roles;
 mod cli;
 mod compose;
 mod console;
+mod console_lists;
 mod contacts;
 mod deployment;
 mod event_intent;
