@@ -28,6 +28,8 @@
 //! the database, rules directory, listener and log filter: no `STARLING__*` variable
 //! of the bench's own environment is passed on.
 //!
+//! `BENCH_DROP_INDEX=NAME` drops that index once each `starling` server has
+//! migrated its database, before the load (what an index costs ingestion).
 //! `BENCH_CONSOLE_POLL=1` adds a third table: `starling, no rules` loaded twice
 //! more on fresh databases, once alone and once while a poller GETs the
 //! console's overview and events pages once a second (a browser left open), and
@@ -170,6 +172,9 @@ async fn orchestrate() {
                 };
                 let rules = sink.as_ref().map(|s| s.rules_dir().to_path_buf());
                 let mut process = ServerProcess::spawn(command(server, &db.url, rules));
+                if server.starts_with("starling") {
+                    db.drop_indexes_from_env().await;
+                }
                 let cpu_before = process.cpu_secs();
                 let measured = load(&process.addr, conns, Duration::from_secs(secs)).await;
                 let cpu = process.cpu_secs() - cpu_before;
@@ -278,7 +283,11 @@ async fn with_and_without_poller(backend: &str, conns: usize, secs: u64) -> Stri
         let db = BenchDb::new(backend).await;
         let mut process = ServerProcess::spawn(command(STARLING_NO_RULES, &db.url, None));
         let poller = poll.then(|| poller::Poller::start(&process.addr));
-        rps.push(load(&process.addr, conns, Duration::from_secs(secs)).await.rps);
+        rps.push(
+            load(&process.addr, conns, Duration::from_secs(secs))
+                .await
+                .rps,
+        );
         if let Some(poller) = poller {
             polled = Some(poller.stop().await);
         }

@@ -9,3 +9,6 @@ CREATE INDEX events_kind_id ON events (kind, id);
 DROP INDEX events_by_intent;
 CREATE INDEX events_intent_id ON events (intent, id) WHERE intent IS NOT NULL;
 CREATE INDEX actions_status_id ON actions (status, id);
+-- The accounts page counts each paused account's held actions: a partial
+-- index of the held ones only (few; written only when an action is held).
+CREATE INDEX actions_held_account ON actions (account) WHERE status = 'held';

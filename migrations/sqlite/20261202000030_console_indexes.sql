@@ -8,3 +8,6 @@
 -- order instead, which a page by id cannot use without sorting every match.
 CREATE INDEX events_kind_id ON events (kind);
 CREATE INDEX actions_status_id ON actions (status);
+-- The accounts page counts each paused account's held actions: a partial
+-- index of the held ones only (few; written only when an action is held).
+CREATE INDEX actions_held_account ON actions (account) WHERE status = 'held';

@@ -5,6 +5,7 @@
 use crate::cli::jobs::{quote, ts};
 use crate::store::Store;
 use crate::store::audit::{self, Table};
+use crate::store::status::ActionStatus;
 use serde_json::Value;
 
 /// Rows per list page.
@@ -28,14 +29,42 @@ fn url_of(store: &Store) -> &'static str {
     }
 }
 
-/// Actions by status, every status of the lifecycle present (zero or not).
-pub async fn actions_by_status(store: &Store) -> anyhow::Result<Vec<(String, i64)>> {
+/// How far back the overview counts the statuses nobody needs to act on.
+pub const DONE_WITHIN_MS: i64 = 24 * 3_600_000;
+
+/// Whether the overview counts `status` over the last [`DONE_WITHIN_MS`] only
+/// (by `run_at`, along `actions_status (status, run_at)`): these are most of
+/// the table, and counting all of them would cost a scan of it. Statuses a
+/// person may act on (open, dead, held, outcome unknown) are counted whatever
+/// their age: few, and the reason to open the overview.
+fn counted_recently(status: ActionStatus) -> bool {
+    status.may_be_pruned() && status != ActionStatus::Dead
+}
+
+/// Actions by status, every status of the lifecycle present (zero or not), and
+/// whether the count is of the last 24 hours only.
+pub async fn actions_by_status(store: &Store) -> anyhow::Result<Vec<(String, i64, bool)>> {
+    let list = |recent: bool| {
+        let names: Vec<String> = ActionStatus::ALL
+            .into_iter()
+            .filter(|s| counted_recently(*s) == recent)
+            .map(|s| quote(s.as_str()))
+            .collect();
+        names.join(", ")
+    };
+    let since = crate::store::action_rows::now_ms() - DONE_WITHIN_MS;
     let counted = rows(
         store,
-        "SELECT status, count(*) AS n FROM actions GROUP BY status",
+        &format!(
+            "SELECT status, count(*) AS n FROM actions WHERE status IN ({open}) GROUP BY status \
+             UNION ALL SELECT status, count(*) AS n FROM actions \
+             WHERE status IN ({done}) AND run_at >= {since} GROUP BY status",
+            open = list(false),
+            done = list(true),
+        ),
     )
     .await?;
-    Ok(crate::store::status::ActionStatus::ALL
+    Ok(ActionStatus::ALL
         .iter()
         .map(|s| {
             let n = counted
@@ -43,7 +72,7 @@ pub async fn actions_by_status(store: &Store) -> anyhow::Result<Vec<(String, i64
                 .find(|r| r["status"] == s.as_str())
                 .and_then(|r| r["n"].as_i64())
                 .unwrap_or(0);
-            (s.as_str().to_string(), n)
+            (s.as_str().to_string(), n, counted_recently(*s))
         })
         .collect())
 }
@@ -88,8 +117,8 @@ impl EventFilter {
 /// (benches/README.md, "Console page speed").
 pub fn window(store: &Store) -> i64 {
     match store {
-        Store::Sqlite(_) => 20_000,
-        Store::Postgres(_) => 5_000,
+        Store::Sqlite(_) => 10_000,
+        Store::Postgres(_) => 3_000,
     }
 }
 
