@@ -28,6 +28,13 @@
 //! the database, rules directory, listener and log filter: no `STARLING__*` variable
 //! of the bench's own environment is passed on.
 //!
+//! `BENCH_DROP_INDEX=NAME` drops that index once each `starling` server has
+//! migrated its database, before the load (what an index costs ingestion).
+//! `BENCH_CONSOLE_POLL=1` adds a third table: `starling, no rules` loaded twice
+//! more on fresh databases, once alone and once while a poller GETs the
+//! console's overview and events pages once a second (a browser left open), and
+//! the second's throughput as a ratio of the first's.
+//!
 //! `--load ADDR CONNS SECS` runs only the load generator (to profile a server
 //! started by hand).
 //! Options (environment): `BENCH_SECS` (default 5), `BENCH_BACKENDS` (default
@@ -49,6 +56,8 @@ mod baseline;
 mod db;
 #[path = "common/peer_job.rs"]
 mod peer_job;
+#[path = "common/poller.rs"]
+mod poller;
 #[path = "common/process.rs"]
 mod process;
 use db::BenchDb;
@@ -149,6 +158,8 @@ async fn orchestrate() {
         "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|".to_string(),
     ];
     let mut peer_lines: Vec<String> = peer_job::HEADER.map(String::from).to_vec();
+    let mut poll_lines: Vec<String> = poller::HEADER.map(String::from).to_vec();
+    let poll_console = std::env::var("BENCH_CONSOLE_POLL").is_ok_and(|v| v == "1");
     let mut failures = Vec::new();
     for backend in backends.split(',') {
         for conns in [16usize, 64] {
@@ -161,6 +172,9 @@ async fn orchestrate() {
                 };
                 let rules = sink.as_ref().map(|s| s.rules_dir().to_path_buf());
                 let mut process = ServerProcess::spawn(command(server, &db.url, rules));
+                if server.starts_with("starling") {
+                    db.drop_indexes_from_env().await;
+                }
                 let cpu_before = process.cpu_secs();
                 let measured = load(&process.addr, conns, Duration::from_secs(secs)).await;
                 let cpu = process.cpu_secs() - cpu_before;
@@ -215,6 +229,9 @@ async fn orchestrate() {
                 };
                 results.push((server, m, outcome));
             }
+            if poll_console {
+                poll_lines.push(with_and_without_poller(backend, conns, secs).await);
+            }
             let (bare_rps, commit_rps) = (results[0].1.rps, results[1].1.rps);
             for (server, m, outcome) in &results {
                 lines.push(format!(
@@ -247,11 +264,50 @@ async fn orchestrate() {
     if peer_lines.len() > 2 {
         println!("\n{}", peer_lines.join("\n"));
     }
+    if poll_lines.len() > 2 {
+        println!("\n{}", poll_lines.join("\n"));
+    }
     assert!(
         failures.is_empty(),
         "peer job: acknowledged webhooks never forwarded:\n{}",
         failures.join("\n")
     );
+}
+
+/// Ingestion alone, then the same on a fresh database while the console is
+/// polled: one row of [`poller::HEADER`].
+async fn with_and_without_poller(backend: &str, conns: usize, secs: u64) -> String {
+    let mut rps = Vec::new();
+    let mut polled = None;
+    for poll in [false, true] {
+        let db = BenchDb::new(backend).await;
+        let mut process = ServerProcess::spawn(command(STARLING_NO_RULES, &db.url, None));
+        let poller = poll.then(|| poller::Poller::start(&process.addr));
+        rps.push(
+            load(&process.addr, conns, Duration::from_secs(secs))
+                .await
+                .rps,
+        );
+        if let Some(poller) = poller {
+            polled = Some(poller.stop().await);
+        }
+        process.stop();
+        db.drop_db().await;
+    }
+    let p = polled.expect("the second run polls");
+    eprintln!(
+        "{backend} c={conns} console poll: {:.0} vs {:.0} req/s, {} polls ({} errors)",
+        rps[0], rps[1], p.requests, p.errors
+    );
+    format!(
+        "| {backend} | {conns} | {:.0} | {:.0} | {:.2}× | {} | {} | {:.1} |",
+        rps[0],
+        rps[1],
+        rps[1] / rps[0],
+        p.requests,
+        p.errors,
+        p.p50_ms
+    )
 }
 
 /// The command that starts `server` on `db_url`; `rules`: the peer job's directory.

@@ -48,6 +48,25 @@ impl BenchDb {
         }
     }
 
+    /// `BENCH_DROP_INDEX=NAME[,NAME]`: drops those indexes from the migrated
+    /// database (a server started on it has migrated it), so two runs of one
+    /// build measure what an index costs the writes.
+    #[allow(dead_code)] // the ingest bench's; the other benches share this module
+    pub async fn drop_indexes_from_env(&self) {
+        let names = std::env::var("BENCH_DROP_INDEX").unwrap_or_default();
+        for name in names.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let sql = sqlx::AssertSqlSafe(format!("DROP INDEX {name}"));
+            if self.pg_name.is_some() {
+                let mut conn = PgConnection::connect(&self.url).await.unwrap();
+                conn.execute(sql).await.unwrap();
+            } else {
+                let mut conn = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                conn.execute(sql).await.unwrap();
+            }
+            eprintln!("dropped index {name}");
+        }
+    }
+
     pub async fn drop_db(&self) {
         if let Some(name) = &self.pg_name {
             let mut admin = PgConnection::connect(&admin_url()).await.unwrap();

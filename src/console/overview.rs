@@ -50,10 +50,11 @@ pub async fn overview(
     };
     let now = console.clock.now();
     let read = async {
-        let actions = queries::actions_by_status(&console.store).await?;
-        let streams = queries::streams(&console.store).await?;
-        let charts = charts::read(&console.store, &console.hours, window, now).await?;
-        anyhow::Ok((actions, streams, charts))
+        tokio::try_join!(
+            queries::actions_by_status(&console.store),
+            queries::streams(&console.store),
+            charts::read(&console.store, &console.hours, window, now),
+        )
     };
     match read.await {
         Ok((actions, streams, charts)) => page(

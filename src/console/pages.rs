@@ -6,6 +6,7 @@ use super::queries::{self, ActionFilter, EventFilter};
 use super::security;
 use crate::store::lifecycle::{self, Event};
 use crate::store::status::ActionStatus;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -72,11 +73,15 @@ pub(super) fn database_failure(
 pub async fn events(
     State(console): State<Console>,
     headers: HeaderMap,
-    Query(filter): Query<EventFilter>,
+    filter: Result<Query<EventFilter>, QueryRejection>,
 ) -> Response {
+    let filter = match filter {
+        Ok(Query(filter)) => filter,
+        Err(rejection) => return bad_query(&console, &headers, &rejection),
+    };
     match queries::events(&console.store, &filter).await {
-        Ok(rows) => {
-            let next = next_page("/events", &filter, &rows, |f, before| {
+        Ok(listed) => {
+            let next = next_page("/events", &filter, &listed, |f, before| {
                 f.before = Some(before)
             });
             let filtered = !(filter.kind.is_empty()
@@ -89,8 +94,11 @@ pub async fn events(
                 "events.html",
                 "events",
                 context! {
-                    events => rows,
+                    events => listed.rows,
                     next => next,
+                    searched => listed.searched,
+                    window => queries::window(&console.store),
+                    search_older => listed.searched.is_some() && (listed.rows.len() as i64) < queries::PAGE,
                     filtered => filtered,
                     live => !filtered && filter.before.is_none(),
                     filter => Value::from_serialize(&filter),
@@ -101,19 +109,31 @@ pub async fn events(
     }
 }
 
-/// The link to the page after `rows` (keyset: `before` the last id), if full.
+/// A list's query string that does not parse (a hand-edited `before=abc`):
+/// the console's own page, saying what was expected.
+fn bad_query(console: &Console, headers: &HeaderMap, rejection: &QueryRejection) -> Response {
+    failure(
+        console,
+        headers,
+        StatusCode::BAD_REQUEST,
+        "This page's address is not one the console reads",
+        &format!(
+            "{}. `before` takes an id, a whole number (the \"Older\" link at the bottom \
+             of a page gives it); the other filters take text.",
+            rejection.body_text()
+        ),
+    )
+}
+
+/// The link to the page after `listed`, if there is one.
 fn next_page<F: serde::Serialize + Clone>(
     path: &str,
     filter: &F,
-    rows: &queries::Rows,
+    listed: &queries::Listed,
     set_before: impl Fn(&mut F, i64),
 ) -> Option<String> {
-    if rows.len() < queries::PAGE as usize {
-        return None;
-    }
-    let last = rows.last()?.get("id")?.as_i64()?;
     let mut next = filter.clone();
-    set_before(&mut next, last);
+    set_before(&mut next, listed.next_before()?);
     serde_urlencoded::to_string(&next)
         .ok()
         .map(|q| format!("{path}?{q}"))
@@ -164,11 +184,15 @@ fn pretty(value: &serde_json::Value) -> String {
 pub async fn actions(
     State(console): State<Console>,
     headers: HeaderMap,
-    Query(filter): Query<ActionFilter>,
+    filter: Result<Query<ActionFilter>, QueryRejection>,
 ) -> Response {
+    let filter = match filter {
+        Ok(Query(filter)) => filter,
+        Err(rejection) => return bad_query(&console, &headers, &rejection),
+    };
     match queries::actions(&console.store, &filter).await {
-        Ok(rows) => {
-            let next = next_page("/actions", &filter, &rows, |f, before| {
+        Ok(listed) => {
+            let next = next_page("/actions", &filter, &listed, |f, before| {
                 f.before = Some(before)
             });
             let statuses: Vec<&str> = ActionStatus::ALL.iter().map(|s| s.as_str()).collect();
@@ -178,8 +202,11 @@ pub async fn actions(
                 "actions.html",
                 "actions",
                 context! {
-                    actions => rows,
+                    actions => listed.rows,
                     next => next,
+                    searched => listed.searched,
+                    window => queries::window(&console.store),
+                    search_older => listed.searched.is_some() && (listed.rows.len() as i64) < queries::PAGE,
                     statuses => statuses,
                     filtered => !(filter.status.is_empty() && filter.rule.is_empty()),
                     filter => Value::from_serialize(&filter),
@@ -258,7 +285,7 @@ pub async fn tail(State(console): State<Console>) -> impl IntoResponse {
     let start = queries::events(&console.store, &EventFilter::default())
         .await
         .ok()
-        .and_then(|rows| rows.first().and_then(|r| r["id"].as_i64()))
+        .and_then(|listed| listed.rows.first().and_then(|r| r["id"].as_i64()))
         .unwrap_or(0);
     let stream = futures::stream::unfold((console, start), |(console, after)| async move {
         loop {

@@ -5,6 +5,7 @@
 use crate::cli::jobs::{quote, ts};
 use crate::store::Store;
 use crate::store::audit::{self, Table};
+use crate::store::status::ActionStatus;
 use serde_json::Value;
 
 /// Rows per list page.
@@ -28,14 +29,42 @@ fn url_of(store: &Store) -> &'static str {
     }
 }
 
-/// Actions by status, every status of the lifecycle present (zero or not).
-pub async fn actions_by_status(store: &Store) -> anyhow::Result<Vec<(String, i64)>> {
+/// How far back the overview counts the statuses nobody needs to act on.
+pub const DONE_WITHIN_MS: i64 = 24 * 3_600_000;
+
+/// Whether the overview counts `status` over the last [`DONE_WITHIN_MS`] only
+/// (by `run_at`, along `actions_status (status, run_at)`): these are most of
+/// the table, and counting all of them would cost a scan of it. Statuses a
+/// person may act on (open, dead, held, outcome unknown) are counted whatever
+/// their age: few, and the reason to open the overview.
+fn counted_recently(status: ActionStatus) -> bool {
+    status.may_be_pruned() && status != ActionStatus::Dead
+}
+
+/// Actions by status, every status of the lifecycle present (zero or not), and
+/// whether the count is of the last 24 hours only.
+pub async fn actions_by_status(store: &Store) -> anyhow::Result<Vec<(String, i64, bool)>> {
+    let list = |recent: bool| {
+        let names: Vec<String> = ActionStatus::ALL
+            .into_iter()
+            .filter(|s| counted_recently(*s) == recent)
+            .map(|s| quote(s.as_str()))
+            .collect();
+        names.join(", ")
+    };
+    let since = crate::store::action_rows::now_ms() - DONE_WITHIN_MS;
     let counted = rows(
         store,
-        "SELECT status, count(*) AS n FROM actions GROUP BY status",
+        &format!(
+            "SELECT status, count(*) AS n FROM actions WHERE status IN ({open}) GROUP BY status \
+             UNION ALL SELECT status, count(*) AS n FROM actions \
+             WHERE status IN ({done}) AND run_at >= {since} GROUP BY status",
+            open = list(false),
+            done = list(true),
+        ),
     )
     .await?;
-    Ok(crate::store::status::ActionStatus::ALL
+    Ok(ActionStatus::ALL
         .iter()
         .map(|s| {
             let n = counted
@@ -43,7 +72,7 @@ pub async fn actions_by_status(store: &Store) -> anyhow::Result<Vec<(String, i64
                 .find(|r| r["status"] == s.as_str())
                 .and_then(|r| r["n"].as_i64())
                 .unwrap_or(0);
-            (s.as_str().to_string(), n)
+            (s.as_str().to_string(), n, counted_recently(*s))
         })
         .collect())
 }
@@ -66,7 +95,98 @@ pub struct EventFilter {
     pub before: Option<i64>,
 }
 
-pub async fn events(store: &Store, filter: &EventFilter) -> anyhow::Result<Rows> {
+impl EventFilter {
+    /// Whether a page of this list examines at most [`window`] events: text and
+    /// source have no index, and two indexed filters together may have to walk
+    /// one index a long way for the other. A lone kind or intent pages by its
+    /// index (`(kind, id)`, `(intent, id)`), whatever the table's size.
+    fn windowed(&self) -> bool {
+        let indexed = [&self.kind, &self.intent]
+            .iter()
+            .filter(|v| !v.is_empty())
+            .count();
+        !self.q.is_empty() || !self.source.is_empty() || indexed > 1
+    }
+}
+
+/// Rows a windowed list examines per page (newest first, by id), so a search
+/// over a million events costs what it costs over this many: a text match
+/// costs about 1 µs a row on SQLite and 6–15 µs on PostgreSQL (its `payload` is
+/// JSONB, converted to text for each row). A trigram index instead (pg_trgm
+/// GIN on the payload) made each stored event about 0.5 ms dearer to write
+/// (benches/README.md, "Console page speed").
+pub fn window(store: &Store) -> i64 {
+    match store {
+        Store::Sqlite(_) => 10_000,
+        Store::Postgres(_) => 3_000,
+    }
+}
+
+/// A list page: its rows and, when the list was windowed, the ids it examined.
+#[derive(Debug, Default)]
+pub struct Listed {
+    pub rows: Rows,
+    pub searched: Option<Searched>,
+}
+
+/// The ids a windowed page examined: `from` ..= `to`.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct Searched {
+    pub from: i64,
+    pub to: i64,
+}
+
+impl Listed {
+    /// Where the next page starts (`before`): after the last row of a full
+    /// page, or below the window when it found less than a page.
+    pub fn next_before(&self) -> Option<i64> {
+        if self.rows.len() as i64 >= PAGE {
+            return self.rows.last()?.get("id")?.as_i64();
+        }
+        self.searched.filter(|s| s.from > 1).map(|s| s.from)
+    }
+}
+
+/// The `WHERE` of a keyset page of `table`: `conditions`, below `before`, and,
+/// when `windowed`, within the [`window`] of ids below it.
+async fn keyset(
+    store: &Store,
+    table: &str,
+    mut conditions: Vec<String>,
+    before: Option<i64>,
+    windowed: bool,
+) -> anyhow::Result<(String, Option<Searched>)> {
+    let searched = match windowed {
+        false => None,
+        true => {
+            let top = match before {
+                Some(before) => before - 1,
+                None => newest(store, table).await?,
+            };
+            Some(Searched {
+                from: (top - window(store) + 1).max(1),
+                to: top,
+            })
+        }
+    };
+    if let Some(s) = searched {
+        conditions.push(format!("id BETWEEN {} AND {}", s.from, s.to));
+    } else if let Some(before) = before {
+        conditions.push(format!("id < {before}"));
+    }
+    let filter = match conditions.is_empty() {
+        true => String::new(),
+        false => format!("WHERE {}", conditions.join(" AND ")),
+    };
+    Ok((filter, searched))
+}
+
+async fn newest(store: &Store, table: &str) -> anyhow::Result<i64> {
+    let found = rows(store, &format!("SELECT max(id) AS id FROM {table}")).await?;
+    Ok(found.first().and_then(|r| r["id"].as_i64()).unwrap_or(0))
+}
+
+pub async fn events(store: &Store, filter: &EventFilter) -> anyhow::Result<Listed> {
     let mut conditions = Vec::new();
     for (column, value) in [
         ("kind", &filter.kind),
@@ -84,21 +204,23 @@ pub async fn events(store: &Store, filter: &EventFilter) -> anyhow::Result<Rows>
             Store::Postgres(_) => format!("payload::text ILIKE {pattern}"),
         });
     }
-    if let Some(before) = filter.before {
-        conditions.push(format!("id < {before}"));
-    }
-    let filter = match conditions.is_empty() {
-        true => String::new(),
-        false => format!("WHERE {}", conditions.join(" AND ")),
-    };
-    rows(
+    let (filter, searched) = keyset(
+        store,
+        "events",
+        conditions,
+        filter.before,
+        filter.windowed(),
+    )
+    .await?;
+    let rows = rows(
         store,
         &format!(
             "SELECT id, kind, source, dedupe_key, received_at, sightings, channels, intent \
              FROM events {filter} ORDER BY id DESC LIMIT {PAGE}"
         ),
     )
-    .await
+    .await?;
+    Ok(Listed { rows, searched })
 }
 
 /// One event with its sightings, its rules' decisions and its actions.
@@ -114,30 +236,24 @@ pub async fn event(store: &Store, id: i64) -> anyhow::Result<Option<Value>> {
     .pop() else {
         return Ok(None);
     };
-    let sightings = rows(
-        store,
-        &format!(
-            "SELECT stream, channel, received_at, quality FROM event_sightings \
-             WHERE event_id = {id} ORDER BY id"
-        ),
-    )
-    .await?;
-    let matches = rows(
-        store,
-        &format!(
-            "SELECT rule, outcome, matched_at, error, actions FROM rule_matches \
-             WHERE event_id = {id} ORDER BY id"
-        ),
-    )
-    .await?;
-    let actions = rows(
-        store,
-        &format!(
-            "SELECT id, kind, rule, status, attempts, account, last_error FROM actions \
-             WHERE event_id = {id} ORDER BY id"
-        ),
-    )
-    .await?;
+    // The three reads are independent: on the pool's connections at once.
+    let sightings = format!(
+        "SELECT stream, channel, received_at, quality FROM event_sightings \
+         WHERE event_id = {id} ORDER BY id"
+    );
+    let matches = format!(
+        "SELECT rule, outcome, matched_at, error, actions FROM rule_matches \
+         WHERE event_id = {id} ORDER BY id"
+    );
+    let actions = format!(
+        "SELECT id, kind, rule, status, attempts, account, last_error FROM actions \
+         WHERE event_id = {id} ORDER BY id"
+    );
+    let (sightings, matches, actions) = tokio::try_join!(
+        rows(store, &sightings),
+        rows(store, &matches),
+        rows(store, &actions)
+    )?;
     Ok(Some(serde_json::json!({
         "event": event,
         "sightings": sightings,
@@ -156,7 +272,15 @@ pub struct ActionFilter {
     pub before: Option<i64>,
 }
 
-pub async fn actions(store: &Store, filter: &ActionFilter) -> anyhow::Result<Rows> {
+impl ActionFilter {
+    /// Status and rule together are windowed (see [`EventFilter::windowed`]);
+    /// either alone pages by its index (`(status, id)`, `(rule, id)`).
+    fn windowed(&self) -> bool {
+        !self.status.is_empty() && !self.rule.is_empty()
+    }
+}
+
+pub async fn actions(store: &Store, filter: &ActionFilter) -> anyhow::Result<Listed> {
     let mut conditions = Vec::new();
     if !filter.status.is_empty() {
         conditions.push(format!("status = {}", quote(&filter.status)));
@@ -164,15 +288,16 @@ pub async fn actions(store: &Store, filter: &ActionFilter) -> anyhow::Result<Row
     if !filter.rule.is_empty() {
         conditions.push(format!("rule = {}", quote(&filter.rule)));
     }
-    if let Some(before) = filter.before {
-        conditions.push(format!("id < {before}"));
-    }
-    let filter = match conditions.is_empty() {
-        true => String::new(),
-        false => format!("WHERE {}", conditions.join(" AND ")),
-    };
+    let (filter, searched) = keyset(
+        store,
+        "actions",
+        conditions,
+        filter.before,
+        filter.windowed(),
+    )
+    .await?;
     let url = url_of(store);
-    rows(
+    let rows = rows(
         store,
         &format!(
             "SELECT id, status, kind, rule, event_id, account, attempts, {run_at} AS run_at, last_error \
@@ -180,7 +305,8 @@ pub async fn actions(store: &Store, filter: &ActionFilter) -> anyhow::Result<Row
             run_at = ts(url, "run_at")
         ),
     )
-    .await
+    .await?;
+    Ok(Listed { rows, searched })
 }
 
 /// One action and every attempt (requests as stored: redacted when recorded).

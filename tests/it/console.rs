@@ -157,9 +157,40 @@ async fn a_forged_cross_site_post_is_refused(backend: Backend) {
     app.stop().await;
 }
 
+/// A hand-edited keyset value gets the console's own 400 page, saying what a
+/// `before` takes, on the events and the actions lists alike.
+async fn a_bad_keyset_value_gets_the_consoles_own_400_page(backend: Backend) {
+    let app = TestApp::builder(backend).start().await;
+    let mut browser = Browser::new(&app);
+    for path in [
+        "/events?before=abc",
+        "/events?kind=tweet&before=1.5",
+        "/events?before=99999999999999999999",
+        "/actions?before=abc",
+        "/actions?status=dead&before=",
+    ] {
+        let (status, page, headers) = browser.get(path).await;
+        assert_eq!(status, 400, "{path}");
+        assert!(
+            headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
+        assert!(
+            page.contains("<nav") && page.contains("`before` takes an id, a whole number"),
+            "{path}: {page}"
+        );
+    }
+    let (status, _, _) = browser.get("/events?before=5").await;
+    assert_eq!(status, 200);
+    app.stop().await;
+}
+
 on_both_backends!(
     a_dead_action_is_seen_and_retried_once_from_the_console,
     a_forged_cross_site_post_is_refused,
+    a_bad_keyset_value_gets_the_consoles_own_400_page,
 );
 
 /// On a public listener every page needs the login; a wrong token gets none.

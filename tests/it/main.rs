@@ -14,6 +14,7 @@ mod cli;
 mod compose;
 mod console;
 mod console_charts;
+mod console_lists;
 mod console_quarantine;
 mod console_rules;
 mod contacts;

@@ -183,6 +183,16 @@ pub struct WeakWriter {
 }
 
 impl WeakWriter {
+    /// A handle to no writer: a console that only reads (the page-speed
+    /// benchmark), whose "Ingest again" says ingestion has stopped.
+    pub fn detached() -> Self {
+        let (requests, _) = mpsc::channel::<Request>(1);
+        Self {
+            requests: requests.downgrade(),
+            availability: Availability::default(),
+        }
+    }
+
     pub fn upgrade(&self) -> Option<Writer> {
         self.requests.upgrade().map(|requests| Writer {
             requests,
