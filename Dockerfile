@@ -10,7 +10,7 @@ COPY Cargo.toml Cargo.lock ./
 RUN mkdir -p src benches \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
-    && for bench in ingest rules actions streams ratelimit intent; do echo 'fn main() {}' > "benches/$bench.rs"; done \
+    && for bench in ingest rules actions streams ratelimit console intent; do echo 'fn main() {}' > "benches/$bench.rs"; done \
     && cargo build --release --locked --bin starling \
     && rm -rf src benches
 
