@@ -252,17 +252,22 @@ fn counted(
         window: window.as_str(),
         unit: "hour",
         buckets: starts.iter().map(|s| stamp(*s)).collect(),
-        series: series
-            .into_iter()
-            .map(|(name, values)| Line {
-                name,
-                values: values.into_iter().map(|v| Some(v as f64)).collect(),
-            })
-            .collect(),
+        series: count_lines(series),
         total,
         caption: format!("{title}, {}: {total} {noun}.", window.words()),
         stacked: false,
     }
+}
+
+/// Counted series as lines (a count is always there, zero or not).
+fn count_lines(series: Vec<(String, Vec<i64>)>) -> Vec<Line> {
+    series
+        .into_iter()
+        .map(|(name, values)| Line {
+            name,
+            values: values.into_iter().map(|v| Some(v as f64)).collect(),
+        })
+        .collect()
 }
 
 fn latency(hours: &Hours, starts: &[i64], window: Window) -> Chart {
@@ -321,13 +326,7 @@ fn intents(hours: &Hours, window: Window) -> Chart {
         window: window.as_str(),
         unit: "day",
         buckets: days.keys().map(|d| stamp(*d)).collect(),
-        series: series
-            .into_iter()
-            .map(|(name, values)| Line {
-                name,
-                values: values.into_iter().map(|v| Some(v as f64)).collect(),
-            })
-            .collect(),
+        series: count_lines(series),
         total,
         caption: format!("{title}, {}: {total} replies.", window.words()),
         stacked: true,

@@ -57,13 +57,8 @@ async fn newest_id(store: &Store) -> i64 {
     }
 }
 
-async fn get(app: &TestApp, path: &str) -> String {
-    let response = app.client.get(app.url(path)).send().await.unwrap();
-    assert_eq!(response.status(), 200, "{path}");
-    response.text().await.unwrap()
-}
-
-async fn a_text_search_pages_window_by_window(backend: Backend) {
+/// An app whose one stored event is a Scrapely reply.
+async fn app_with_one_reply(backend: Backend) -> TestApp {
     let app = TestApp::builder(backend).start().await;
     assert_eq!(
         app.post("/webhooks/scrapely", fixture("new_reply"))
@@ -76,6 +71,17 @@ async fn a_text_search_pages_window_by_window(backend: Backend) {
             == 1)
         .await
     );
+    app
+}
+
+async fn get(app: &TestApp, path: &str) -> String {
+    let response = app.client.get(app.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), 200, "{path}");
+    response.text().await.unwrap()
+}
+
+async fn a_text_search_pages_window_by_window(backend: Backend) {
+    let app = app_with_one_reply(backend).await;
     let reply = newest_id(&app.store).await;
     let window = queries::window(&app.store);
     store_filler(&app.store, window + 10).await;
@@ -119,18 +125,7 @@ async fn a_text_search_pages_window_by_window(backend: Backend) {
 /// A lone indexed filter is not windowed: the reply is found on the first page
 /// beneath a window's worth of newer tweets, by kind and by intent.
 async fn a_kind_or_intent_filter_reaches_past_the_window(backend: Backend) {
-    let app = TestApp::builder(backend).start().await;
-    assert_eq!(
-        app.post("/webhooks/scrapely", fixture("new_reply"))
-            .await
-            .status(),
-        200
-    );
-    assert!(
-        poll_until(Duration::from_secs(10), async || app.count("events").await
-            == 1)
-        .await
-    );
+    let app = app_with_one_reply(backend).await;
     let link = format!("href=\"/events/{}\"", newest_id(&app.store).await);
     store_filler(&app.store, queries::window(&app.store) + 10).await;
     for path in [

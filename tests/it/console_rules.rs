@@ -211,6 +211,35 @@ async fn the_playground_shows_matches_near_misses_and_rendered_actions(backend: 
     assert!(!page.contains(TOKEN));
 }
 
+/// "What happened to this reply, and why not": a stored event's page links to
+/// the playground with its id filled in, and trying it there says which
+/// condition each rule that did not fire failed.
+async fn an_event_page_leads_to_why_the_other_rules_did_not_match(backend: Backend) {
+    let app = app(backend).await;
+    post_reply(&app, "m-why", "who is this?").await;
+    let id = event_ids(&app).await[0];
+    let mut browser = Browser::new(&app);
+    let (status, page, _) = browser.get(&format!("/events/{id}")).await;
+    assert_eq!(status, 200, "{page}");
+    let link = format!("href=\"/rules/playground?event_id={id}\"");
+    assert!(page.contains(&link), "{page}");
+    let (status, form, _) = browser
+        .get(&format!("/rules/playground?event_id={id}"))
+        .await;
+    assert_eq!(status, 200, "{form}");
+    assert!(
+        form.contains(&format!("name=\"event_id\" value=\"{id}\"")),
+        "{form}"
+    );
+    let (status, page) = try_event(&mut browser, &[("event_id", &id.to_string())]).await;
+    assert_eq!(status, 200, "{page}");
+    let tagged = row(&page, "tag interested");
+    assert!(
+        tagged.contains("near-miss") && tagged.contains("keywords: none of"),
+        "{tagged}"
+    );
+}
+
 /// Form fields, the status expected and what the page must say.
 type Case<'a> = (Vec<(&'a str, &'a str)>, u16, &'a str);
 
@@ -366,6 +395,7 @@ async fn the_backtest_counts_what_the_cli_counts(backend: Backend) {
 on_both_backends!(
     the_rules_page_counts_each_rules_matches_and_actions,
     the_playground_shows_matches_near_misses_and_rendered_actions,
+    an_event_page_leads_to_why_the_other_rules_did_not_match,
     hostile_playground_input_is_said_on_the_page,
     a_forged_playground_post_is_refused,
     the_backtest_counts_what_the_cli_counts,
