@@ -15,7 +15,8 @@
 //! The seeded SQLite file is kept under `target/tmp/console-bench/`, named by the
 //! schema (the newest migration), the seed's version and size, and reused by the
 //! next run (`BENCH_FRESH=1` seeds again); older ones are deleted. The PostgreSQL
-//! database is dropped at the end. `BENCH_BACKENDS` (default `sqlite,postgres`),
+//! database is dropped at the end (kept, its URL printed, with `BENCH_KEEP_DB=1`,
+//! to look at its plans; `BENCH_REUSE_DB=URL` times a kept one again). `BENCH_BACKENDS` (default `sqlite,postgres`),
 //! `BENCH_PAGES` (only pages whose name contains it), `STARLING_TEST_DATABASE_URL`
 //! (PostgreSQL admin URL).
 
@@ -83,6 +84,30 @@ const PAGES: &[(&str, &str)] = &[
     ("a quarantined payload", "/quarantine/1"),
 ];
 
+/// The forms timed: a name, the path posted to and the form's fields (URL-encoded,
+/// the CSRF field added), with [`fill`]'s placeholders and `{hour_ago}` /
+/// `{day_ago}` (RFC 3339 times, URL-encoded).
+const FORMS: &[(&str, &str, &str)] = &[
+    (
+        "playground, a stored event on every rule",
+        "/rules/playground",
+        "event_id={event}",
+    ),
+    (
+        "backtest, every rule over the last hour (~1,400 events)",
+        "/rules/backtest",
+        "since={hour_ago}",
+    ),
+    (
+        "backtest, every rule over the last 24 h (~33,000 events)",
+        "/rules/backtest",
+        "since={day_ago}",
+    ),
+];
+
+/// The CSRF token the forms carry (cookie and field alike; any 64 characters).
+const CSRF: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
 /// Rules named as the seed's matches and actions are, so the rules page counts them.
 const SEEDED_RULES: [&str; 6] = [
     "crm-interested",
@@ -121,7 +146,11 @@ async fn run() -> anyhow::Result<()> {
         let timings = time_pages(&store, &facts).await;
         store.close().await;
         if let Some(db) = cleanup {
-            db.drop_db().await;
+            if std::env::var("BENCH_KEEP_DB").is_ok() {
+                eprintln!("{backend}: kept {} (BENCH_KEEP_DB)", db.url);
+            } else {
+                db.drop_db().await;
+            }
         }
         results.insert(backend.to_string(), timings?);
     }
@@ -150,6 +179,10 @@ async fn seeded(backend: &str, events: i64) -> anyhow::Result<(Store, Option<db:
             timed_seed(&store, events).await?;
         }
         return Ok((store, None));
+    }
+    if let Ok(url) = std::env::var("BENCH_REUSE_DB") {
+        eprintln!("postgres: reusing {url} (BENCH_REUSE_DB)");
+        return Ok((Store::connect(&url, 8).await?, None));
     }
     let db = db::BenchDb::new(backend).await;
     let store = Store::connect(&db.url, 8).await?;
@@ -229,13 +262,28 @@ async fn time_pages(store: &Store, facts: &Facts) -> anyhow::Result<Timings> {
     );
     let only = std::env::var("BENCH_PAGES").unwrap_or_default();
     let mut timings = Timings::new();
-    for &(name, path) in PAGES.iter().filter(|(n, _)| n.contains(&only)) {
+    let pages = PAGES.iter().map(|&(name, path)| (name, path, None));
+    let forms = FORMS
+        .iter()
+        .map(|&(name, path, body)| (name, path, Some(body)));
+    for (name, path, form) in pages.chain(forms).filter(|(n, ..)| n.contains(&only)) {
         let url = format!("{base}{}", fill(path, facts));
+        // A form is posted as the console's own page posts it: the CSRF cookie,
+        // the same token in the form, and this console's Origin.
+        let request = || match form {
+            None => client.get(&url),
+            Some(body) => client
+                .post(&url)
+                .header("cookie", format!("starling_csrf={CSRF}"))
+                .header("origin", &base)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(format!("csrf={CSRF}&{}", fill(body, facts))),
+        };
         let mut samples = Vec::new();
         let span = Instant::now();
         for round in 0..warmup + requests {
             let started = Instant::now();
-            let response = client.get(&url).send().await?;
+            let response = request().send().await?;
             let status = response.status();
             let body = response.text().await?;
             let elapsed = started.elapsed();
@@ -265,7 +313,13 @@ async fn time_pages(store: &Store, facts: &Facts) -> anyhow::Result<Timings> {
 }
 
 fn fill(path: &str, facts: &Facts) -> String {
-    path.replace("{event}", &facts.event.to_string())
+    let ago = |secs: i64| {
+        let at = time::OffsetDateTime::now_utc() - time::Duration::seconds(secs);
+        starling::clock::format_utc(at).replace(':', "%3A")
+    };
+    path.replace("{hour_ago}", &ago(3600))
+        .replace("{day_ago}", &ago(86_400))
+        .replace("{event}", &facts.event.to_string())
         .replace("{action}", &facts.action.to_string())
         .replace("{deep}", &facts.deep.to_string())
         .replace("{deep_action}", &(facts.action / 3).to_string())
@@ -280,7 +334,8 @@ fn print_table(results: &BTreeMap<String, Timings>) {
         rule.push_str("---:|---:|");
     }
     println!("\n{header} ≤ {TARGET_MS} ms |\n{rule}:---:|");
-    for &(name, path) in PAGES {
+    let forms = FORMS.iter().map(|&(name, path, _)| (name, path));
+    for (name, path) in PAGES.iter().copied().chain(forms) {
         let measured: Vec<Option<&stats::Measured>> =
             backends.iter().map(|b| results[*b].get(name)).collect();
         if measured.iter().all(Option::is_none) {

@@ -123,8 +123,12 @@ pub async fn seed(store: &Store, events: i64) -> anyhow::Result<()> {
                 .await?;
         }
         Store::Postgres(pool) => {
+            // A synchronous commit (one fsync for the whole seed): a VACUUM
+            // right after an asynchronous one finds the commit not yet flushed,
+            // sets no hint bits and marks no page all-visible, and every count
+            // then reads the heap (measured: the overview 3× slower).
             let sql = format!(
-                "SET synchronous_commit = off; BEGIN; {script}; {sequences}; COMMIT",
+                "BEGIN; {script}; {sequences}; COMMIT",
                 sequences = pg_sequences()
             );
             let mut conn = pool.acquire().await?;

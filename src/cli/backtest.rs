@@ -75,13 +75,32 @@ fn edge(flag: &str, value: Option<&str>) -> anyhow::Result<Option<String>> {
         .transpose()
 }
 
+/// The stored events a backtest replays, oldest first, and how many older ones
+/// its limit left out.
+pub struct Window {
+    rows: Vec<Vec<Value>>,
+    left_out: u64,
+    limit: u64,
+}
+
 /// Replays the stored events of the window (at most `limit`, the latest) on the
-/// rules: `rules backtest`'s counts, and the console's.
+/// rules: `rules backtest`'s counts. The console reads the [`window`] and
+/// [`replay`]s it off the async runtime.
 pub async fn count(
     reader: Reader<'_>,
     set: &RuleSet,
     options: Options<'_>,
 ) -> anyhow::Result<Backtest> {
+    let window = window(reader, set, &options).await?;
+    Ok(replay(set, options.rule, window, Bar::OnTerminal))
+}
+
+/// Reads the events of the window: the latest `limit` by arrival, oldest first.
+pub async fn window(
+    reader: Reader<'_>,
+    set: &RuleSet,
+    options: &Options<'_>,
+) -> anyhow::Result<Window> {
     if let Some(name) = options.rule
         && set.rule(name).is_none()
     {
@@ -99,8 +118,11 @@ pub async fn count(
         true => String::new(),
         false => format!(" WHERE {}", conditions.join(" AND ")),
     };
+    // By arrival, along `events_received_at` (which ends in the id on both
+    // backends' plans): `ORDER BY id` under a time window had SQLite walk every id
+    // back from the newest, 230 ms for the last hour of a million events.
     let sql = format!(
-        "SELECT {} FROM events{filter} ORDER BY id DESC LIMIT {}",
+        "SELECT {} FROM events{filter} ORDER BY received_at DESC, id DESC LIMIT {}",
         super::stored_event::COLUMNS,
         options.limit
     );
@@ -115,18 +137,44 @@ pub async fn count(
         .and_then(count_of)
         .unwrap_or(0);
     let left_out = matching.saturating_sub(table.rows.len() as u64);
+    Ok(Window {
+        rows: table.rows,
+        left_out,
+        limit: options.limit,
+    })
+}
+
+/// Whether a replay draws a progress bar on a terminal: the CLI's does; the
+/// console's, inside `starling serve`, never does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bar {
+    OnTerminal,
+    Never,
+}
+
+/// Replays `window` on the rules of `set` (only `rule`, when named): CPU only,
+/// about 5 µs per event and rule.
+pub fn replay(set: &RuleSet, rule: Option<&str>, window: Window, bar: Bar) -> Backtest {
+    let Window {
+        rows,
+        left_out,
+        limit,
+    } = window;
     let mut totals: Vec<(String, RuleTotals)> = set
         .rules
         .iter()
-        .filter(|r| options.rule.is_none_or(|n| n == r.name))
+        .filter(|r| rule.is_none_or(|n| n == r.name))
         .map(|r| (r.name.clone(), RuleTotals::default()))
         .collect();
     let mut cooldowns: HashMap<(String, String), OffsetDateTime> = HashMap::new();
     let mut considered = 0u64;
     // Replies by intent: the stored column, or the classifier for a reply stored before it.
     let mut intents: BTreeMap<String, u64> = BTreeMap::new();
-    let progress = crate::cli::progress::bar(table.rows.len() as u64, "Backtesting");
-    for row in &table.rows {
+    let progress = match bar {
+        Bar::OnTerminal => crate::cli::progress::bar(rows.len() as u64, "Backtesting"),
+        Bar::Never => indicatif::ProgressBar::hidden(),
+    };
+    for row in &rows {
         progress.inc(1);
         let Some(event) = StoredEvent::from_row(row) else {
             continue;
@@ -172,13 +220,13 @@ pub async fn count(
         }
     }
     progress.finish_and_clear();
-    Ok(Backtest {
+    Backtest {
         events: considered,
         left_out,
-        limit: options.limit,
+        limit,
         reply_intents: intents,
         rules: totals,
-    })
+    }
 }
 
 /// A count as the audit connection returns it (a number, or text on some drivers).

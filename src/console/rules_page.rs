@@ -1,7 +1,7 @@
 //! The rules page: every loaded rule with what it did over the last 24 h and
 //! 7 d ([`super::rule_stats`]), its latest error and the reload status; and
 //! its backtest form, which runs `starling rules backtest`'s own count
-//! (`cli::backtest::count`) on the console's pool, read-only and bounded.
+//! (`cli::backtest::window` and `replay`) on the console's pool, read-only and bounded.
 
 use super::Console;
 use super::buttons::refused;
@@ -121,7 +121,20 @@ pub async fn backtest(
         until: until.as_deref(),
         limit,
     };
-    match backtest::count(Reader::Store(&console.store), &set, options).await {
+    let counted = match backtest::window(Reader::Store(&console.store), &set, &options).await {
+        // Up to the limit's 100,000 events of CPU: on a blocking thread, so the
+        // runtime's workers go on serving webhooks and pages meanwhile.
+        Ok(window) => {
+            let (set, rule) = (set.clone(), rule.clone());
+            tokio::task::spawn_blocking(move || {
+                backtest::replay(&set, rule.as_deref(), window, backtest::Bar::Never)
+            })
+            .await
+            .map_err(|e| std::panic::resume_unwind(e.into_panic()))
+        }
+        Err(e) => Err(e),
+    };
+    match counted {
         Ok(counted) => {
             let rules: Vec<serde_json::Value> = counted
                 .rules
