@@ -3,11 +3,11 @@
 //! command does and redirects back (303) with a notice.
 
 use super::Console;
-use super::pages::{database_failure, failure, page};
+use super::pages::{Id, database_failure, failure, page};
 use super::security::{self, SESSION_COOKIE, SESSION_TTL};
 use crate::store::lifecycle;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use minijinja::context;
@@ -40,7 +40,7 @@ pub(super) fn back_to(path: &str, notice: &str) -> Response {
 pub async fn retry(
     State(console): State<Console>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Form(form): Form<Csrf>,
 ) -> Response {
     if let Some(refusal) = refused(&console, &headers, &form.csrf) {
@@ -66,7 +66,7 @@ pub async fn retry(
 pub async fn cancel(
     State(console): State<Console>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Form(form): Form<Csrf>,
 ) -> Response {
     if let Some(refusal) = refused(&console, &headers, &form.csrf) {

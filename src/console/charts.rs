@@ -85,6 +85,16 @@ impl ChartName {
         }
     }
 
+    /// What an empty chart of this name says: what it counts is not there.
+    pub const fn nothing(self) -> &'static str {
+        match self {
+            ChartName::Events => "no events in this window",
+            ChartName::Actions => "no finished attempts in this window",
+            ChartName::Latency => "no vendor calls in this window",
+            ChartName::Intents => "no replies in this window",
+        }
+    }
+
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.as_str() == text)
     }

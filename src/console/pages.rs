@@ -55,6 +55,33 @@ pub(super) fn failure(
     response
 }
 
+/// A numeric id from the path (`/events/{id}`, `/actions/{id}/retry`, …); any
+/// other text gets the console's own 400 page, saying what was expected.
+pub(super) struct Id(pub i64);
+
+impl axum::extract::FromRequestParts<Console> for Id {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        console: &Console,
+    ) -> Result<Self, Response> {
+        match Path::<i64>::from_request_parts(parts, console).await {
+            Ok(Path(id)) => Ok(Id(id)),
+            Err(_) => Err(failure(
+                console,
+                &parts.headers,
+                StatusCode::BAD_REQUEST,
+                "Not an id",
+                &format!(
+                    "{} names no id: expected a number where the id goes, as in /events/12.",
+                    parts.uri.path()
+                ),
+            )),
+        }
+    }
+}
+
 pub(super) fn database_failure(
     console: &Console,
     headers: &HeaderMap,
@@ -139,14 +166,11 @@ fn next_page<F: serde::Serialize + Clone>(
         .map(|q| format!("{path}?{q}"))
 }
 
-pub async fn event(
-    State(console): State<Console>,
-    headers: HeaderMap,
-    Path(id): Path<i64>,
-) -> Response {
+pub async fn event(State(console): State<Console>, headers: HeaderMap, Id(id): Id) -> Response {
     match queries::event(&console.store, id).await {
         Ok(Some(found)) => {
             let payload = pretty(&found["event"]["payload"]);
+            let channels = listed(&found["event"]["channels"]);
             page(
                 &console,
                 &headers,
@@ -155,6 +179,7 @@ pub async fn event(
                 context! {
                     event => Value::from_serialize(&found["event"]),
                     payload => payload,
+                    channels => channels,
                     sightings => Value::from_serialize(&found["sightings"]),
                     matches => Value::from_serialize(&found["matches"]),
                     actions => Value::from_serialize(&found["actions"]),
@@ -170,6 +195,22 @@ pub async fn event(
         ),
         Err(e) => database_failure(&console, &headers, e),
     }
+}
+
+/// A JSON array of names (`channels`), as text or JSON, as "a, b".
+fn listed(value: &serde_json::Value) -> String {
+    let parsed = match value {
+        serde_json::Value::String(text) => serde_json::from_str(text).unwrap_or(value.clone()),
+        other => other.clone(),
+    };
+    let names: Vec<String> = match parsed {
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map_or_else(|| i.to_string(), String::from))
+            .collect(),
+        other => vec![other.to_string()],
+    };
+    names.join(", ")
 }
 
 /// JSON as indented text, whether stored as JSON (PostgreSQL) or as text (SQLite).
@@ -226,7 +267,7 @@ pub struct Notice {
 pub async fn action(
     State(console): State<Console>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Query(notice): Query<Notice>,
 ) -> Response {
     match queries::action(&console.store, id).await {

@@ -47,18 +47,18 @@ pub struct Tried {
     rule: String,
 }
 
+/// The form; with an `event_id` (the event page's "why not" link) or an `event`
+/// in the query, the verdicts too: trying an event only reads, so a link may.
 pub async fn form(
     State(console): State<Console>,
     headers: HeaderMap,
     Query(picked): Query<Tried>,
 ) -> Response {
-    shown(
-        &console,
-        &headers,
-        StatusCode::OK,
-        &picked,
-        Ok(Value::UNDEFINED),
-    )
+    if picked.event.trim().is_empty() && picked.event_id.trim().is_empty() {
+        let status = StatusCode::OK;
+        return shown(&console, &headers, status, &picked, Ok(Value::UNDEFINED));
+    }
+    trial(&console, &headers, &picked).await
 }
 
 pub async fn try_it(State(console): State<Console>, headers: HeaderMap, body: Body) -> Response {
@@ -88,10 +88,15 @@ pub async fn try_it(State(console): State<Console>, headers: HeaderMap, body: Bo
     if let Some(refusal) = refused(&console, &headers, &tried.csrf) {
         return refusal;
     }
-    let ctx = match context_of(&console, &tried).await {
+    trial(&console, &headers, &tried).await
+}
+
+/// The verdicts of the loaded rules (or the one named) on the event tried.
+async fn trial(console: &Console, headers: &HeaderMap, tried: &Tried) -> Response {
+    let ctx = match context_of(console, tried).await {
         Ok(Ok(ctx)) => ctx,
-        Ok(Err((status, why))) => return shown(&console, &headers, status, &tried, Err(why)),
-        Err(e) => return database_failure(&console, &headers, e.into()),
+        Ok(Err((status, why))) => return shown(console, headers, status, tried, Err(why)),
+        Err(e) => return database_failure(console, headers, e.into()),
     };
     let set = console.rules.current();
     let only = Some(tried.rule.trim()).filter(|r| !r.is_empty());
@@ -99,7 +104,7 @@ pub async fn try_it(State(console): State<Console>, headers: HeaderMap, body: Bo
         && set.rule(name).is_none()
     {
         let why = format!("There is no loaded rule named `{name}`.");
-        return shown(&console, &headers, StatusCode::NOT_FOUND, &tried, Err(why));
+        return shown(console, headers, StatusCode::NOT_FOUND, tried, Err(why));
     }
     let verdicts = crate::cli::rules::verdicts(&set, &ctx, only);
     let trial = crate::cli::rules::trial_json(&ctx, &verdicts);
@@ -108,7 +113,7 @@ pub async fn try_it(State(console): State<Console>, headers: HeaderMap, body: Bo
         trial => Value::from_serialize(&trial),
         actions => Value::from_serialize(pretty_actions(&trial)),
     };
-    shown(&console, &headers, StatusCode::OK, &tried, Ok(result))
+    shown(console, headers, StatusCode::OK, tried, Ok(result))
 }
 
 type Refusal = (StatusCode, String);

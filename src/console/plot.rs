@@ -1,18 +1,17 @@
 //! Draws a [`Chart`] as SVG with `plotters` (its SVG backend only): lines for
 //! the hourly charts, stacked bars for the daily one, a legend, and the axes
-//! with "no events in this window" when there is nothing to draw.
+//! saying what is missing ("no replies in this window") when there is nothing to draw.
 //!
 //! The console's CSP (`style-src 'self'`) blocks `style=` attributes inside an
 //! inline SVG; plotters writes presentation attributes (`fill=`, `stroke=`,
 //! `font-size=`) only, and escapes text (kinds and labels come from the database).
 
-use super::charts::Chart;
+use super::charts::{Chart, ChartName};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 const SIZE: (u32, u32) = (720, 260);
-/// What an empty chart says, over its axes.
-pub const EMPTY: &str = "no events in this window";
 
 const COLORS: [RGBColor; 9] = [
     RGBColor(31, 119, 180),
@@ -80,9 +79,12 @@ fn draw(root: &DrawingArea<SVGBackend<'_>, Shift>, chart: &Chart) -> Result<(), 
         .draw()?;
     if chart.is_empty() {
         root.draw(&Text::new(
-            EMPTY,
-            (SIZE.0 as i32 / 2 - 90, SIZE.1 as i32 / 2 - 10),
-            ("sans-serif", 16).into_font().color(&BLACK.mix(0.6)),
+            ChartName::parse(chart.name).map_or("nothing in this window", ChartName::nothing),
+            (SIZE.0 as i32 / 2, SIZE.1 as i32 / 2),
+            ("sans-serif", 16)
+                .into_font()
+                .color(&BLACK.mix(0.6))
+                .pos(Pos::new(HPos::Center, VPos::Center)),
         ))?;
         return Ok(());
     }
@@ -254,7 +256,7 @@ mod tests {
     #[test]
     fn an_empty_chart_shows_its_axes_and_says_so() {
         let svg = svg(&chart(vec![Some(0.0); 24], false));
-        assert!(svg.contains(EMPTY), "{svg}");
+        assert!(svg.contains("no events in this window"), "{svg}");
         assert!(svg.contains("00:00"), "the axis is drawn: {svg}");
     }
 

@@ -8,11 +8,11 @@
 
 use super::Console;
 use super::buttons::{back_to, refused};
-use super::pages::{Notice, database_failure, failure, page};
+use super::pages::{Id, Notice, database_failure, failure, page};
 use crate::cli::quarantine::{self, Replay};
 use crate::store::quarantine::{Kept, Which};
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use minijinja::{Value, context};
@@ -66,7 +66,7 @@ fn not_found(console: &Console, headers: &HeaderMap, id: i64) -> Response {
 pub async fn one(
     State(console): State<Console>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Query(notice): Query<Notice>,
 ) -> Response {
     let kept = match kept(&console, id).await {
@@ -103,7 +103,7 @@ pub async fn one(
 pub async fn ingest(
     State(console): State<Console>,
     headers: HeaderMap,
-    Path(id): Path<i64>,
+    Id(id): Id,
     Form(form): Form<super::buttons::Csrf>,
 ) -> Response {
     if let Some(refusal) = refused(&console, &headers, form.token()) {

@@ -139,7 +139,49 @@ async fn a_kind_or_intent_filter_reaches_past_the_window(backend: Backend) {
     app.stop().await;
 }
 
+/// A webhook delivered twice is one event seen twice: its page says so (the
+/// list's `sightings` column), not "received once".
+async fn an_event_page_counts_webhook_deliveries_as_the_list_does(backend: Backend) {
+    let app = app_with_one_reply(backend).await;
+    let again = app.post("/webhooks/scrapely", fixture("new_reply")).await;
+    assert_eq!(again.status(), 200);
+    let seen_twice = async || {
+        let sql = "SELECT CAST(sightings AS BIGINT) FROM events";
+        let n: i64 = match &app.store {
+            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
+        };
+        n == 2
+    };
+    assert!(poll_until(Duration::from_secs(10), seen_twice).await);
+    let id = newest_id(&app.store).await;
+    let page = get(&app, &format!("/events/{id}")).await;
+    assert!(
+        page.contains("Received 2 times over webhook, the last at"),
+        "{page}"
+    );
+    assert!(!page.contains("Received once"), "{page}");
+}
+
+/// `/events/abc` is the console's own 400 page saying what an id is, not the
+/// router's plain-text parse error.
+async fn a_path_without_a_number_gets_the_consoles_own_400(backend: Backend) {
+    let app = app_with_one_reply(backend).await;
+    for path in ["/events/abc", "/actions/1x", "/quarantine/-"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), 400, "{path}");
+        let page = response.text().await.unwrap();
+        assert!(
+            page.contains("</html>") && page.contains("names no id"),
+            "{path}: {page}"
+        );
+        assert!(!page.contains("Cannot parse"), "{path}: {page}");
+    }
+}
+
 on_both_backends!(
+    a_path_without_a_number_gets_the_consoles_own_400,
     a_text_search_pages_window_by_window,
     a_kind_or_intent_filter_reaches_past_the_window,
+    an_event_page_counts_webhook_deliveries_as_the_list_does,
 );

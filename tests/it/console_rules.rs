@@ -223,21 +223,28 @@ async fn an_event_page_leads_to_why_the_other_rules_did_not_match(backend: Backe
     assert_eq!(status, 200, "{page}");
     let link = format!("href=\"/rules/playground?event_id={id}\"");
     assert!(page.contains(&link), "{page}");
-    let (status, form, _) = browser
+    // Following the link answers the question: the verdicts, not only the form.
+    let (status, linked, _) = browser
         .get(&format!("/rules/playground?event_id={id}"))
         .await;
-    assert_eq!(status, 200, "{form}");
+    assert_eq!(status, 200, "{linked}");
     assert!(
-        form.contains(&format!("name=\"event_id\" value=\"{id}\"")),
-        "{form}"
+        linked.contains(&format!("name=\"event_id\" value=\"{id}\"")),
+        "{linked}"
     );
-    let (status, page) = try_event(&mut browser, &[("event_id", &id.to_string())]).await;
-    assert_eq!(status, 200, "{page}");
-    let tagged = row(&page, "tag interested");
-    assert!(
-        tagged.contains("near-miss") && tagged.contains("keywords: none of"),
-        "{tagged}"
-    );
+    let (status, posted) = try_event(&mut browser, &[("event_id", &id.to_string())]).await;
+    assert_eq!(status, 200, "{posted}");
+    for page in [&linked, &posted] {
+        let tagged = row(page, "tag interested");
+        assert!(
+            tagged.contains("near-miss") && tagged.contains("keywords: none of"),
+            "{tagged}"
+        );
+    }
+    // A link to an event that is not there says so.
+    let (status, missing, _) = browser.get("/rules/playground?event_id=999999").await;
+    assert_eq!(status, 404, "{missing}");
+    assert!(missing.contains("999999"), "{missing}");
 }
 
 /// Form fields, the status expected and what the page must say.
