@@ -16,9 +16,11 @@
 //! schema (the newest migration), the seed's version and size, and reused by the
 //! next run (`BENCH_FRESH=1` seeds again); older ones are deleted. The PostgreSQL
 //! database is dropped at the end (kept, its URL printed, with `BENCH_KEEP_DB=1`,
-//! to look at its plans; `BENCH_REUSE_DB=URL` times a kept one again). `BENCH_BACKENDS` (default `sqlite,postgres`),
-//! `BENCH_PAGES` (only pages whose name contains it), `STARLING_TEST_DATABASE_URL`
-//! (PostgreSQL admin URL).
+//! to look at its plans; `BENCH_REUSE_DB=URL` times a kept one again instead of
+//! seeding). `BENCH_BACKENDS` (default `sqlite,postgres`), `BENCH_PAGES` (only
+//! pages and forms whose name contains it), `STARLING_TEST_DATABASE_URL`
+//! (PostgreSQL admin URL). Besides the pages, [`FORMS`] are posted as the
+//! console's own pages post them.
 
 #[path = "common/db.rs"]
 mod db;

@@ -197,13 +197,17 @@ pub async fn event(State(console): State<Console>, headers: HeaderMap, Id(id): I
     }
 }
 
-/// A JSON array of names (`channels`), as text or JSON, as "a, b".
-fn listed(value: &serde_json::Value) -> String {
-    let parsed = match value {
+/// A JSON column's value, whether stored as JSON (PostgreSQL) or as text (SQLite).
+fn as_json(value: &serde_json::Value) -> serde_json::Value {
+    match value {
         serde_json::Value::String(text) => serde_json::from_str(text).unwrap_or(value.clone()),
         other => other.clone(),
-    };
-    let names: Vec<String> = match parsed {
+    }
+}
+
+/// A JSON array of names (`channels`) as "a, b".
+fn listed(value: &serde_json::Value) -> String {
+    let names: Vec<String> = match as_json(value) {
         serde_json::Value::Array(items) => items
             .iter()
             .map(|i| i.as_str().map_or_else(|| i.to_string(), String::from))
@@ -215,11 +219,7 @@ fn listed(value: &serde_json::Value) -> String {
 
 /// JSON as indented text, whether stored as JSON (PostgreSQL) or as text (SQLite).
 fn pretty(value: &serde_json::Value) -> String {
-    let parsed = match value {
-        serde_json::Value::String(text) => serde_json::from_str(text).unwrap_or(value.clone()),
-        other => other.clone(),
-    };
-    serde_json::to_string_pretty(&parsed).unwrap_or_default()
+    serde_json::to_string_pretty(&as_json(value)).unwrap_or_default()
 }
 
 pub async fn actions(

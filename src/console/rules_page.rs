@@ -130,7 +130,11 @@ pub async fn backtest(
                 backtest::replay(&set, rule.as_deref(), window, backtest::Bar::Never)
             })
             .await
-            .map_err(|e| std::panic::resume_unwind(e.into_panic()))
+            .map_err(|e| match e.try_into_panic() {
+                Ok(panic) => std::panic::resume_unwind(panic),
+                // Only while the runtime shuts down.
+                Err(cancelled) => anyhow::Error::new(cancelled).context("backtest cancelled"),
+            })
         }
         Err(e) => Err(e),
     };

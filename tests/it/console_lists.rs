@@ -145,14 +145,7 @@ async fn an_event_page_counts_webhook_deliveries_as_the_list_does(backend: Backe
     let app = app_with_one_reply(backend).await;
     let again = app.post("/webhooks/scrapely", fixture("new_reply")).await;
     assert_eq!(again.status(), 200);
-    let seen_twice = async || {
-        let sql = "SELECT CAST(sightings AS BIGINT) FROM events";
-        let n: i64 = match &app.store {
-            Store::Sqlite(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-            Store::Postgres(pool) => sqlx::query_scalar(sql).fetch_one(pool).await.unwrap(),
-        };
-        n == 2
-    };
+    let seen_twice = async || app.count("events WHERE sightings = 2").await == 1;
     assert!(poll_until(Duration::from_secs(10), seen_twice).await);
     let id = newest_id(&app.store).await;
     let page = get(&app, &format!("/events/{id}")).await;
