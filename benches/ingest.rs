@@ -46,14 +46,14 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[path = "common/baseline.rs"]
 mod baseline;
 #[path = "common/db.rs"]
 mod db;
+#[path = "common/load.rs"]
+mod load;
 #[path = "common/peer_job.rs"]
 mod peer_job;
 #[path = "common/poller.rs"]
@@ -61,6 +61,7 @@ mod poller;
 #[path = "common/process.rs"]
 mod process;
 use db::BenchDb;
+use load::{Measured, load};
 use peer_job::Sink;
 use process::ServerProcess;
 
@@ -131,21 +132,6 @@ fn env_or(key: &str, default: u64) -> u64 {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(default)
-}
-
-struct Measured {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors: u64,
-    peak_rss_mib: f64,
-    /// Server CPU time per request, in microseconds.
-    cpu_us: f64,
-    /// Ids of every acknowledged (2xx) webhook, warm-up included.
-    acked: Vec<u64>,
-    /// The measured window (after the warm-up), and when the last request ended.
-    window: (Instant, Instant),
-    load_end: Instant,
 }
 
 async fn orchestrate() {
@@ -337,81 +323,4 @@ fn command(server: &str, db_url: &str, rules: Option<PathBuf>) -> Command {
         .env("STARLING__SERVER__LISTEN", "127.0.0.1:0")
         .env("STARLING__LOG__FILTER", "info");
     c
-}
-
-/// `conns` clients, each posting sequentially on its own keep-alive connection.
-async fn load(addr: &str, conns: usize, duration: Duration) -> Measured {
-    let url = format!("http://{addr}/webhooks/scrapely");
-    let counter = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let template = include_str!("../tests/fixtures/scrapely/new_reply.json");
-    // Warm-up, then the measured window.
-    let warmup = Instant::now() + Duration::from_millis(500);
-    let deadline = warmup + duration;
-    let mut tasks = Vec::new();
-    for _ in 0..conns {
-        starling::actions::outbound::init_tls();
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .build()
-            .unwrap();
-        let (url, counter, errors) = (url.clone(), counter.clone(), errors.clone());
-        tasks.push(tokio::spawn(async move {
-            let (mut latencies, mut acked) = (Vec::new(), Vec::new());
-            loop {
-                let id = counter.fetch_add(1, Ordering::Relaxed);
-                let body = template.replacen("1234567890123456789", &format!("bench-{id}"), 1);
-                let started = Instant::now();
-                if started >= deadline {
-                    break;
-                }
-                let ok = match client
-                    .post(&url)
-                    .header("content-type", "application/json")
-                    .body(body)
-                    .send()
-                    .await
-                {
-                    Ok(r) => r.status().is_success(),
-                    Err(_) => false,
-                };
-                if ok {
-                    acked.push(id);
-                }
-                if started >= warmup {
-                    if ok {
-                        latencies.push(started.elapsed().as_micros() as u32);
-                    } else {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                    }
-                }
-            }
-            (latencies, acked)
-        }));
-    }
-    let (mut all, mut acked) = (Vec::new(), Vec::new());
-    for t in tasks {
-        let (latencies, ids) = t.await.unwrap();
-        all.extend(latencies);
-        acked.extend(ids);
-    }
-    let load_end = Instant::now();
-    all.sort_unstable();
-    let pct = |p: f64| {
-        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0) as f64
-            / 1000.0
-    };
-    Measured {
-        rps: all.len() as f64 / duration.as_secs_f64(),
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        errors: errors.load(Ordering::Relaxed),
-        peak_rss_mib: 0.0,
-        cpu_us: 0.0,
-        acked,
-        window: (warmup, deadline),
-        load_end,
-    }
 }

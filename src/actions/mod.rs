@@ -8,6 +8,7 @@
 //! rate limits, holds and reconciliation.
 
 pub mod accounts;
+mod call;
 mod call_slot;
 mod conclude;
 pub mod do_not_contact;

@@ -291,7 +291,7 @@ fn latency(hours: &Hours, starts: &[i64], window: Window) -> Chart {
         values: hours
             .by_hour
             .values()
-            .map(|c| hourly::quantile(q, hourly::series_of(c, Series::Latency)))
+            .map(|c| super::quantile::quantile(q, hourly::series_of(c, Series::Latency)))
             .collect(),
     };
     let title = "Vendor call latency per hour, p50 and p99 (ms)";

@@ -19,6 +19,7 @@ mod overview;
 mod pages;
 mod playground;
 mod plot;
+mod quantile;
 mod quarantine_page;
 pub mod queries;
 pub mod rollup;

@@ -16,11 +16,13 @@
 //! a [`Rejection`]; [`reread`] reads a quarantined body again with the normalizer
 //! it arrived through. This module owns what the streams share: [`supervise`] (connect, read until the
 //! connection ends, wait with backoff, again), [`Ended`] (why a connection ended
-//! and how long to wait), [`Ingest`] (every message through the group-commit
-//! writer, or into quarantine), the per-stream lease (one process holds a stream)
+//! and how long to wait, `ended.rs`), [`Ingest`] (every message through the group-commit
+//! writer, or into quarantine), the per-stream lease (one process holds a stream, `lease.rs`)
 //! and [`status`]. [`websocket`] is the loop the three WebSocket protocols use.
 
+mod ended;
 pub mod ingest;
+mod lease;
 mod rejection;
 pub mod reread;
 pub mod scrapebadger;
@@ -30,111 +32,19 @@ pub mod status;
 pub mod tweets;
 pub mod websocket;
 
+pub use ended::Ended;
 pub use rejection::Rejection;
 
-use crate::config::{RetrySettings, Settings, StreamKind, StreamSettings, StreamingSettings};
+use crate::config::{Settings, StreamKind, StreamSettings, StreamingSettings};
 use crate::store::Store;
 use crate::store::writer::Writer;
 pub use ingest::Ingest;
+use lease::Holder;
 use status::{State, StreamStatus};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
-
-/// Why a connection ended, which decides the wait before the next one.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ended {
-    /// Shutdown, or another process took the stream over.
-    Stopped,
-    /// HTTP 401 at the handshake: the key is wrong.
-    Unauthorized(String),
-    /// The handshake failed otherwise (HTTP status, DNS, TLS, timeout).
-    Refused(String),
-    /// The server closed with a close frame.
-    Closed { code: u16, reason: String },
-    /// The connection broke without a close frame (1006).
-    Dropped(String),
-    /// Nothing arrived for longer than the documented limit.
-    Idle(Duration),
-}
-
-impl Ended {
-    /// How long to wait before the next attempt, after `failures` unstable connections.
-    pub fn wait(&self, settings: &StreamingSettings, failures: u32) -> Duration {
-        let retry = RetrySettings {
-            base_ms: settings.backoff_base_ms,
-            factor: 2.0,
-            cap_secs: settings.backoff_cap_secs,
-            max_attempts: u32::MAX,
-        };
-        let backoff = crate::backoff::delay(&retry, failures + 1, None);
-        match self {
-            Ended::Stopped => Duration::ZERO,
-            Ended::Unauthorized(_) => Duration::from_secs(settings.unauthorized_retry_secs),
-            Ended::Closed { code: 1008, .. } => {
-                backoff.max(Duration::from_secs(settings.policy_retry_secs))
-            }
-            _ => backoff,
-        }
-    }
-
-    /// Said plainly, for the log and `last_error`.
-    pub fn describe(&self, kind: StreamKind) -> String {
-        match self {
-            Ended::Stopped => "stopped".into(),
-            Ended::Unauthorized(detail) => format!(
-                "the vendor refused the API key (HTTP 401: {detail}); check `api_key` of this stream"
-            ),
-            Ended::Refused(detail) => format!("could not connect: {detail}"),
-            Ended::Closed { code: 1008, reason } => format!(
-                "closed with 1008 (policy violation): a vendor limit was broken{} — {}; reason given: `{reason}`",
-                if kind == StreamKind::ScrapestFilter {
-                    ""
-                } else {
-                    " (or the key is not allowed this stream)"
-                },
-                limits(kind)
-            ),
-            Ended::Closed { code: 1000, reason } => {
-                format!("closed normally (1000) by the server: `{reason}`")
-            }
-            Ended::Closed { code: 1001, reason } => {
-                format!("the server is going away (1001): `{reason}`")
-            }
-            Ended::Closed { code, reason } => format!("closed with code {code}: `{reason}`"),
-            Ended::Dropped(detail) => {
-                format!("connection dropped without a close frame (1006): {detail}")
-            }
-            Ended::Idle(limit) => format!(
-                "nothing received for {} s (not even a ping): taken for a dead connection",
-                limit.as_secs()
-            ),
-        }
-    }
-
-    fn state(&self) -> State {
-        match self {
-            Ended::Unauthorized(_) => State::Unauthorized,
-            Ended::Stopped => State::Stopped,
-            _ => State::BackingOff,
-        }
-    }
-}
-
-fn limits(kind: StreamKind) -> &'static str {
-    match kind {
-        StreamKind::ScrapestFilter => {
-            "Scrapest allows 5 connections per API key (its `scrapest`, `scrapest_filter` and \
-             private `scrapest_sse` streams together) and 100 messages per second"
-        }
-        StreamKind::Scrapest => {
-            "Scrapest allows 5 connections per API key (its `scrapest`, `scrapest_filter` and \
-             private `scrapest_sse` streams together)"
-        }
-        _ => "see the vendor's limits for this key",
-    }
-}
 
 /// Everything a connection needs.
 pub struct StreamContext {
@@ -304,115 +214,5 @@ fn source_and_channel(config: &StreamSettings) -> (&'static str, &'static str) {
         StreamKind::Scrapest => ("scrapest", CHANNEL_SCRAPEST_WS),
         StreamKind::ScrapestFilter => ("scrapest", CHANNEL_SCRAPEST_FILTER),
         StreamKind::Scrapebadger => ("scrapebadger", CHANNEL_SCRAPEBADGER_WS),
-    }
-}
-
-/// Holds one stream's lease: waits for it, runs the stream while it is held.
-struct Holder {
-    store: Store,
-    owner: String,
-    lease: Duration,
-    status: Arc<StreamStatus>,
-}
-
-impl Holder {
-    async fn hold(self, mut ctx: StreamContext, stop: CancellationToken) {
-        let name = self.status.name.clone();
-        let kind = self.status.kind.as_str();
-        while !stop.is_cancelled() {
-            match crate::store::streams::acquire(
-                &self.store,
-                &name,
-                kind,
-                &self.owner,
-                self.lease.as_millis() as i64,
-            )
-            .await
-            {
-                Ok(true) => {
-                    tracing::info!(stream = %name, kind, "Holding the stream");
-                    let lost = self.status.hold();
-                    let either = CancellationToken::new();
-                    let (s, l, e) = (stop.clone(), lost.clone(), either.clone());
-                    let relay = tokio::spawn(async move {
-                        tokio::select! { _ = s.cancelled() => {}, _ = l.cancelled() => {} }
-                        e.cancel();
-                    });
-                    ctx.stop = either;
-                    ctx = supervise(ctx).await;
-                    relay.abort();
-                    if stop.is_cancelled() {
-                        self.status.set_state(State::Stopped);
-                        status::flush(&self.store, &self.owner, self.lease, &self.status).await;
-                        if let Err(error) =
-                            crate::store::streams::release(&self.store, &name, &self.owner).await
-                        {
-                            tracing::warn!(stream = %name, %error, "Could not release the stream's lease");
-                        }
-                        return;
-                    }
-                }
-                Ok(false) => self.status.set_state(State::Standby),
-                Err(error) => {
-                    tracing::warn!(stream = %name, %error, "Could not take the stream's lease")
-                }
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(self.lease / 3) => {}
-                _ = stop.cancelled() => {}
-            }
-        }
-        self.status.set_state(State::Stopped);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn settings() -> StreamingSettings {
-        StreamingSettings {
-            backoff_base_ms: 500,
-            backoff_cap_secs: 60,
-            stable_secs: 30,
-            unauthorized_retry_secs: 300,
-            policy_retry_secs: 60,
-            connect_timeout_secs: 10,
-            lease_secs: 15,
-        }
-    }
-
-    #[test]
-    fn waits_follow_the_reason() {
-        let s = settings();
-        let dropped = Ended::Dropped("reset".into());
-        for failures in 0..20 {
-            let ceiling = Duration::from_millis((500u64 << failures.min(16)).min(60_000));
-            assert!(dropped.wait(&s, failures) <= ceiling);
-        }
-        assert_eq!(
-            Ended::Unauthorized("no".into()).wait(&s, 0),
-            Duration::from_secs(300)
-        );
-        let policy = Ended::Closed {
-            code: 1008,
-            reason: "too many".into(),
-        };
-        assert!(policy.wait(&s, 0) >= Duration::from_secs(60));
-        assert!(
-            Ended::Closed {
-                code: 1001,
-                reason: String::new()
-            }
-            .wait(&s, 0)
-                <= Duration::from_millis(500)
-        );
-        let said = policy.describe(StreamKind::ScrapestFilter);
-        assert!(
-            said.contains("1008")
-                && said.contains("5 connections per API key")
-                && said.contains("too many"),
-            "{said}"
-        );
     }
 }

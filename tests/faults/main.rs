@@ -19,7 +19,7 @@ mod cluster;
 #[path = "../it/helpers/db.rs"]
 mod db;
 #[allow(dead_code)]
-#[path = "../it/helpers/fake_vendor.rs"]
+#[path = "../it/helpers/fake_vendor/mod.rs"]
 mod fake_vendor;
 #[allow(dead_code)]
 #[path = "../it/helpers/poll.rs"]

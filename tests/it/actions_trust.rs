@@ -2,6 +2,10 @@
 //! vendors and proxies do: a DM that may have gone out is reconciled before any
 //! resend, a DM goes only through the rule's own account, and each kind keeps
 //! its written crash semantics.
+//!
+//! Past 400 lines: each crash semantics case is one whole scenario against the
+//! failing fake vendor, and they share the readers of settled actions and
+//! their outcomes written here.
 
 use crate::actions::{NO_CONTACT_WINDOW, actions};
 use crate::helpers::fake_vendor::{

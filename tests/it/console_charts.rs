@@ -3,6 +3,9 @@
 //! drawn from), the three windows, a bad window, an empty database, the hourly
 //! rollup counted once by two rollers, and an event arriving for an hour already
 //! rolled.
+//!
+//! Past 400 lines because every chart test reads the same seed of known hours and
+//! the same JSON-twin readers; split, each file would repeat them.
 
 use crate::helpers::{Backend, TestApp, TestDb, poll_until};
 use crate::on_both_backends;

@@ -3,6 +3,9 @@
 //! replicas, a person marked do-not-contact (by `starling contacts block` or a
 //! rule's `starling.do_not_contact`) is never DM'd again, and a DM skipped by
 //! the ledger gives its rule's cooldown back.
+//!
+//! Past 400 lines: each case (replicas, rules, blocks, cooldowns) is one whole
+//! scenario sharing this file's rules and ledger readers.
 
 use crate::helpers::fake_vendor::FakeVendor;
 use crate::helpers::{Backend, TestApp, new_reply, poll_until};

@@ -3,6 +3,10 @@
 //! event in the `events` table that rules match and act on; an alert about a
 //! failure that itself fails raises nothing more; one INFO line per rule fire
 //! and per action end, both naming the event.
+//!
+//! Past 400 lines because each failure kind is one whole scenario (a server, the
+//! fake vendor, a rule on the `starling.*` event) sharing the readers of the
+//! internal events written here.
 
 use crate::helpers::fake_stream::{Auth, FakeWs};
 use crate::helpers::fake_vendor::{FakeVendor, Reply, SLACK_PATH};

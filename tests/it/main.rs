@@ -3,6 +3,8 @@
 
 mod helpers;
 
+mod account_pauses;
+mod action_retries;
 mod actions;
 mod actions_process;
 mod actions_trust;
@@ -27,6 +29,7 @@ mod internal_events;
 mod leases;
 mod lifecycle;
 mod metrics;
+mod metrics_alerts;
 mod outage;
 mod process;
 mod quarantine_replay;
@@ -48,4 +51,6 @@ mod streams;
 mod streams_once;
 mod streams_process;
 mod tweets;
+mod webhook_quarantine;
+mod webhook_signatures;
 mod webhooks;

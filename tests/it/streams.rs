@@ -1,6 +1,9 @@
 //! Tweet streams against fake vendors over real sockets: each channel delivers
 //! into the store and fires rules; reconnects, close codes, 401s and limits;
 //! one event per tweet across channels; fast-x then enriched.
+//!
+//! Past 400 lines: one whole scenario per channel and per failure, all on the
+//! fake stream servers (`helpers/fake_stream.rs`) and this file's rules.
 
 use crate::helpers::fake_stream::{Auth, FakeSse, FakeWs};
 use crate::helpers::fake_vendor::FakeVendor;

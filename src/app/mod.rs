@@ -3,7 +3,11 @@
 //!
 //! `Application::build` binds before anything is spawned (port 0 works, and
 //! [`Application::addr`] tells the real port), so a caller can start talking to it
-//! as soon as `build` returns.
+//! as soon as `build` returns. The routes are assembled in `router.rs`; what runs
+//! beside them, and the order it stops in, is `run.rs`.
+
+mod router;
+mod run;
 
 use crate::actions::executor::Executor;
 use crate::clock::Clock;
@@ -14,20 +18,14 @@ use crate::rules::reload::RulesHandle;
 use crate::store::Store;
 use crate::store::actions::{FastClaim, OutboxMode};
 use crate::store::writer::{Outbox, Writer};
-use crate::webhooks::{self, WebhookState};
+use crate::webhooks::WebhookState;
 use anyhow::Context;
 use axum::Router;
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::{self, Next};
-use axum::response::Response;
-use axum::routing::get;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
 
 pub struct Application {
     listener: TcpListener,
@@ -192,44 +190,19 @@ impl Application {
             settings: settings.clone(),
         };
 
-        let ops_access = crate::http::exposure::OpsAccess::for_listener(&settings, addr);
-        let ops = Router::new()
-            .route("/readyz", get(health::readyz))
-            .route("/metrics", get(crate::http::metrics::metrics))
-            .route_layer(middleware::from_fn_with_state(
-                ops_access,
-                crate::http::exposure::require_ops_access,
-            ));
-        let router = Router::new()
-            .route("/healthz", get(health::healthz))
-            .merge(ops)
-            .with_state(health::Ready {
-                database: database.clone(),
+        let router = router::assemble(router::Parts {
+            settings: &settings,
+            addr,
+            clock,
+            ready: health::Ready {
+                database,
                 store: store.clone(),
                 rules: rules.clone(),
-                streams: streams.clone(),
-            })
-            .merge(webhooks::router(webhook_state));
-        let router = match settings.console.enabled {
-            // On loopback nobody but this machine connects: no login.
-            true => router.merge(
-                crate::console::Console::new(
-                    store.clone(),
-                    rules.clone(),
-                    settings
-                        .console
-                        .admin_token
-                        .clone()
-                        .filter(|_| !addr.ip().is_loopback()),
-                    console_writer,
-                    crate::cli::quarantine::credentials(&settings),
-                )
-                .with_clock(clock)
-                .router(),
-            ),
-            false => router,
-        };
-        let router = router.layer(middleware::from_fn(log_request));
+                streams,
+            },
+            webhooks: webhook_state,
+            console_writer,
+        });
 
         Ok(Self {
             listener,
@@ -264,172 +237,6 @@ impl Application {
     pub fn store(&self) -> &Store {
         &self.store
     }
-
-    /// Serves until `shutdown` completes, then stops accepting, lets in-flight
-    /// requests finish (up to `server.shutdown_grace_secs`), commits what the writer
-    /// holds and closes the database.
-    pub async fn run_until_stopped(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> anyhow::Result<()> {
-        let stop = CancellationToken::new();
-        let watcher = self.rules.spawn_watcher(
-            stop.clone(),
-            announce_reload_failures(self.streams.as_ref().map(|s| s.writer.downgrade())),
-        );
-        let queue = tokio::spawn(crate::queue::run_workers(
-            self.store.clone(),
-            self.executor.clone(),
-            self.wake.clone(),
-            self.workers.clone(),
-            stop.clone().cancelled_owned(),
-        ));
-        let fast_path = tokio::spawn(crate::actions::fast_path::run_fast_path(
-            self.executor.clone(),
-            self.claimed,
-            self.workers.workers * self.workers.concurrency,
-            self.grace,
-        ));
-        let accounts = tokio::spawn(crate::actions::accounts::watch_paused(
-            self.executor.clone(),
-            self.account_check,
-            self.wake.clone(),
-            stop.clone(),
-        ));
-        let tweets = tokio::spawn(crate::actions::tweet_follow::run(
-            self.executor.clone(),
-            self.tweet_check,
-            stop.clone(),
-        ));
-        // Every second (an expired lease is taken over within a second of its
-        // end); an overdue action counts as stalled after 10 heartbeats.
-        let sweep = tokio::spawn(crate::actions::sweep::run(
-            self.store.clone(),
-            Duration::from_secs(1).min(self.workers.heartbeat),
-            self.workers.heartbeat * 10,
-            self.wake.clone(),
-            stop.clone(),
-        ));
-        let (retention, clock) = self.retention;
-        let pruner = tokio::spawn(crate::retention::run(
-            self.store.clone(),
-            retention,
-            clock,
-            stop.clone(),
-        ));
-        let rollup = self.rollup.then(|| {
-            tokio::spawn(crate::console::rollup::run(
-                self.store.clone(),
-                clock,
-                stop.clone(),
-            ))
-        });
-        let streams = self.streams.map(|s| {
-            tokio::spawn(crate::sources::run(
-                s.settings,
-                s.streams,
-                self.store.clone(),
-                s.writer,
-                s.owner,
-                stop.clone(),
-            ))
-        });
-        // Replies stored before Starling classified them (a one-time catch-up).
-        let backfill = tokio::spawn({
-            let store = self.store.clone();
-            async move {
-                match crate::store::event_intent::backfill(&store).await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(replies = n, "Classified the intent of stored replies"),
-                    Err(error) => tracing::warn!(%error, "Could not classify stored replies"),
-                }
-            }
-        });
-        let mut server = tokio::spawn(crate::http::serve::serve(
-            self.listener,
-            self.router,
-            self.limits,
-            stop.clone(),
-        ));
-        let ended_by_itself = tokio::select! {
-            () = shutdown => None,
-            finished = &mut server => Some(finished),
-        };
-        match ended_by_itself {
-            Some(finished) => finished.context("the HTTP server panicked")?,
-            None => {
-                stop.cancel();
-                match tokio::time::timeout(self.grace, &mut server).await {
-                    Ok(finished) => finished.context("the HTTP server panicked")?,
-                    Err(_) => {
-                        tracing::warn!(
-                            grace_secs = self.grace.as_secs(),
-                            "In-flight requests did not finish in time; closing them"
-                        );
-                        server.abort();
-                    }
-                }
-            }
-        }
-        stop.cancel();
-        // Streams commit what they read before the writer may end.
-        if let Some(streams) = streams {
-            let _ = streams.await;
-        }
-        let _ = watcher.await;
-        let _ = accounts.await;
-        let _ = tweets.await;
-        let _ = sweep.await;
-        let _ = pruner.await;
-        if let Some(rollup) = rollup {
-            let _ = rollup.await;
-        }
-        backfill.abort();
-        // Running actions finish within the grace period; the rest stay queued.
-        match queue.await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::warn!(error = %format!("{error:#}"), "Action workers stopped with an error")
-            }
-            Err(error) => tracing::error!(%error, "Action workers panicked"),
-        }
-        // The router held the last writer handles; the writer now drains and ends.
-        self.writer_task
-            .await
-            .context("the event writer panicked")?;
-        // With the writer gone, the fast path finishes what it runs (within the grace).
-        let _ = fast_path.await;
-        if let Some((finisher, task)) = self.finisher {
-            drop(finisher);
-            task.await.context("the finish writer panicked")?;
-        }
-        self.store.close().await;
-        tracing::info!("Starling stopped");
-        Ok(())
-    }
-}
-
-/// Logs each request by its route pattern, never its URI (webhook URIs hold tokens).
-async fn log_request(request: Request, next: Next) -> Response {
-    if !tracing::enabled!(tracing::Level::DEBUG) {
-        return next.run(request).await;
-    }
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "<unmatched>".into());
-    let method = request.method().clone();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    tracing::debug!(
-        %method,
-        route,
-        status = response.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "Request served"
-    );
-    response
 }
 
 /// `rules.dir` must exist: a mistyped directory would otherwise start a server
@@ -458,22 +265,4 @@ fn ensure_rules_dir(dir: &std::path::Path) -> anyhow::Result<()> {
         "Created the rules directory (empty: no rule fires until you add a rule file; see rules/ in the repository for examples)"
     );
     Ok(())
-}
-
-/// A failed rules reload becomes a `starling.rule_error` event (one per distinct
-/// report), committed like any event so rules can alert on it.
-fn announce_reload_failures(
-    writer: Option<crate::store::writer::WeakWriter>,
-) -> impl Fn(String) + Send + 'static {
-    move |report| {
-        let Some(writer) = writer.as_ref().and_then(|w| w.upgrade()) else {
-            return;
-        };
-        tokio::spawn(async move {
-            let event = crate::event::internal::reload_failed(&report);
-            if let Err(error) = writer.commit_event(event).await {
-                tracing::warn!(%error, "Could not store the rules reload failure as an event");
-            }
-        });
-    }
 }
