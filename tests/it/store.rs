@@ -1,4 +1,5 @@
-//! The store: pragmas on every SQLite connection, migrations that coexist with
+//! The store: pragmas on every SQLite connection, opening the file while
+//! another process writes, migrations that coexist with
 //! apalis's, and the two backends' migrations kept in step.
 
 use crate::helpers::{Backend, TestDb};
@@ -39,6 +40,64 @@ async fn every_pooled_sqlite_connection_runs_wal_with_synchronous_full() {
         assert_eq!(journal, "wal");
         assert!(busy >= 30_000, "busy_timeout is {busy} ms");
     }
+}
+
+/// A CLI command or a backup opens the file (and migrates, as the CLI does) while
+/// `starling serve` commits: every open and its first write wait for the lock like
+/// any statement, none fails with "database is locked".
+#[tokio::test]
+async fn opening_the_sqlite_file_while_another_process_writes_never_fails_locked() {
+    let db = TestDb::new(Backend::Sqlite).await;
+    let server = Store::connect(&db.url, 4).await.unwrap();
+    server.migrate().await.unwrap();
+    let Store::Sqlite(pool) = server.clone() else {
+        unreachable!()
+    };
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let mut commits = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+                sqlx::query("INSERT INTO rate_limits (bucket, blocked_until) VALUES ($1, 0)")
+                    .bind(format!("b{commits}"))
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+                commits += 1;
+            }
+            commits
+        }
+    });
+    let mut failures = Vec::new();
+    for i in 0..40 {
+        let opened = async {
+            let cli = Store::connect(&db.url, 1).await?;
+            cli.migrate().await?;
+            let Store::Sqlite(p) = &cli else {
+                unreachable!()
+            };
+            sqlx::query("INSERT INTO rate_limits (bucket, blocked_until) VALUES ($1, 0)")
+                .bind(format!("cli{i}"))
+                .execute(p)
+                .await?;
+            cli.close().await;
+            anyhow::Ok(())
+        };
+        if let Err(error) = opened.await {
+            failures.push(format!("{error:#}"));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let commits = writer.await.unwrap();
+    assert!(commits > 0, "the writer committed nothing");
+    assert!(
+        failures.is_empty(),
+        "{} of 40 opens failed: {failures:?}",
+        failures.len()
+    );
 }
 
 async fn migrations_are_idempotent_and_keep_their_own_history(backend: Backend) {
