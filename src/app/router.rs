@@ -1,6 +1,7 @@
 //! The HTTP surface `starling serve` answers on: health, the operator routes
-//! (`/readyz`, `/metrics`, behind `server.ops_access`), the webhooks and, when
-//! enabled, the console; every request logged by its route pattern.
+//! (`/readyz`, `/metrics`: open on loopback or with `server.public_ops`, else
+//! behind `server.ops_token`), the webhooks and, when enabled, the console; every
+//! request logged by its route pattern.
 
 use crate::clock::Clock;
 use crate::config::Settings;
